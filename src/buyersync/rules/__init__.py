@@ -1,0 +1,1 @@
+"""Pure decision functions: they take facts and return values, and never do I/O."""

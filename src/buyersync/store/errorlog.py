@@ -1,0 +1,103 @@
+"""``sync_error_log``: every failed row, one entry per failure (requirement 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from buyersync.records import ErrorEntry, ErrorQuery, RowFailure
+from buyersync.store.db import Database, utcnow
+
+_COLUMNS = (
+    "run_id, buyer_number, row_number, error_type, error_message, details, operation, "
+    "retryable, created_at"
+)
+
+
+def log_failures(
+    db: Database, failures: Sequence[RowFailure], run_id: str | None, *, at: datetime | None = None
+) -> None:
+    """Write one entry per failure (in one transaction)."""
+    if not failures:
+        return
+    when = db.ts(at or utcnow())
+    rows = [
+        (
+            run_id,
+            f.buyer_number or None,
+            f.row_number,
+            str(f.category),
+            f.message,
+            db.json(f.details),
+            f.operation,
+            bool(f.retryable) if db.dialect == "postgresql" else int(bool(f.retryable)),
+            when,
+        )
+        for f in failures
+    ]
+    with db.transaction():
+        db.executemany(
+            f"INSERT INTO sync_error_log ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+
+
+def _where(db: Database, q: ErrorQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if q.error_type:
+        clauses.append("error_type = %s")
+        params.append(q.error_type)
+    if q.buyer_number:
+        clauses.append("buyer_number = %s")
+        params.append(q.buyer_number)
+    if q.run_id:
+        clauses.append("run_id = %s")
+        params.append(q.run_id)
+    if q.since:
+        clauses.append("created_at >= %s")
+        params.append(db.ts(q.since))
+    if q.until:
+        clauses.append("created_at < %s")
+        params.append(db.ts(q.until))
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def query(db: Database, q: ErrorQuery) -> list[ErrorEntry]:
+    """Entries matching every filter of ``q``, newest first (property 8)."""
+    where, params = _where(db, q)
+    limit = ""
+    if q.limit is not None:
+        limit = " LIMIT %s"
+        params.append(int(q.limit))
+    rows = db.query(
+        f"SELECT id, {_COLUMNS} FROM sync_error_log{where} ORDER BY created_at DESC, id DESC{limit}",
+        params,
+    )
+    return [
+        ErrorEntry(
+            id=int(r["id"]),
+            buyer_number=r["buyer_number"],
+            row_number=r["row_number"],
+            error_type=r["error_type"],
+            error_message=r["error_message"],
+            details=db.read_json(r["details"]) or {},
+            operation=r["operation"],
+            run_id=r["run_id"],
+            retryable=bool(r["retryable"]),
+            created_at=db.read_ts(r["created_at"]),  # type: ignore[arg-type]
+        )
+        for r in rows
+    ]
+
+
+def counts_by_type(db: Database, q: ErrorQuery | None = None) -> dict[str, int]:
+    """Number of entries per error type, for the same filters (limit ignored)."""
+    where, params = _where(db, q or ErrorQuery())
+    rows = db.query(
+        f"SELECT error_type, count(*) AS n FROM sync_error_log{where} "
+        "GROUP BY error_type ORDER BY error_type",
+        params,
+    )
+    return {r["error_type"]: int(r["n"]) for r in rows}

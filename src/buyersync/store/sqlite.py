@@ -1,0 +1,231 @@
+"""SQLite (standard library ``sqlite3``) implementation of :class:`Database`."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from buyersync.errors import (
+    ErrorCategory,
+    LockHeld,
+    RowRejected,
+    StoreConnectionError,
+    StoreError,
+)
+from buyersync.store.db import Database, Params, Row
+
+_NAMED = re.compile(r"%\((\w+)\)s")
+
+
+@lru_cache(maxsize=512)
+def adapt_sql(sql: str) -> str:
+    """psycopg parameter style → sqlite3's (``%(n)s`` → ``:n``, ``%s`` → ``?``, ``%%`` → ``%``)."""
+    sql = _NAMED.sub(r":\1", sql)
+    return sql.replace("%s", "?").replace("%%", "%")
+
+
+def translate(exc: sqlite3.Error, what: str = "") -> StoreError:
+    """One place that turns a sqlite3 error into the buyersync exception tree."""
+    text = str(exc)
+    prefix = f"{what}: " if what else ""
+    lower = text.lower()
+    if isinstance(exc, sqlite3.IntegrityError):
+        if "check constraint" in lower and "length(" in lower:
+            cat = ErrorCategory.VALUE_TOO_LONG
+        elif "not null" in lower:
+            cat = ErrorCategory.VALIDATION
+        elif "unique" in lower:
+            cat = ErrorCategory.DUPLICATE_KEY
+        else:
+            cat = ErrorCategory.CONSTRAINT
+        return RowRejected(prefix + text, category=cat)
+    if "database is locked" in lower or "database table is locked" in lower:
+        return StoreError(
+            prefix + text,
+            category=ErrorCategory.TIMEOUT,
+            hint="another process is writing to this SQLite file; try again when it is done",
+        )
+    if "unable to open" in lower or "disk i/o" in lower or "readonly" in lower:
+        return StoreConnectionError(prefix + text)
+    if "no such table" in lower or "no such column" in lower or "has no column" in lower:
+        return StoreError(prefix + text, category=ErrorCategory.SCHEMA_MISMATCH,
+                          hint="run: buyersync migrate")
+    if isinstance(exc, sqlite3.DataError):
+        return RowRejected(prefix + text, category=ErrorCategory.DATA_FORMAT)
+    return StoreError(prefix + text, category=ErrorCategory.UNKNOWN)
+
+
+class SQLiteDatabase(Database):
+    """A SQLite file. Write transactions are ``BEGIN IMMEDIATE`` with a busy timeout."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
+        self.path = path
+        self.display = f"sqlite:///{path}"
+        if path != ":memory:":
+            parent = Path(path).expanduser().resolve().parent
+            if not parent.exists():
+                raise StoreConnectionError(
+                    f"cannot open SQLite database {path}: folder {parent} does not exist",
+                    hint="create the folder or fix the database URL",
+                )
+        try:
+            self._conn = sqlite3.connect(
+                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            if path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise translate(exc, f"cannot open SQLite database {path}") from exc
+        self._depth = 0
+        self._closed = False
+
+    # -- statements -------------------------------------------------------
+    def execute(self, sql: str, params: Params = None) -> int:
+        try:
+            cur = self._conn.execute(adapt_sql(sql), params or ())
+            return cur.rowcount
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+
+    def executemany(self, sql: str, seq: Iterable[Params]) -> None:
+        try:
+            self._conn.executemany(adapt_sql(sql), seq)  # type: ignore[arg-type]
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+
+    def query(self, sql: str, params: Params = None) -> list[Row]:
+        try:
+            cur = self._conn.execute(adapt_sql(sql), params or ())
+            names = [d[0] for d in cur.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+
+    def iterate(self, sql: str, params: Params = None, *, chunk: int = 5000) -> Iterator[tuple]:
+        try:
+            cur = self._conn.execute(adapt_sql(sql), params or ())
+            while True:
+                rows = cur.fetchmany(chunk)
+                if not rows:
+                    return
+                yield from rows
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth == 0:
+            self.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self.execute("COMMIT")
+            finally:
+                self._depth -= 1
+        else:
+            name = f"sp{self._depth}"
+            self.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute(f"ROLLBACK TO {name}")
+                    self._conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                self.execute(f"RELEASE {name}")
+            finally:
+                self._depth -= 1
+
+    def quote(self, identifier: str) -> str:
+        if "\x00" in identifier:
+            raise StoreError("identifiers cannot contain NUL", category=ErrorCategory.SCHEMA_MISMATCH)
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- adapters ------------------------------------------------------------
+    def ts(self, value: datetime | None) -> Any:
+        if value is None:
+            return None
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+    def read_ts(self, value: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        parsed = datetime.fromisoformat(str(value))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    # -- catalog -------------------------------------------------------------
+    def table_exists(self, table: str) -> bool:
+        return bool(
+            self.query_value(
+                "SELECT count(*) FROM sqlite_master WHERE type IN ('table','view') AND name = %s",
+                (table,),
+            )
+        )
+
+    def columns(self, table: str) -> dict[str, str]:
+        rows = self.query(f"PRAGMA table_info({self.quote(table)})")
+        return {r["name"]: (r["type"] or "") for r in rows}
+
+    # -- locking -------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, name: str, *, wait_seconds: float = 0.0) -> Iterator[None]:
+        """Hold an exclusive lock named ``name`` for this database file.
+
+        A lock file beside the database, held with ``flock``: the operating system
+        releases it when the holding process dies. Raises :class:`LockHeld`.
+        """
+        if self.path == ":memory:":
+            yield
+            return
+        lock_path = f"{self.path}.{name}.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait_seconds
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockHeld(
+                            f"another buyersync {name} is running on {self.display}",
+                            hint="wait for it to finish, or pass --lock-wait SECONDS to wait",
+                        ) from None
+                    time.sleep(0.2)
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
