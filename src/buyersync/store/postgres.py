@@ -79,7 +79,9 @@ def connect(url: str, *, timeout: float = 10.0, attempts: int = 3) -> PostgresDa
                 row_factory=dict_row,
                 application_name="buyersync",
             )
-            return PostgresDatabase(conn, redact_url(url))
+            db = PostgresDatabase(conn, redact_url(url))
+            db._reopen_args = (url, timeout, attempts)
+            return db
         except psycopg.Error as exc:
             last = exc
             if attempt < attempts:
@@ -110,6 +112,19 @@ class PostgresDatabase(Database):
     def __init__(self, conn: psycopg.Connection, display: str) -> None:
         self._conn: psycopg.Connection = conn
         self.display = display
+        self._reopen_args: tuple[str, float, int] | None = None
+
+    def reopen(self) -> None:
+        """Replace a lost connection with a new one (bounded retries).
+
+        Session state — temporary tables, advisory locks — is gone afterwards.
+        Raises StoreConnectionError when the database stays unreachable.
+        """
+        if self._reopen_args is None:
+            raise StoreConnectionError("the database connection was lost and cannot be reopened")
+        self.close()
+        fresh = connect(*self._reopen_args)
+        self._conn = fresh._conn
 
     @property
     def connection(self) -> psycopg.Connection:

@@ -1,0 +1,3 @@
+from buyersync.cli.main import main
+
+main()

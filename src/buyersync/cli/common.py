@@ -1,0 +1,191 @@
+"""What every command shares: settings flags, output, exit codes, error messages.
+
+Exit codes (the contract): 0 all is well; 1 the command ran and found problems
+(failed rows, missing buyers, unhealthy, schema not OK, mismatches); 2 bad usage or
+configuration; 3 the command could not do its work (database or sheet unreachable,
+another sync running, a safety rule refused the run); 4 an internal error (a bug:
+please report it with the output of ``--debug``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from buyersync.errors import BuyersyncError
+from buyersync.settings import SPECS, Settings, load_settings, scrub
+from buyersync.store import open_database
+from buyersync.store.db import Database
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_FAILED, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+#: Settings every command that opens the database accepts.
+DB_SETTINGS = ("database_url", "connect_timeout_seconds", "connect_attempts")
+#: Settings of commands that read the sheet.
+SOURCE_SETTINGS = ("source", "sheet", "header_row", "encoding", "key_column",
+                   "sheets_api_url", "google_credentials")
+RETRY_SETTINGS = ("retry_max_attempts", "retry_base_seconds", "retry_max_seconds", "retry_jitter")
+ALERT_SETTINGS = (
+    "alert_missing_threshold", "alert_error_rate_threshold", "alert_slow_sync_seconds",
+    "alert_stale_seconds", "alert_cooldown_seconds", "smtp_host", "smtp_port", "smtp_user",
+    "smtp_password", "smtp_from", "smtp_to", "smtp_starttls", "webhook_url",
+)
+
+
+class Context:
+    """Per-invocation state: settings, output mode, the secrets to scrub."""
+
+    def __init__(self, settings: Settings, *, json_output: bool, debug: bool) -> None:
+        self.settings = settings
+        self.json = json_output
+        self.debug = debug
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self.settings.secrets())
+
+    @contextmanager
+    def database(self) -> Iterator[Database]:
+        s = self.settings
+        db = open_database(s.database_url, connect_timeout=s.connect_timeout_seconds,
+                           attempts=s.connect_attempts)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def open_source(self):  # type: ignore[no-untyped-def]
+        from buyersync.sources import open_source
+
+        s = self.settings
+        return open_source(s.source, sheet=s.sheet, header_row=s.header_row, encoding=s.encoding,
+                           sheets_api_url=s.sheets_api_url,
+                           google_credentials=s.google_credentials)
+
+
+def _option_for(name: str) -> Callable[[F], F]:
+    spec = SPECS[name]
+    help_text = f"{spec.help} [env: {spec.env_var}]"
+    dest = name
+    if spec.type is bool:
+        flag = spec.flag
+        return click.option(f"{flag}/--no-{flag[2:]}", dest, default=None, help=help_text)
+    extra = ("--database-url",) if name == "database_url" else ()
+    return click.option(
+        spec.flag, *extra, dest, type=spec.type, default=None, metavar=spec.type.__name__.upper(),
+        help=help_text,
+    )
+
+
+def command_settings(*groups: tuple[str, ...] | str) -> Callable[[F], F]:
+    """Decorate a command with ``--json``, ``--config``, ``--debug``, ``-v`` and the
+    flags of the given settings; the command receives ``ctx: Context`` first."""
+    names: list[str] = []
+    for g in groups:
+        for name in (g,) if isinstance(g, str) else g:
+            if name not in names:
+                names.append(name)
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            json_output = kwargs.pop("json_output", False)
+            config = kwargs.pop("config_file", None)
+            debug = kwargs.pop("debug", False)
+            verbose = kwargs.pop("verbose", 0)
+            flags = {n: kwargs.pop(n) for n in names}
+            _configure_logging(verbose, debug, json_output)
+            with handle_errors(debug=debug, secrets=_flag_secrets(flags)):
+                settings = load_settings(flags, config_file=config)
+                ctx = Context(settings, json_output=json_output, debug=debug)
+                with handle_errors(debug=debug, secrets=settings.secrets()):
+                    code = fn(ctx, **kwargs)
+            sys.exit(int(code or 0))
+
+        for name in reversed(names):
+            wrapper = _option_for(name)(wrapper)
+        wrapper = click.option("--json", "json_output", is_flag=True,
+                               help="Print one JSON document on stdout and nothing else.")(wrapper)
+        wrapper = click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                               default=None,
+                               help="Settings file (default: ./buyersync.toml) "
+                                    "[env: BUYERSYNC_CONFIG]")(wrapper)
+        wrapper = click.option("-v", "--verbose", count=True,
+                               help="Log progress to stderr (-vv for debug).")(wrapper)
+        wrapper = click.option("--debug", is_flag=True,
+                               help="Show a traceback for internal errors.")(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _flag_secrets(flags: dict[str, Any]) -> list[str]:
+    return [str(v) for k, v in flags.items() if v and SPECS[k].secret]
+
+
+def _configure_logging(verbose: int, debug: bool, json_output: bool) -> None:
+    level = logging.WARNING
+    if verbose == 1:
+        level = logging.INFO
+    elif verbose >= 2 or debug:
+        level = logging.DEBUG
+    root = logging.getLogger()
+    if not any(getattr(h, "_buyersync", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._buyersync = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+
+
+@contextmanager
+def handle_errors(*, debug: bool, secrets: list[str]) -> Iterator[None]:
+    """Turn any exception into a one-line message on stderr and an exit code."""
+    try:
+        yield
+    except BuyersyncError as exc:
+        message = scrub(str(exc), secrets)
+        click.echo(f"buyersync: error: {message}", err=True)
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Exit, click.ClickException, SystemExit):
+        raise
+    except KeyboardInterrupt:
+        click.echo("buyersync: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence for the operator
+        if debug:
+            import traceback
+
+            click.echo(scrub(traceback.format_exc(), secrets), err=True)
+        message = scrub(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
+        click.echo(
+            f"buyersync: internal error: {message} (run again with --debug for details)",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)
+
+
+def emit_json(doc: Any) -> None:
+    """Write one JSON document to stdout."""
+    click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+
+
+def stderr_console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def stdout_console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)

@@ -1,0 +1,83 @@
+"""``buyersync errors``: query the error log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from buyersync.cli.common import DB_SETTINGS, Context, command_settings, emit_json, stdout_console
+from buyersync.errors import ConfigError, ErrorCategory
+from buyersync.records import ErrorQuery
+from buyersync.store import errorlog, migrations
+
+_CATEGORIES = [str(c) for c in ErrorCategory]
+
+
+def parse_since(text: str | None, *, now: datetime | None = None) -> datetime | None:
+    """``2026-11-28``, ``2026-11-28T09:00``, or a duration ago: ``90m``, ``24h``, ``7d``."""
+    if not text:
+        return None
+    now = now or datetime.now(UTC)
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    t = text.strip().lower()
+    if t[:-1].isdigit() and t[-1] in units:
+        return now - timedelta(seconds=int(t[:-1]) * units[t[-1]])
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"cannot read the time {text!r}",
+            hint="use an ISO date/time such as 2026-11-28 or 2026-11-28T09:00, or 90m, 24h, 7d",
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@click.command()
+@click.option("--type", "error_type", type=click.Choice(_CATEGORIES), help="Only this category.")
+@click.option("--buyer", help="Only this buyer number.")
+@click.option("--run", "run_id", help="Only this sync run.")
+@click.option("--since", help="Only entries since: ISO date/time, or 90m, 24h, 7d ago.")
+@click.option("--until", help="Only entries before this time (same forms as --since).")
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
+              help="At most this many entries (0: no limit).")
+@command_settings(DB_SETTINGS)
+def errors(ctx: Context, error_type: str | None, buyer: str | None, run_id: str | None,
+           since: str | None, until: str | None, limit: int) -> int:
+    """Query the error log: the failed rows, newest first, with counts per type.
+
+    Example: buyersync errors --type value_too_long --since 24h
+    """
+    from buyersync.rules.normalize import normalize_key
+
+    query = ErrorQuery(
+        error_type=error_type, buyer_number=normalize_key(buyer) if buyer else None,
+        run_id=run_id, since=parse_since(since), until=parse_since(until),
+        limit=limit or None,
+    )
+    with ctx.database() as db:
+        if migrations.current_version(db) == 0:
+            entries, counts = [], {}
+        else:
+            entries = errorlog.query(db, query)
+            counts = errorlog.counts_by_type(db, query)
+    if ctx.json:
+        emit_json({"errors": [e.to_json() for e in entries], "counts_by_type": counts,
+                   "total": sum(counts.values())})
+        return 0
+    from rich.table import Table
+
+    console = stdout_console()
+    if not entries:
+        console.print("no errors match")
+        return 0
+    table = Table(title=f"{len(entries)} of {sum(counts.values())} error(s)")
+    for col in ("time", "type", "buyer", "row", "retry", "message"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        table.add_row(e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.error_type,
+                      e.buyer_number or "", str(e.row_number or ""),
+                      "yes" if e.retryable else "no", e.error_message)
+    console.print(table)
+    console.print("by type: " + ", ".join(f"{k} {v}" for k, v in counts.items()), markup=False)
+    return 0

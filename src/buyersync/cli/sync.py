@@ -1,0 +1,122 @@
+"""``buyersync sync``: the full sync with error handling."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from buyersync.cli.common import (
+    DB_SETTINGS,
+    RETRY_SETTINGS,
+    SOURCE_SETTINGS,
+    Context,
+    command_settings,
+    emit_json,
+    stderr_console,
+    stdout_console,
+)
+from buyersync.services.sync import RetryPolicy, SyncEngine, SyncReport
+
+
+def progress_bar(ctx: Context, label: str):  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr when it is a terminal; otherwise None."""
+    if ctx.json or not sys.stderr.isatty():
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=stderr_console(), transient=True)
+    task = bar.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, update
+
+
+def print_report(report: SyncReport, *, title: str = "sync") -> None:
+    """The human summary of a sync on stdout."""
+    from rich.table import Table
+
+    console = stdout_console()
+    state = {"succeeded": "[green]succeeded[/]", "dry_run": "[cyan]dry run[/]"}.get(
+        str(report.status), f"[yellow]{report.status}[/]")
+    console.print(f"{title} {report.run_id}: {state} — source {report.source}")
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    for label, value in (
+        ("rows read", report.rows_read), ("inserted", report.inserted),
+        ("updated", report.updated), ("failed", report.failed),
+        ("queued for retry", report.queued_for_retry), ("blank rows skipped", report.skipped_blank),
+        ("batches", f"{report.batches} of {report.batch_size}"),
+        ("duration", f"{report.duration_s:.2f} s ({report.rows_per_s:,.0f} rows/s)"),
+    ):
+        table.add_row(label, str(value))
+    console.print(table)
+    if report.failures:
+        console.print("failures by type: " + ", ".join(
+            f"{k} {v}" for k, v in report.failures_by_type().items()))
+        for f in report.failures[:10]:
+            console.print(f"  row {f.row_number}: [{f.category}] {f.message}", markup=False)
+        if report.failed > 10:
+            console.print(f"  … and {report.failed - 10} more")
+        if not report.dry_run:
+            console.print(f"see them all: buyersync errors --run {report.run_id}", markup=False)
+    for w in report.warnings:
+        console.print(f"warning: {w}", markup=False, style="yellow")
+    if report.dry_run:
+        console.print("dry run: nothing was written")
+
+
+def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
+    s = ctx.settings
+    return dict(
+        key_column=s.key_column, mapping=s.mapping, batch_size=s.batch_size,
+        max_shrink_ratio=s.max_shrink_ratio,
+        retry=RetryPolicy(max_attempts=s.retry_max_attempts, base_seconds=s.retry_base_seconds),
+        lock_wait_seconds=s.lock_wait_seconds, **extra,
+    )
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Check every row and say what would happen; write nothing.")
+@command_settings(DB_SETTINGS, SOURCE_SETTINGS, "batch_size", "max_shrink_ratio",
+                  "lock_wait_seconds", RETRY_SETTINGS, "alert_slow_sync_seconds")
+def sync(ctx: Context, dry_run: bool) -> int:
+    """Sync every buyer from the sheet into the database.
+
+    Rows are checked, written in batches (--batch-size), and every row that
+    fails is logged with its category and sheet row (see `buyersync errors`);
+    retryable failures are queued for `buyersync retry`. An empty or sharply
+    shrunken sheet is refused while the database has buyers; sync never
+    deletes buyers. Exits 1 when any row failed.
+    """
+    source = ctx.open_source()
+    with ctx.database() as db:
+        bar, update = progress_bar(ctx, "syncing")
+        engine = SyncEngine(db, source, **engine_options(ctx, progress=update))
+        if bar is not None:
+            with bar:
+                report = engine.run(dry_run=dry_run)
+        else:
+            report = engine.run(dry_run=dry_run)
+        after_sync(ctx, db, report)
+    if ctx.json:
+        emit_json(report.to_json())
+    else:
+        print_report(report)
+    return 0 if report.failed == 0 else 1
+
+
+def after_sync(ctx: Context, db: Any, report: SyncReport) -> None:
+    """Hooks that run after a sync (the slow-sync alert lives in the monitor)."""
+    if report.dry_run:
+        return
+    try:
+        from buyersync.services import monitor
+    except ImportError:
+        return
+    hook = getattr(monitor, "after_sync", None)
+    if hook is not None:
+        hook(db, ctx.settings, report)

@@ -1,0 +1,145 @@
+"""Row checks before anything is written: blank rows, keys, duplicates, bad cells.
+
+:class:`RowChecker` sees the rows in sheet order and decides, for each, whether it
+is blank (skipped, not a buyer), a failure (logged with its category), or a buyer to
+write. The first occurrence of a buyer number wins; a later row with the same
+normalized number is a ``duplicate_key`` failure naming the first row. This is
+decided here, before the database sees anything, so PostgreSQL and SQLite behave
+identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from buyersync.errors import ErrorCategory
+from buyersync.records import RowFailure, SheetRow
+from buyersync.rules.categories import is_retryable
+from buyersync.rules.normalize import ColumnMap, column_letter, normalize_key
+
+FIX_SCHEMA = "buyersync schema fix --apply"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A row to write: its normalized key and the values of the stored columns."""
+
+    row_number: int
+    key: str
+    values: tuple[str | None, ...]
+
+
+def failure(
+    category: ErrorCategory,
+    message: str,
+    row_number: int | None,
+    key: str | None,
+    details: dict | None = None,
+    operation: str = "sync",
+) -> RowFailure:
+    """A RowFailure whose ``retryable`` flag follows from its category."""
+    return RowFailure(
+        category=category,
+        message=message,
+        row_number=row_number,
+        buyer_number=key or None,
+        details=dict(details or {}),
+        retryable=is_retryable(category),
+        operation=operation,
+    )
+
+
+class RowChecker:
+    """Classifies rows; keeps the keys seen so far (first occurrence wins)."""
+
+    def __init__(
+        self,
+        colmap: ColumnMap,
+        stored_columns: Sequence[str],
+        *,
+        limits: Mapping[str, int] | None = None,
+        operation: str = "sync",
+    ) -> None:
+        self.colmap = colmap
+        self.key_index = colmap.key_index
+        index_of = {c: i for i, c in enumerate(colmap.columns) if c is not None}
+        self.stored_columns = tuple(stored_columns)
+        self.stored_indexes = tuple(index_of[c] for c in self.stored_columns)
+        self.limits = dict(limits or {})
+        self.limited = [
+            (i, c, self.limits[c])
+            for i, c in zip(self.stored_indexes, self.stored_columns, strict=True)
+            if c in self.limits
+        ]
+        self.key_limit = self.limits.get("buyer_number")
+        self.width = len(colmap.headers)
+        self.first_row: dict[str, int] = {}
+        self.operation = operation
+
+    def is_blank(self, row: SheetRow) -> bool:
+        return not any(v.strip() for v in row.values) and not row.problems
+
+    def check(self, row: SheetRow) -> Accepted | RowFailure:
+        """Accept the row or say why it fails. Call only for non-blank rows, in sheet order."""
+        n = row.row_number
+        values = row.values
+        key = normalize_key(values[self.key_index]) if self.key_index < len(values) else ""
+        op = self.operation
+        key_cell = f"{column_letter(self.key_index)}{n}"
+        if not key:
+            return failure(
+                ErrorCategory.VALIDATION,
+                f"row {n} has no buyer number (cell {key_cell} is empty); "
+                "fill it in, or delete the row if it is not a buyer",
+                n, None, {"column": self.colmap.headers[self.key_index]}, op,
+            )
+        first = self.first_row.get(key)
+        if first is not None:
+            return failure(
+                ErrorCategory.DUPLICATE_KEY,
+                f"row {n} repeats buyer number {key!r} already on row {first}; "
+                f"row {first} wins — merge the two rows or give row {n} its own number",
+                n, key, {"first_row": first}, op,
+            )
+        self.first_row[key] = n
+        problems = list(row.problems) + [
+            (i, f"cell {column_letter(i)}{n} holds a value but its column has no header")
+            for i in range(self.width, len(values))
+            if values[i].strip()
+        ]
+        if problems:
+            cells = "; ".join(msg for _, msg in problems)
+            return failure(
+                ErrorCategory.DATA_FORMAT,
+                f"row {n} (buyer {key}): {cells}; correct the cell in the sheet",
+                n, key,
+                {"cells": [{"column": column_letter(i), "problem": m} for i, m in problems]}, op,
+            )
+        for i, value in enumerate(values[: self.width]):
+            if "\x00" in value:
+                return failure(
+                    ErrorCategory.DATA_FORMAT,
+                    f"row {n} (buyer {key}): cell {column_letter(i)}{n} contains a NUL "
+                    "character, which the database cannot store; remove it in the sheet",
+                    n, key, {"column": self.colmap.headers[i], "position": value.index("\x00")},
+                    op,
+                )
+        too_long = [
+            {"column": c, "length": len(values[i]), "limit": limit}
+            for i, c, limit in self.limited
+            if len(values[i]) > limit
+        ]
+        if self.key_limit is not None and len(key) > self.key_limit:
+            too_long.insert(0, {"column": "buyer_number", "length": len(key), "limit": self.key_limit})
+        if too_long:
+            shown = ", ".join(f"{t['column']} is {t['length']} characters (limit {t['limit']})"
+                              for t in too_long)
+            return failure(
+                ErrorCategory.VALUE_TOO_LONG,
+                f"row {n} (buyer {key}) does not fit the buyers table: {shown}; "
+                f"convert the columns to TEXT with: {FIX_SCHEMA}",
+                n, key, {"columns": too_long, "fix": FIX_SCHEMA}, op,
+            )
+        stored = tuple(values[i] or None for i in self.stored_indexes)
+        return Accepted(n, key, stored)

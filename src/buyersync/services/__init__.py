@@ -1,0 +1,1 @@
+"""Services: the operations buyersync performs, built on sources, rules and the store."""

@@ -1,0 +1,487 @@
+"""The sync: read the sheet, check every row, write buyers in batches, log every failure.
+
+This is the seed's ``syncAllWithErrorHandling``. The promise it keeps: every row read
+either lands in ``buyers`` or has an entry in ``sync_error_log`` — never both, never
+neither — and one bad row never takes others down.
+
+Flow (see docs/flows.md):
+
+1. take the ``sync`` lock (a second sync exits with a clear message, or waits);
+2. read the header, map it to columns (bad headers stop here, nothing written);
+3. check each row (blank, no key, duplicate, error cells, NUL, too long for the
+   column) and stage the good ones in a temporary table;
+4. refuse an empty or sharply shrunken sheet while the database has buyers;
+5. merge staged slices into ``buyers`` (one transaction per slice); a failing slice
+   is split into its batches and a failing batch bisected until the bad rows are
+   alone; each bad row is logged with the database's reason;
+6. log failures, queue the retryable ones, record the run in ``sync_runs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from array import array
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from buyersync.errors import (
+    BuyersyncError,
+    ErrorCategory,
+    StoreConnectionError,
+    StoreError,
+    SyncRefused,
+)
+from buyersync.records import RowFailure, RunStatus
+from buyersync.rules import batching
+from buyersync.rules.normalize import ColumnMap, map_headers, normalize_key
+from buyersync.rules.rows import Accepted, RowChecker, failure
+from buyersync.sources.base import Source
+from buyersync.store import buyers, errorlog, migrations, retryqueue, runs
+from buyersync.store.db import Database, utcnow
+
+log = logging.getLogger(__name__)
+
+#: progress(rows_done, rows_total) — called after every batch.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a queued failure is first retried, and how many attempts it gets."""
+
+    max_attempts: int = 5
+    base_seconds: float = 60.0
+
+
+@dataclass
+class SyncReport:
+    """What a sync did. ``to_json`` is the contract's ``sync --json`` document."""
+
+    run_id: str
+    status: RunStatus
+    operation: str
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    failed: int = 0
+    skipped_blank: int = 0
+    queued_for_retry: int = 0
+    duration_s: float = 0.0
+    rows_per_s: float = 0.0
+    batches: int = 0
+    batch_size: int = 100
+    dry_run: bool = False
+    source: str = ""
+    unmapped_sheet_columns: list[str] = field(default_factory=list)
+    failures: list[RowFailure] = field(default_factory=list)
+    synced_keys: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.status in (RunStatus.SUCCEEDED, RunStatus.DRY_RUN)
+
+    def failures_by_type(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for f in self.failures:
+            counts[str(f.category)] = counts.get(str(f.category), 0) + 1
+        return dict(sorted(counts.items()))
+
+    def to_json(self, *, max_failures: int = 1000) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": str(self.status),
+            "operation": self.operation,
+            "dry_run": self.dry_run,
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "failed": self.failed,
+            "skipped_blank": self.skipped_blank,
+            "queued_for_retry": self.queued_for_retry,
+            "duration_s": round(self.duration_s, 3),
+            "rows_per_s": round(self.rows_per_s, 1),
+            "batch_size": self.batch_size,
+            "batches": self.batches,
+            "failures_by_type": self.failures_by_type(),
+            "failures": [
+                {
+                    "row_number": f.row_number,
+                    "buyer_number": f.buyer_number,
+                    "error_type": str(f.category),
+                    "error_message": f.message,
+                    "retryable": f.retryable,
+                    "details": f.details,
+                }
+                for f in self.failures[:max_failures]
+            ],
+            "unmapped_sheet_columns": self.unmapped_sheet_columns,
+            "warnings": self.warnings,
+            "message": self.message,
+        }
+
+
+def ensure_schema(db: Database) -> None:
+    """Create or upgrade buyersync's own tables when they are behind."""
+    if migrations.current_version(db) < migrations.LATEST:
+        migrations.migrate(db)
+
+
+@dataclass
+class _Staged:
+    """Keys and row numbers of staged rows, by ``seq`` (compact: 1M rows ≈ 16 MB)."""
+
+    keys: list[str] = field(default_factory=list)
+    rows: array = field(default_factory=lambda: array("q"))
+
+    def add(self, accepted: Accepted) -> int:
+        seq = len(self.keys)
+        self.keys.append(accepted.key)
+        self.rows.append(accepted.row_number)
+        return seq
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+class SyncEngine:
+    """Runs one sync of ``source`` into ``db``. Create one per run."""
+
+    def __init__(
+        self,
+        db: Database,
+        source: Source,
+        *,
+        key_column: str = "buyer_number",
+        mapping: Mapping[str, str] | None = None,
+        batch_size: int = 100,
+        max_shrink_ratio: float = 0.5,
+        retry: RetryPolicy | None = None,
+        lock_wait_seconds: float = 0.0,
+        progress: Progress | None = None,
+        operation: str = "sync",
+        select_keys: Collection[str] | None = None,
+        slice_rows: int = batching.SLICE_TARGET_ROWS,
+    ) -> None:
+        self.db = db
+        self.source = source
+        self.key_column = key_column
+        self.mapping = dict(mapping or {})
+        self.batch_size = batch_size
+        self.max_shrink_ratio = max_shrink_ratio
+        self.retry = retry or RetryPolicy()
+        self.lock_wait_seconds = lock_wait_seconds
+        self.progress = progress
+        self.operation = operation
+        self.select_keys = set(select_keys) if select_keys is not None else None
+        self.slice_rows = slice_rows
+
+    # -- public ----------------------------------------------------------------
+    def run(self, *, dry_run: bool = False) -> SyncReport:
+        """Run the sync. Raises only for run-level problems (see module docstring).
+
+        Row-level problems never raise: they are in the report and the error log.
+        """
+        report = SyncReport(
+            run_id=_new_run_id(), status=RunStatus.RUNNING, operation=self.operation,
+            batch_size=self.batch_size, dry_run=dry_run, source=self.source.description,
+        )
+        if dry_run:
+            return self._dry_run(report)
+        ensure_schema(self.db)
+        with self.db.lock("sync", wait_seconds=self.lock_wait_seconds):
+            abandoned = runs.mark_abandoned(self.db, self.operation)
+            if abandoned:
+                report.warnings.append(
+                    f"{abandoned} earlier {self.operation} run(s) had stopped before finishing; "
+                    "marked incomplete"
+                )
+            started = utcnow()
+            runs.start(self.db, report.run_id, self.operation, source=report.source,
+                       batch_size=self.batch_size, started_at=started)
+            clock = time.perf_counter()
+            try:
+                self._run(report)
+            except BuyersyncError as exc:
+                report.status = (RunStatus.REFUSED if isinstance(exc, SyncRefused)
+                                 else RunStatus.FAILED)
+                report.message = str(exc)
+                self._finish(report, clock)
+                raise
+            except BaseException as exc:  # KeyboardInterrupt, SIGTERM, bugs
+                report.status = RunStatus.FAILED
+                report.message = f"stopped: {type(exc).__name__}: {exc}"[:500]
+                self._finish(report, clock)
+                raise
+            report.status = (RunStatus.SUCCEEDED if report.failed == 0
+                             else RunStatus.COMPLETED_WITH_ERRORS)
+            self._finish(report, clock)
+        log.info(
+            "sync %s finished: %s read, %s inserted, %s updated, %s failed in %.2fs (%.0f rows/s)",
+            report.run_id, report.rows_read, report.inserted, report.updated, report.failed,
+            report.duration_s, report.rows_per_s,
+            extra={"run_id": report.run_id},
+        )
+        return report
+
+    # -- steps -----------------------------------------------------------------
+    def _read(self) -> tuple[ColumnMap, Iterator[Any]]:
+        data = self.source.read()
+        colmap = map_headers(data.header, key_header=self.key_column, mapping=self.mapping)
+        return colmap, data.rows
+
+    def _checked_rows(
+        self, rows: Iterator[Any], checker: RowChecker, report: SyncReport
+    ) -> Iterator[Accepted]:
+        """Yield the rows that pass the checks; collect the others in the report."""
+        select = self.select_keys
+        for row in rows:
+            if checker.is_blank(row):
+                report.skipped_blank += 1
+                continue
+            if select is not None:
+                if normalize_key(row.values[checker.key_index]) not in select:
+                    continue
+            report.rows_read += 1
+            outcome = checker.check(row)
+            if isinstance(outcome, Accepted):
+                yield outcome
+            else:
+                report.failures.append(outcome)
+
+    def _run(self, report: SyncReport) -> None:
+        db = self.db
+        colmap, rows = self._read()
+        created = not db.table_exists(buyers.TABLE)
+        missing = buyers.ensure_table(db, colmap.data_columns)
+        if missing:
+            report.unmapped_sheet_columns = missing
+            report.warnings.append(
+                "sheet columns without a column in buyers are not stored: "
+                + ", ".join(missing) + " — add them with: buyersync schema fix --apply --add-columns"
+            )
+        stored = [c for c in colmap.data_columns if c not in missing]
+        limits = {} if created else buyers.column_limits(db)
+        checker = RowChecker(colmap, stored, limits=limits, operation=self.operation)
+        db_count_before = buyers.count(db)
+        writer = buyers.Writer(db, stored)
+        staged = _Staged()
+        try:
+            writer.stage(
+                (staged.add(a), a.row_number, a.key, *a.values)
+                for a in self._checked_rows(rows, checker, report)
+            )
+            writer.finish_staging()
+            self._guard_shrink(report, len(staged), db_count_before)
+            self._merge_all(writer, staged, report)
+        finally:
+            writer.close()
+        report.failed = len(report.failures)
+        self._log_failures(report)
+
+    def _guard_shrink(self, report: SyncReport, staged: int, db_count: int) -> None:
+        if self.select_keys is not None or db_count == 0:
+            return
+        if report.rows_read == 0:
+            raise SyncRefused(
+                f"the sheet {report.source} has no buyers but the database has {db_count}; "
+                "refusing to sync an empty sheet",
+                hint="check that --source, --sheet and --header-row point at the right data",
+            )
+        ratio = report.rows_read / db_count
+        if self.max_shrink_ratio > 0 and ratio < self.max_shrink_ratio:
+            raise SyncRefused(
+                f"the sheet has {report.rows_read} buyers but the database has {db_count} "
+                f"({ratio:.0%}, below the {self.max_shrink_ratio:.0%} guard); refusing to sync "
+                "what may be a partial sheet",
+                hint="if the sheet really shrank, run again with --max-shrink-ratio 0",
+            )
+
+    def _merge_all(self, writer: buyers.Writer, staged: _Staged, report: SyncReport) -> None:
+        total = len(staged)
+        done = 0
+        for slice_batches in batching.slice_ranges(total, self.batch_size, self.slice_rows):
+            lo, hi = slice_batches[0][0], slice_batches[-1][1]
+            try:
+                self._merge_range(writer, lo, hi, report, attempts=3)
+            except StoreConnectionError as exc:
+                self._lost_connection(exc, staged, lo, total, report)
+                return
+            except StoreError as exc:
+                log.info("slice %d-%d failed (%s); isolating the failing rows", lo, hi,
+                         exc.category, extra={"run_id": report.run_id})
+                for b_lo, b_hi in slice_batches:
+                    try:
+                        self._isolate(writer, staged, b_lo, b_hi, report)
+                    except StoreConnectionError as lost:
+                        self._lost_connection(lost, staged, b_lo, total, report)
+                        return
+            for b_lo, b_hi in slice_batches:
+                report.batches += 1
+                done += b_hi - b_lo
+                log.debug("batch %d: rows %d-%d done", report.batches, b_lo, b_hi,
+                          extra={"run_id": report.run_id})
+                if self.progress:
+                    self.progress(done, total)
+
+    def _merge_range(self, writer: buyers.Writer, lo: int, hi: int, report: SyncReport,
+                     attempts: int = 1) -> None:
+        for attempt in range(1, attempts + 1):
+            try:
+                result = writer.merge(lo, hi, utcnow())
+            except StoreError as exc:
+                transient = exc.category is ErrorCategory.TIMEOUT
+                if transient and attempt < attempts:
+                    time.sleep(0.2 * 2 ** (attempt - 1))
+                    continue
+                raise
+            report.inserted += result.inserted
+            report.updated += result.updated
+            return
+
+    def _isolate(self, writer: buyers.Writer, staged: _Staged, lo: int, hi: int,
+                 report: SyncReport) -> None:
+        """Merge ``[lo, hi)``; on failure bisect until each failing row is alone."""
+        pending = [(lo, hi)]
+        while pending:
+            a, b = pending.pop(0)
+            try:
+                self._merge_range(writer, a, b, report, attempts=2)
+            except StoreConnectionError:
+                raise
+            except StoreError as exc:
+                if b - a > 1:
+                    pending[0:0] = batching.bisect(a, b)
+                    continue
+                report.failures.append(self._row_failure(writer, staged, a, exc))
+
+    def _row_failure(self, writer: buyers.Writer, staged: _Staged, seq: int,
+                     exc: StoreError) -> RowFailure:
+        key, row_number = staged.keys[seq], int(staged.rows[seq])
+        details: dict[str, Any] = dict(exc.details)
+        if exc.sqlstate:
+            details["sqlstate"] = exc.sqlstate
+        category = exc.category
+        hint = "correct the row in the sheet"
+        if category in (ErrorCategory.VALUE_TOO_LONG, ErrorCategory.CONSTRAINT):
+            # PostgreSQL's 22001 does not name the column: measure the values ourselves.
+            row = writer.staged(seq, seq + 1)
+            limits = buyers.column_limits(self.db)
+            if row:
+                values = dict(zip(writer.columns, row[0][3:], strict=True))
+                values["buyer_number"] = key
+                over = [
+                    {"column": c, "length": len(v), "limit": limits[c]}
+                    for c, v in values.items()
+                    if v is not None and c in limits and len(v) > limits[c]
+                ]
+                if over:
+                    category = ErrorCategory.VALUE_TOO_LONG
+                    details["columns"] = over
+                    hint = "convert the columns to TEXT with: buyersync schema fix --apply"
+        message = f"row {row_number} (buyer {key}) was rejected by the database: {exc.message}"
+        if details.get("columns"):
+            shown = ", ".join(f"{c['column']} is {c['length']} characters (limit {c['limit']})"
+                              for c in details["columns"])
+            message = f"row {row_number} (buyer {key}) does not fit the buyers table: {shown}"
+        return failure(category, f"{message}; {hint}", row_number, key, details, self.operation)
+
+    def _lost_connection(self, exc: StoreConnectionError, staged: _Staged, from_seq: int,
+                         total: int, report: SyncReport) -> None:
+        """The database went away mid-merge: every row not yet merged fails retryably."""
+        log.error("database connection lost at row %d of %d: %s", from_seq, total, exc.message,
+                  extra={"run_id": report.run_id})
+        for seq in range(from_seq, total):
+            report.failures.append(failure(
+                ErrorCategory.DATABASE_CONNECTION,
+                f"row {staged.rows[seq]} (buyer {staged.keys[seq]}) was not written: the database "
+                f"connection was lost ({exc.message}); it is queued for retry "
+                "(or run buyersync sync again)",
+                int(staged.rows[seq]), staged.keys[seq], {"sqlstate": exc.sqlstate}, self.operation,
+            ))
+        report.message = f"database connection lost after {from_seq} of {total} rows"
+        self._reconnect()
+
+    def _reconnect(self) -> None:
+        reopen = getattr(self.db, "reopen", None)
+        if reopen is not None:
+            reopen()
+
+    def _log_failures(self, report: SyncReport) -> None:
+        if not report.failures:
+            return
+        now = utcnow()
+        errorlog.log_failures(self.db, report.failures, report.run_id, at=now)
+        report.queued_for_retry = retryqueue.enqueue(
+            self.db, report.failures, run_id=report.run_id, now=now,
+            next_retry_at=now + timedelta(seconds=self.retry.base_seconds),
+            max_attempts=self.retry.max_attempts,
+        )
+        for f in report.failures[:20]:
+            log.info("row %s (buyer %s): %s: %s", f.row_number, f.buyer_number, f.category,
+                        f.message, extra={"run_id": report.run_id})
+
+    def _finish(self, report: SyncReport, clock: float) -> None:
+        report.duration_s = time.perf_counter() - clock
+        report.rows_per_s = report.rows_read / report.duration_s if report.duration_s > 0 else 0.0
+        report.failed = len(report.failures)
+        try:
+            runs.finish(
+                self.db, report.run_id, status=report.status, finished_at=utcnow(),
+                rows_read=report.rows_read, inserted=report.inserted, updated=report.updated,
+                failed=report.failed, skipped_blank=report.skipped_blank,
+                queued_for_retry=report.queued_for_retry, duration_s=report.duration_s,
+                rows_per_s=report.rows_per_s, batches=report.batches,
+                message=report.message,
+            )
+        except StoreError:
+            # The database is gone; the run stays 'running' and the next sync marks it
+            # incomplete. The caller still sees the original error.
+            log.exception("could not record the outcome of run %s", report.run_id)
+
+    def _dry_run(self, report: SyncReport) -> SyncReport:
+        """Check every row and count what would happen; write nothing at all."""
+        clock = time.perf_counter()
+        colmap, rows = self._read()
+        exists = self.db.table_exists(buyers.TABLE)
+        columns = self.db.columns(buyers.TABLE) if exists else {}
+        missing = [c for c in colmap.data_columns if exists and c not in columns]
+        stored = [c for c in colmap.data_columns if c not in missing]
+        limits = buyers.column_limits(self.db) if exists else {}
+        existing = set(buyers.iter_keys(self.db)) if exists else set()
+        checker = RowChecker(colmap, stored, limits=limits, operation=self.operation)
+        accepted = 0
+        for a in self._checked_rows(rows, checker, report):
+            accepted += 1
+            if a.key in existing:
+                report.updated += 1
+            else:
+                report.inserted += 1
+        report.unmapped_sheet_columns = missing
+        report.batches = len(batching.batch_ranges(accepted, self.batch_size))
+        report.failed = len(report.failures)
+        report.queued_for_retry = sum(1 for f in report.failures if f.retryable and f.buyer_number)
+        report.status = RunStatus.DRY_RUN
+        try:
+            self._guard_shrink(report, accepted, len(existing))
+        except SyncRefused as exc:
+            report.warnings.append(f"a real sync would be refused: {exc}")
+        report.duration_s = time.perf_counter() - clock
+        report.rows_per_s = report.rows_read / report.duration_s if report.duration_s else 0.0
+        report.message = "dry run: nothing was written"
+        return report
+
+
+def _new_run_id() -> str:
+    return f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def sync(db: Database, source: Source, *, dry_run: bool = False, **options: Any) -> SyncReport:
+    """Run one sync (see :class:`SyncEngine` for the options)."""
+    return SyncEngine(db, source, **options).run(dry_run=dry_run)
