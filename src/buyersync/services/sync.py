@@ -19,6 +19,7 @@ Flow (see docs/flows.md):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -78,7 +79,9 @@ class SyncReport:
     source: str = ""
     unmapped_sheet_columns: list[str] = field(default_factory=list)
     failures: list[RowFailure] = field(default_factory=list)
+    #: With ``select_keys``: the selected buyers written, and those not in the sheet.
     synced_keys: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     message: str | None = None
 
@@ -129,7 +132,7 @@ class SyncReport:
 
 def ensure_schema(db: Database) -> None:
     """Create or upgrade buyersync's own tables when they are behind."""
-    if migrations.current_version(db) < migrations.LATEST:
+    if migrations.pending(db):
         migrations.migrate(db)
 
 
@@ -168,6 +171,8 @@ class SyncEngine:
         operation: str = "sync",
         select_keys: Collection[str] | None = None,
         slice_rows: int = batching.SLICE_TARGET_ROWS,
+        lock_name: str | None = "sync",
+        queue_failures: bool = True,
     ) -> None:
         self.db = db
         self.source = source
@@ -181,6 +186,8 @@ class SyncEngine:
         self.operation = operation
         self.select_keys = set(select_keys) if select_keys is not None else None
         self.slice_rows = slice_rows
+        self.lock_name = lock_name
+        self.queue_failures = queue_failures
 
     # -- public ----------------------------------------------------------------
     def run(self, *, dry_run: bool = False) -> SyncReport:
@@ -195,8 +202,12 @@ class SyncEngine:
         if dry_run:
             return self._dry_run(report)
         ensure_schema(self.db)
-        with self.db.lock("sync", wait_seconds=self.lock_wait_seconds):
-            abandoned = runs.mark_abandoned(self.db, self.operation)
+        lock = (self.db.lock(self.lock_name, wait_seconds=self.lock_wait_seconds)
+                if self.lock_name else contextlib.nullcontext())
+        with lock:
+            # Holding the lock, no other run of this operation is alive: a 'running'
+            # row left behind belongs to a process that died.
+            abandoned = runs.mark_abandoned(self.db, self.operation) if self.lock_name else 0
             if abandoned:
                 report.warnings.append(
                     f"{abandoned} earlier {self.operation} run(s) had stopped before finishing; "
@@ -283,6 +294,10 @@ class SyncEngine:
         finally:
             writer.close()
         report.failed = len(report.failures)
+        if self.select_keys is not None:
+            failed_keys = {f.buyer_number for f in report.failures}
+            report.synced_keys = [k for k in staged.keys if k not in failed_keys]
+            report.not_found = sorted(self.select_keys - set(checker.first_row))
         self._log_failures(report)
 
     def _guard_shrink(self, report: SyncReport, staged: int, db_count: int) -> None:
@@ -418,6 +433,8 @@ class SyncEngine:
             return
         now = utcnow()
         errorlog.log_failures(self.db, report.failures, report.run_id, at=now)
+        if not self.queue_failures:
+            return
         report.queued_for_retry = retryqueue.enqueue(
             self.db, report.failures, run_id=report.run_id, now=now,
             next_retry_at=now + timedelta(seconds=self.retry.base_seconds),

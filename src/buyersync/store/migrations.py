@@ -3,7 +3,9 @@
 Each step runs once, in a transaction, and is recorded in ``buyersync_schema_version``.
 Steps only ever add: they never change the type of an existing column, and they never
 touch ``buyers`` (see :mod:`buyersync.store.buyers` for that table).
-To add a step, append to :data:`STEPS`; never edit a released one.
+To add a step, append to :data:`STEPS` with a new version number; never edit a
+released one. Steps are applied in list order, and a step missing from a database
+is applied even when a higher version is already there.
 """
 
 from __future__ import annotations
@@ -142,7 +144,15 @@ STEPS: tuple[Step, ...] = (
     )),
 )
 
-LATEST = STEPS[-1].version
+LATEST = max(step.version for step in STEPS)
+
+
+def pending(db: Database) -> list[Step]:
+    """Steps not yet applied to this database."""
+    if not db.table_exists("buyersync_schema_version"):
+        return list(STEPS)
+    done = {int(r["version"]) for r in db.query("SELECT version FROM buyersync_schema_version")}
+    return [step for step in STEPS if step.version not in done]
 
 
 def current_version(db: Database) -> int:
