@@ -161,7 +161,7 @@ def handle_errors(*, debug: bool, secrets: list[str]) -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo("buyersync: interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence for the operator
+    except Exception as exc:
         if debug:
             import traceback
 

@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import click
 
 from buyersync.cli.common import DB_SETTINGS, Context, command_settings, emit_json, stdout_console
-from buyersync.errors import ConfigError, ErrorCategory
+from buyersync.errors import ErrorCategory
 from buyersync.records import ErrorQuery
+from buyersync.rules.timespec import parse_since  # shared with GET /api/errors
 from buyersync.store import errorlog, migrations
 
 _CATEGORIES = [str(c) for c in ErrorCategory]
-
-
-def parse_since(text: str | None, *, now: datetime | None = None) -> datetime | None:
-    """``2026-11-28``, ``2026-11-28T09:00``, or a duration ago: ``90m``, ``24h``, ``7d``."""
-    if not text:
-        return None
-    now = now or datetime.now(UTC)
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    t = text.strip().lower()
-    if t[:-1].isdigit() and t[-1] in units:
-        return now - timedelta(seconds=int(t[:-1]) * units[t[-1]])
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ConfigError(
-            f"cannot read the time {text!r}",
-            hint="use an ISO date/time such as 2026-11-28 or 2026-11-28T09:00, or 90m, 24h, 7d",
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @click.command()

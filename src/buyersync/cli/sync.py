@@ -113,8 +113,10 @@ def after_sync(ctx: Context, db: Any, report: SyncReport) -> None:
     """Hooks that run after a sync (the slow-sync alert lives in the monitor)."""
     if report.dry_run:
         return
+    import importlib
+
     try:
-        from buyersync.services import monitor
+        monitor = importlib.import_module("buyersync.services.monitor")
     except ImportError:
         return
     hook = getattr(monitor, "after_sync", None)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from buyersync.rules.normalize import normalize_key
+
 
 @dataclass(frozen=True)
 class KeyDiff:
@@ -71,3 +73,48 @@ def diff_keys(sheet_keys: Mapping[str, int], db_keys: Iterable[str]) -> KeyDiff:
         sheet_count=sheet_count,
         database_count=len(db_set),
     )
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A sheet row whose buyer number already appeared on an earlier row."""
+
+    buyer_number: str  # the normalized buyer number
+    row_number: int  # the later row (the sync logs it as duplicate_key)
+    first_row: int  # the row that wins
+
+
+class KeyScan:
+    """Sheet keys in row order, decided exactly as the sync's ``RowChecker`` does.
+
+    Feed it every non-blank row's raw key cell in sheet order; it keeps the first row of
+    each normalized buyer number, the later rows that repeat one, and the rows with no
+    buyer number. A *buyer* is a distinct normalized key: duplicate and keyless rows are
+    not buyers of their own, so they are never "missing" (they are reported apart).
+    """
+
+    def __init__(self) -> None:
+        self.first_row: dict[str, int] = {}
+        self.duplicates: list[Duplicate] = []
+        self.blank_key_rows: list[int] = []
+
+    def add(self, row_number: int, raw_key: str | None) -> str | None:
+        """Record one non-blank row; return its key when it is the buyer's first row."""
+        key = normalize_key(raw_key)
+        if not key:
+            self.blank_key_rows.append(row_number)
+            return None
+        first = self.first_row.get(key)
+        if first is not None:
+            self.duplicates.append(Duplicate(key, row_number, first))
+            return None
+        self.first_row[key] = row_number
+        return key
+
+
+def scan_keys(rows: Iterable[tuple[int, str | None]]) -> KeyScan:
+    """A :class:`KeyScan` over ``(row_number, raw_key)`` pairs of non-blank rows."""
+    scan = KeyScan()
+    for row_number, raw in rows:
+        scan.add(row_number, raw)
+    return scan

@@ -26,7 +26,7 @@ from buyersync.settings import redact_url
 from buyersync.store.db import Database, Params, Row
 
 
-def _is_disconnect(exc: BaseException, conn: psycopg.Connection | None) -> bool:
+def _is_disconnect(exc: BaseException, conn: psycopg.Connection[Any] | None) -> bool:
     if conn is not None and conn.closed:
         return True
     if isinstance(exc, psycopg.OperationalError) and getattr(exc, "sqlstate", None) is None:
@@ -35,7 +35,7 @@ def _is_disconnect(exc: BaseException, conn: psycopg.Connection | None) -> bool:
 
 
 def translate(
-    exc: psycopg.Error, conn: psycopg.Connection | None = None, what: str = ""
+    exc: psycopg.Error, conn: psycopg.Connection[Any] | None = None, what: str = ""
 ) -> StoreError:
     """The one place that turns a psycopg error into the buyersync exception tree.
 
@@ -109,8 +109,8 @@ def _password(url: str) -> str | None:
 class PostgresDatabase(Database):
     dialect = "postgresql"
 
-    def __init__(self, conn: psycopg.Connection, display: str) -> None:
-        self._conn: psycopg.Connection = conn
+    def __init__(self, conn: psycopg.Connection[Any], display: str) -> None:
+        self._conn: psycopg.Connection[Any] = conn
         self.display = display
         self._reopen_args: tuple[str, float, int] | None = None
 
@@ -123,11 +123,12 @@ class PostgresDatabase(Database):
         if self._reopen_args is None:
             raise StoreConnectionError("the database connection was lost and cannot be reopened")
         self.close()
-        fresh = connect(*self._reopen_args)
+        url, timeout, attempts = self._reopen_args
+        fresh = connect(url, timeout=timeout, attempts=attempts)
         self._conn = fresh._conn
 
     @property
-    def connection(self) -> psycopg.Connection:
+    def connection(self) -> psycopg.Connection[Any]:
         """The psycopg connection, for COPY in :mod:`buyersync.store.buyers`."""
         return self._conn
 
@@ -154,7 +155,7 @@ class PostgresDatabase(Database):
         try:
             cur = self._conn.execute(sql if params is not None else sql.replace("%%", "%"),
                                      params)  # type: ignore[arg-type]
-            return list(cur.fetchall()) if cur.description else []
+            return list(cur.fetchall()) if cur.description else []  # type: ignore[arg-type]
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 

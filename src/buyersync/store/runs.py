@@ -91,7 +91,7 @@ def _record(db: Database, r: dict[str, Any]) -> RunRecord:
     for f in ("rows_read", "inserted", "updated", "failed", "skipped_blank",
               "queued_for_retry", "batches"):
         values[f] = int(values[f] or 0)
-    return RunRecord(**values)
+    return RunRecord(**values)  # type: ignore[arg-type]
 
 
 def recent(db: Database, limit: int = 20, operation: str | None = None) -> list[RunRecord]:
