@@ -32,7 +32,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from xml.etree import ElementTree as ET
 
 from buyersync.errors import ConfigError, SourceError
@@ -238,21 +238,27 @@ def _scan_errors(zf: zipfile.ZipFile, part: str) -> dict[tuple[int, int], str] |
                     ref = _REF_ATTR.search(m.group(0))
                     if not ref:
                         return None
-                    v = _V_ELEM.match(buf, m.end())
-                    text = v.group(1).decode("utf-8", "replace") if v else "#N/A"
                     r = ref.group(1).decode()
-                    found[(_row_of(r), _col_index(r))] = html.unescape(text)
+                    found[(_row_of(r), _col_index(r))] = _error_value(buf, m.end())
                     cut = max(cut, m.end())
             tail = buf[cut:]
         for m in _ERR_CELL.finditer(tail):
             ref = _REF_ATTR.search(m.group(0))
             if not ref:
                 return None
-            v = _V_ELEM.match(tail, m.end())
             r = ref.group(1).decode()
-            found[(_row_of(r), _col_index(r))] = html.unescape(
-                v.group(1).decode("utf-8", "replace") if v else "#N/A")
+            found[(_row_of(r), _col_index(r))] = _error_value(tail, m.end())
     return found
+
+
+_CELL_END = re.compile(rb"</(?:\w+:)?c>")
+
+
+def _error_value(buf: bytes, pos: int) -> str:
+    """The cached ``<v>`` of the error cell whose start tag ends at ``pos``."""
+    close = _CELL_END.search(buf, pos)
+    v = _V_ELEM.search(buf, pos, close.start() if close else len(buf))
+    return html.unescape(v.group(1).decode("utf-8", "replace")) if v else "#N/A"
 
 
 def _error_problem(row: int, col: int, error: str) -> tuple[int, str]:
@@ -273,28 +279,42 @@ def _calamine_rows(path: Path, name: str, errors: dict[tuple[int, int], str]
             sheet = book.get_sheet_by_name(name)
     except python_calamine.PasswordError:
         raise _not_a_workbook(path) from None
-    except Exception as exc:  # noqa: BLE001 - calamine raises several unrelated types
+    except Exception as exc:  # calamine raises several unrelated exception types
         raise SourceError(
             f"{path.name}: sheet {name!r} could not be read ({type(exc).__name__}: {exc})",
             hint="open the workbook in Excel or LibreOffice and save it again as .xlsx",
         ) from None
-    start = sheet.start
-    if start is None:
+    start, end = sheet.start, sheet.end
+    if start is None or end is None:
         return
-    # calamine's range starts at the first non-empty cell, not at A1.
-    first_row, first_col = start[0] + 1, start[1]
+    # Measured on python-calamine 0.9: the range starts at the first non-empty cell
+    # (``start``), but iter_rows() yields rows from row 1 (A1's row) down to ``end``,
+    # with columns from ``start``'s column. The count is checked at the end, so a
+    # release that changes this fails loudly instead of shifting row numbers.
+    first_row, first_col = 1, start[1]
+    expected_rows = end[0] + 1
     lead = [""] * first_col
+    offset = -1
+    by_row: dict[int, list[tuple[int, str]]] = {}
+    for (r, c), e in errors.items():
+        by_row.setdefault(r, []).append((c, e))
     for offset, raw in enumerate(sheet.iter_rows()):
         number = first_row + offset
         cells = lead + [cell_text(v) for v in raw]
         problems: tuple[tuple[int, str], ...] = ()
-        if errors:
-            found = [(c, e) for (r, c), e in errors.items() if r == number]
-            for c, e in found:
+        found = by_row.get(number)
+        if found:
+            for c, _error in found:
                 if c < len(cells):
                     cells[c] = ""
             problems = tuple(_error_problem(number, c, e) for c, e in sorted(found))
         yield number, cells, problems
+    if offset + 1 != expected_rows:
+        raise SourceError(
+            f"{path.name}: sheet {name!r}: the reader returned {offset + 1} rows for a range "
+            f"ending on row {expected_rows}; row numbers cannot be trusted",
+            hint="this python-calamine version behaves differently; report it",
+        )
 
 
 # --------------------------------------------------------------------------- streaming
@@ -377,7 +397,7 @@ def _load_shared_strings(zf: zipfile.ZipFile, part: str | None) -> list[str]:
 _ROW = re.compile(rb"<(?:\w+:)?row\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?row>)", re.S)
 _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
 _ATTR = re.compile(rb"\b([rts])=\"([^\"]*)\"")
-_INLINE_T = re.compile(rb"<(?:\w+:)?t\b[^>]*?(?:/>|>(.*?)</(?:\w+:)?t>)", re.S)
+_INLINE_T = re.compile(rb"<(?:\w+:)?t\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?t>)", re.S)
 _RPH = re.compile(rb"<(?:\w+:)?rPh\b.*?</(?:\w+:)?rPh>", re.S)
 _EPOCH_1900 = dt.datetime(1899, 12, 30)
 _EPOCH_1904 = dt.datetime(1904, 1, 1)
@@ -397,12 +417,12 @@ class _StreamingSheet:
     def _serial(self, value: float, kind: str) -> str:
         if kind == "duration":
             return _duration_text(dt.timedelta(days=value))
-        if not self.date1904 and value < 60:
-            value += 1  # Excel's 1900 leap-year bug: serials below 60 are one day off
         ms = round(value * 86_400_000)
+        if value < 1:  # a time of day without a date
+            return (dt.datetime.min + dt.timedelta(milliseconds=ms)).time().isoformat()
+        if not self.date1904 and value < 60:
+            ms += 86_400_000  # Excel's 1900 leap-year bug: serials below 60 are one day off
         when = self.epoch + dt.timedelta(milliseconds=ms)
-        if value < 1:
-            return when.time().isoformat()
         if ms % 86_400_000 == 0:
             return when.date().isoformat()
         return when.isoformat()
@@ -414,8 +434,13 @@ class _StreamingSheet:
             if not body:
                 return "", None
             body = _RPH.sub(b"", body)
-            return _unescape(b"".join(m.group(1) or b"" for m in _INLINE_T.finditer(body))
-                             .decode("utf-8")), None
+            parts = []
+            for t in _INLINE_T.finditer(body):
+                text = t.group(2) or b""
+                # calamine trims inline text not marked xml:space="preserve"; so do we,
+                # so that both readers give the same text.
+                parts.append(text if b"preserve" in t.group(1) else text.strip())
+            return _unescape(b"".join(parts).decode("utf-8")), None
         if not body:
             return "", None
         v = _V_ELEM.search(body)
@@ -570,6 +595,11 @@ class XlsxSource(Source):
             expected = header_row + 1
             try:
                 for number, cells, problems in raw:
+                    if not problems and not any(cells):
+                        # A blank row is yielded only once a non-blank row follows it:
+                        # formatted-but-empty rows after the data (and a Gnumeric row
+                        # 1048576) are not part of the sheet a person sees.
+                        continue
                     # Rows missing from the XML are blank rows in the sheet: yield them
                     # so row numbers and blank-row counts stay true.
                     while expected < number:
@@ -593,7 +623,3 @@ def _chain_one(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 
 
 __all__ = ["STREAM_THRESHOLD_BYTES", "XlsxSource", "cell_text"]
-
-
-def _open_binary(path: Path) -> IO[bytes]:  # pragma: no cover - kept for symmetry
-    return path.open("rb")
