@@ -1,0 +1,282 @@
+"""IntegrityChecker: is every sheet buyer in the database, with the same values? (requirement 9)
+
+Three depths, each one sheet read and one database pass:
+
+- **completeness** — the exact key difference (missing and extra buyers, see
+  :mod:`buyersync.services.missing` for what counts as a buyer);
+- **sample** — completeness, plus a random sample of N buyers present in the database
+  compared field by field (reservoir sampling while the sheet streams by; the seed is
+  reported, so ``--seed`` reproduces the same sample on the same sheet);
+- **full** — completeness, plus every buyer compared field by field. The database is
+  read once into a fingerprint per buyer (key → 64-bit hash of its values), the sheet
+  streams past it, and only rows whose fingerprints differ are fetched and compared
+  column by column — memory is one dict entry per buyer, never the whole table.
+
+Values are compared as the sync stores them (:mod:`buyersync.rules.compare`): cell text
+exactly as read, an empty cell as NULL. Only sheet columns that exist in ``buyers`` are
+compared; the others are listed as ``unverified_columns``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from buyersync.rules.compare import (
+    Mismatch,
+    Reservoir,
+    compare_row,
+    db_fingerprint,
+    sheet_fingerprint,
+)
+from buyersync.rules.diff import Duplicate, KeyDiff, KeyScan, diff_keys
+from buyersync.rules.normalize import ColumnMap
+from buyersync.services.missing import key_cell, read_sheet
+from buyersync.sources.base import Source
+from buyersync.store import buyers
+from buyersync.store.db import Database, utcnow
+
+log = logging.getLogger(__name__)
+
+#: Rows whose fingerprints differ are fetched and compared this many at a time.
+FETCH_CHUNK = 2000
+
+
+class VerifyMode(enum.StrEnum):
+    """How deep a verification goes."""
+
+    COMPLETENESS = "completeness"  # keys only: missing and extra buyers
+    SAMPLE = "sample"  # keys, plus N random buyers field by field
+    FULL = "full"  # keys, plus every buyer field by field
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The findings of one verification; ``to_json`` is the contract's ``verify --json``."""
+
+    mode: VerifyMode
+    source: str
+    started_at: datetime
+    duration_s: float
+    diff: KeyDiff
+    duplicates: tuple[Duplicate, ...]
+    blank_key_rows: tuple[int, ...]
+    mismatches: tuple[Mismatch, ...]
+    checked: int  # buyers compared field by field
+    columns: tuple[str, ...]  # columns compared
+    unverified_columns: tuple[str, ...] = ()  # sheet columns buyers lacks (not compared)
+    sample_size: int | None = None
+    seed: int | None = None
+    extra_is_finding: bool = True  # False: buyers only in the database do not fail `ok`
+
+    @property
+    def missing(self) -> tuple[tuple[str, int], ...]:
+        return self.diff.missing
+
+    @property
+    def extra(self) -> tuple[str, ...]:
+        return self.diff.extra
+
+    @property
+    def mismatched_buyers(self) -> int:
+        return len({m.buyer_number for m in self.mismatches})
+
+    @property
+    def ok(self) -> bool:
+        """No missing buyer, no mismatch, and (unless allowed) no extra buyer."""
+        extra = bool(self.diff.extra) and self.extra_is_finding
+        return not self.diff.missing and not self.mismatches and not extra
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.diff
+        return {
+            "ok": self.ok,
+            "mode": str(self.mode),
+            "source": self.source,
+            "started_at": self.started_at.isoformat(),
+            "duration_s": round(self.duration_s, 3),
+            "spreadsheet_count": d.sheet_count,
+            "database_count": d.database_count,
+            "missing_count": d.missing_count,
+            "extra_count": d.extra_count,
+            "mismatch_count": len(self.mismatches),
+            "mismatched_buyers": self.mismatched_buyers,
+            "checked": self.checked,
+            "sample_size": self.sample_size,
+            "seed": self.seed,
+            "columns": list(self.columns),
+            "unverified_columns": list(self.unverified_columns),
+            "missing": [{"buyer_number": k, "row_number": r} for k, r in d.missing],
+            "extra": list(d.extra),
+            "mismatches": [m.to_json() for m in self.mismatches],
+            "duplicates": [
+                {"buyer_number": x.buyer_number, "row_number": x.row_number,
+                 "first_row": x.first_row}
+                for x in self.duplicates
+            ],
+            "blank_key_rows": list(self.blank_key_rows),
+        }
+
+
+def _text_keys(keys: Iterable[object]) -> Iterator[str]:
+    # A legacy integer buyer_number column comes back as int; the sync compares text.
+    for key in keys:
+        yield key if isinstance(key, str) else str(key)
+
+
+@dataclass
+class _Plan:
+    """What to compare: the mapped columns buyers has, and where they sit in a sheet row."""
+
+    colmap: ColumnMap
+    columns: tuple[str, ...]
+    indexes: tuple[int, ...]
+    unverified: tuple[str, ...]
+    rows: Iterator[Any]
+    is_blank: Any
+    scan: KeyScan = field(default_factory=KeyScan)
+
+    def values(self, row_values: Sequence[str]) -> tuple[str, ...]:
+        n = len(row_values)
+        return tuple(row_values[i] if i < n else "" for i in self.indexes)
+
+
+class IntegrityChecker:
+    """Verifies the ``buyers`` table against the sheet. Read-only; create one per check.
+
+    Each ``verify_*`` reads the sheet once. Raises ``SourceError``/``HeaderError`` when
+    the sheet cannot be read or mapped, ``StoreError`` when the database cannot be read.
+    """
+
+    def __init__(self, db: Database, source: Source, *, key_column: str = "buyer_number",
+                 mapping: Mapping[str, str] | None = None, extra_is_finding: bool = True) -> None:
+        self.db = db
+        self.source = source
+        self.key_column = key_column
+        self.mapping = dict(mapping or {})
+        self.extra_is_finding = extra_is_finding
+
+    # -- public ----------------------------------------------------------------
+    def verify(self, mode: VerifyMode, *, sample_size: int = 100,
+               seed: int | None = None) -> VerifyReport:
+        """Run the check of ``mode`` (``sample_size``/``seed`` apply to SAMPLE)."""
+        if mode is VerifyMode.FULL:
+            return self.verify_full()
+        if mode is VerifyMode.COMPLETENESS:
+            return self.verify_completeness()
+        return self.verify_sample_data(sample_size, seed=seed)
+
+    def verify_completeness(self) -> VerifyReport:
+        """Missing and extra buyers only (requirement 9.1, property 23)."""
+        return self._sampled(0, None, VerifyMode.COMPLETENESS)
+
+    def verify_sample_data(self, sample_size: int, *, seed: int | None = None) -> VerifyReport:
+        """Completeness plus ``sample_size`` random buyers compared field by field.
+
+        The sample is drawn uniformly from sheet buyers that are in the database. With
+        ``seed`` None a seed is drawn and reported, so any run can be reproduced.
+        """
+        if seed is None:
+            seed = random.SystemRandom().randrange(2**31)
+        return self._sampled(sample_size, seed, VerifyMode.SAMPLE)
+
+    def verify_full(self) -> VerifyReport:
+        """Completeness plus every buyer compared field by field."""
+        started, clock = utcnow(), time.perf_counter()
+        plan = self._plan()
+        fingerprints: dict[str, int] = {}
+        for row in buyers.iter_rows(self.db, plan.columns):
+            db_key = row[0] if isinstance(row[0], str) else str(row[0])
+            fingerprints[db_key] = db_fingerprint(row[1:])
+        mismatches: list[Mismatch] = []
+        suspects: dict[str, tuple[int, tuple[str, ...]]] = {}
+        checked = 0
+        for row in plan.rows:
+            if plan.is_blank(row):
+                continue
+            key = plan.scan.add(row.row_number, key_cell(row, plan.colmap.key_index))
+            if key is None:
+                continue
+            expected = fingerprints.get(key)
+            if expected is None:
+                continue  # missing: the key diff reports it
+            checked += 1
+            values = plan.values(row.values)
+            if sheet_fingerprint(values) != expected:
+                suspects[key] = (row.row_number, values)
+                if len(suspects) >= FETCH_CHUNK:
+                    mismatches.extend(self._compare(plan.columns, suspects))
+                    suspects.clear()
+        mismatches.extend(self._compare(plan.columns, suspects))
+        diff = diff_keys(plan.scan.first_row, fingerprints.keys())
+        return self._report(VerifyMode.FULL, plan, diff, mismatches, checked, started, clock)
+
+    # -- steps -----------------------------------------------------------------
+    def _plan(self) -> _Plan:
+        colmap, rows, checker = read_sheet(self.source, key_column=self.key_column,
+                                           mapping=self.mapping)
+        existing = self.db.columns(buyers.TABLE) if self.db.table_exists(buyers.TABLE) else {}
+        index_of = {c: i for i, c in enumerate(colmap.columns) if c is not None}
+        data = colmap.data_columns
+        columns = tuple(c for c in data if not existing or c in existing)
+        unverified = tuple(c for c in data if existing and c not in existing)
+        if not existing:
+            columns = ()  # no table yet: every buyer is missing, nothing to compare
+        return _Plan(colmap, columns, tuple(index_of[c] for c in columns), unverified, rows,
+                     checker.is_blank)
+
+    def _sampled(self, size: int, seed: int | None, mode: VerifyMode) -> VerifyReport:
+        started, clock = utcnow(), time.perf_counter()
+        plan = self._plan()
+        db_keys = set(_text_keys(buyers.iter_keys(self.db)))
+        reservoir: Reservoir[tuple[str, int, tuple[str, ...]]] = Reservoir(
+            size, random.Random(seed))
+        for row in plan.rows:
+            if plan.is_blank(row):
+                continue
+            key = plan.scan.add(row.row_number, key_cell(row, plan.colmap.key_index))
+            if key is not None and size and key in db_keys:
+                reservoir.offer((key, row.row_number, plan.values(row.values)))
+        sample = {key: (row, values) for key, row, values in reservoir.items}
+        mismatches = self._compare(plan.columns, sample) if sample else []
+        diff = diff_keys(plan.scan.first_row, db_keys)
+        report = self._report(mode, plan, diff, mismatches, len(sample), started, clock)
+        if mode is VerifyMode.SAMPLE:
+            report = replace(report, sample_size=size, seed=seed)
+        return report
+
+    def _compare(self, columns: tuple[str, ...],
+                 rows: Mapping[str, tuple[int, tuple[str, ...]]]) -> list[Mismatch]:
+        """Fetch these buyers' database values in one query per chunk and compare them."""
+        if not rows:
+            return []
+        stored = buyers.fetch(self.db, list(rows), columns)
+        found: list[Mismatch] = []
+        for key, (row_number, values) in rows.items():
+            db_values = stored.get(key)
+            if db_values is None:
+                continue  # deleted since the first pass; the next check reports it missing
+            found.extend(compare_row(key, row_number, columns, values, db_values))
+        return found
+
+    def _report(self, mode: VerifyMode, plan: _Plan, diff: KeyDiff, mismatches: list[Mismatch],
+                checked: int, started: datetime, clock: float) -> VerifyReport:
+        mismatches.sort(key=lambda m: (m.row_number, plan.columns.index(m.column)))
+        report = VerifyReport(
+            mode=mode, source=self.source.description, started_at=started,
+            duration_s=time.perf_counter() - clock, diff=diff,
+            duplicates=tuple(plan.scan.duplicates), blank_key_rows=tuple(plan.scan.blank_key_rows),
+            mismatches=tuple(mismatches), checked=checked, columns=plan.columns,
+            unverified_columns=plan.unverified, extra_is_finding=self.extra_is_finding,
+        )
+        log.info("verify %s: %d buyers in sheet, %d in database, %d missing, %d extra, "
+                 "%d mismatched fields in %d buyers checked (%.2fs)", mode, diff.sheet_count,
+                 diff.database_count, diff.missing_count, diff.extra_count, len(mismatches),
+                 checked, report.duration_s)
+        return report

@@ -1,0 +1,211 @@
+"""Missing buyers: which sheet buyers are not in the database, and syncing only those.
+
+Requirement 2. *Missing* is a set difference of normalized buyer numbers, never a
+difference of counts: a buyer is a distinct normalized buyer number on a non-blank
+sheet row (its first row, as in the sync). A buyer is missing when its number is not
+in ``buyers`` — whatever the reason its row did not land (value_too_long, an error
+cell, a NUL byte, a lost connection). Rows that are not buyers of their own — a later
+row repeating a number, a row with no number — are never missing; they are reported
+apart as ``duplicates`` and ``blank_key_rows``, so that the counts always add up:
+
+    non-blank sheet rows = spreadsheet_count + duplicates + blank_key_rows
+    spreadsheet_count - missing_count = database_count - extra_count
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from buyersync.errors import ErrorCategory
+from buyersync.records import RowFailure, SheetRow
+from buyersync.rules.diff import Duplicate, KeyDiff, KeyScan, diff_keys
+from buyersync.rules.normalize import ColumnMap, map_headers
+from buyersync.rules.rows import RowChecker
+from buyersync.services.sync import SyncEngine, SyncReport, ensure_schema
+from buyersync.sources.base import Source
+from buyersync.store import buyers, outcomes
+from buyersync.store.db import Database
+from buyersync.store.outcomes import BuyerOutcome, Outcome
+
+log = logging.getLogger(__name__)
+
+
+def read_sheet(
+    source: Source, *, key_column: str, mapping: Mapping[str, str] | None
+) -> tuple[ColumnMap, Iterator[SheetRow], RowChecker]:
+    """Read the sheet's header, map it as the sync does, and return the lazy rows.
+
+    The returned :class:`RowChecker` is used only for its ``is_blank`` decision, so
+    blank rows are skipped exactly as the sync skips them. Raises ``HeaderError`` for
+    headers the sync would refuse too.
+    """
+    data = source.read()
+    colmap = map_headers(data.header, key_header=key_column, mapping=mapping)
+    return colmap, data.rows, RowChecker(colmap, ())
+
+
+def key_cell(row: SheetRow, key_index: int) -> str:
+    """The raw buyer-number cell of a row (``""`` when the row is short)."""
+    return row.values[key_index] if key_index < len(row.values) else ""
+
+
+@dataclass(frozen=True)
+class MissingReport:
+    """Sheet vs database by buyer number; ``to_json`` is the contract's ``missing --json``."""
+
+    diff: KeyDiff
+    duplicates: tuple[Duplicate, ...]
+    blank_key_rows: tuple[int, ...]
+    sheet_rows: int  # non-blank rows below the header
+    source: str
+
+    @property
+    def ok(self) -> bool:
+        """True when no sheet buyer is missing from the database."""
+        return not self.diff.missing
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.diff
+        return {
+            "ok": self.ok,
+            "source": self.source,
+            "spreadsheet_count": d.sheet_count,
+            "database_count": d.database_count,
+            "missing_count": d.missing_count,
+            "extra_count": d.extra_count,
+            "missing": [{"buyer_number": k, "row_number": r} for k, r in d.missing],
+            "extra": list(d.extra),
+            "sheet_rows": self.sheet_rows,
+            "duplicate_count": len(self.duplicates),
+            "duplicates": [
+                {"buyer_number": x.buyer_number, "row_number": x.row_number,
+                 "first_row": x.first_row}
+                for x in self.duplicates
+            ],
+            "blank_key_count": len(self.blank_key_rows),
+            "blank_key_rows": list(self.blank_key_rows),
+        }
+
+
+def find_missing(
+    db: Database, source: Source, *, key_column: str = "buyer_number",
+    mapping: Mapping[str, str] | None = None,
+) -> MissingReport:
+    """Compare the sheet's buyer numbers with the database's: one sheet read, one key pass.
+
+    Read-only. Raises ``SourceError``/``HeaderError`` when the sheet cannot be read or
+    mapped, ``StoreError`` when the database cannot be read.
+    """
+    colmap, rows, checker = read_sheet(source, key_column=key_column, mapping=mapping)
+    scan = KeyScan()
+    sheet_rows = 0
+    for row in rows:
+        if checker.is_blank(row):
+            continue
+        sheet_rows += 1
+        scan.add(row.row_number, key_cell(row, colmap.key_index))
+    diff = diff_keys(scan.first_row, buyers.iter_keys(db))
+    log.info("missing: sheet %d buyers, database %d, missing %d, extra %d",
+             diff.sheet_count, diff.database_count, diff.missing_count, diff.extra_count)
+    return MissingReport(
+        diff=diff, duplicates=tuple(scan.duplicates), blank_key_rows=tuple(scan.blank_key_rows),
+        sheet_rows=sheet_rows, source=source.description,
+    )
+
+
+@dataclass(frozen=True)
+class SyncMissingReport:
+    """What ``sync-missing`` did: the scan before, the run, and each buyer's outcome."""
+
+    before: MissingReport
+    run: SyncReport | None  # None when nothing was missing (no run was started)
+    outcomes: tuple[BuyerOutcome, ...]
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for o in self.outcomes if o.outcome is outcome)
+
+    @property
+    def ok(self) -> bool:
+        """True when every attempted buyer was synced."""
+        return all(o.outcome is Outcome.SYNCED for o in self.outcomes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "run_id": self.run.run_id if self.run else None,
+            "status": str(self.run.status) if self.run else None,
+            "attempted": len(self.outcomes),
+            "synced": self.count(Outcome.SYNCED),
+            "failed": self.count(Outcome.FAILED),
+            "not_found": self.count(Outcome.NOT_FOUND),
+            "spreadsheet_count": self.before.diff.sheet_count,
+            "database_count_before": self.before.diff.database_count,
+            "results": [o.to_json() for o in self.outcomes],
+            "warnings": list(self.run.warnings) if self.run else [],
+        }
+
+
+def sync_missing(
+    db: Database, source: Source, *, key_column: str = "buyer_number",
+    mapping: Mapping[str, str] | None = None, **engine_options: Any,
+) -> SyncMissingReport:
+    """Sync only the missing buyers and record each one's outcome in ``sync_outcomes``.
+
+    ``engine_options`` go to :class:`SyncEngine` (batch_size, retry, lock_wait_seconds…);
+    the run takes the ``sync`` lock like a full sync. A buyer is reported ``synced`` only
+    when the engine wrote it *and* it is in ``buyers`` afterwards. Run-level problems
+    (lock held, sheet unreadable) raise as in the sync; nothing is recorded then beyond
+    what the sync records.
+    """
+    before = find_missing(db, source, key_column=key_column, mapping=mapping)
+    if not before.diff.missing:
+        return SyncMissingReport(before=before, run=None, outcomes=())
+    wanted = before.diff.missing_keys
+    engine_options.setdefault("operation", "sync-missing")
+    report = SyncEngine(db, source, key_column=key_column, mapping=mapping,
+                        select_keys=wanted, **engine_options).run()
+    results = decide_outcomes(before.diff.missing, report,
+                              present=set(buyers.fetch(db, sorted(wanted), ())))
+    ensure_schema(db)
+    outcomes.record(db, report.run_id, results)
+    return SyncMissingReport(before=before, run=report, outcomes=tuple(results))
+
+
+def decide_outcomes(
+    missing: tuple[tuple[str, int], ...], report: SyncReport, *, present: set[str]
+) -> list[BuyerOutcome]:
+    """Each missing buyer's outcome from the run's failures and what is now in ``buyers``.
+
+    A buyer's own failure is the one that is not a ``duplicate_key`` (a later row that
+    repeats the number fails as a duplicate while the buyer's first row may well land).
+    """
+    own_failure: dict[str, RowFailure] = {}
+    for f in report.failures:
+        if f.buyer_number and f.category is not ErrorCategory.DUPLICATE_KEY:
+            own_failure.setdefault(f.buyer_number, f)
+    not_found = set(report.not_found)
+    results: list[BuyerOutcome] = []
+    for key, row in missing:
+        failure = own_failure.get(key)
+        if failure is not None:
+            results.append(BuyerOutcome(key, failure.row_number or row, Outcome.FAILED,
+                                        str(failure.category), failure.message, report.run_id))
+        elif key in not_found:
+            results.append(BuyerOutcome(
+                key, row, Outcome.NOT_FOUND, None,
+                f"buyer {key} (row {row}) was no longer in the sheet when the sync read it",
+                report.run_id))
+        elif key in present:
+            results.append(BuyerOutcome(key, row, Outcome.SYNCED, run_id=report.run_id))
+        else:
+            # The engine reported no failure, yet the row is absent: say so rather
+            # than claim success (see `buyersync errors --run`).
+            results.append(BuyerOutcome(
+                key, row, Outcome.FAILED, str(ErrorCategory.UNKNOWN),
+                f"buyer {key} (row {row}) is still not in the database after run "
+                f"{report.run_id}; run buyersync sync-missing again or see buyersync errors",
+                report.run_id))
+    return results
