@@ -37,7 +37,7 @@ from buyersync.errors import (
     SyncRefused,
 )
 from buyersync.records import RowFailure, RunStatus
-from buyersync.rules import batching
+from buyersync.rules import backoff, batching
 from buyersync.rules.normalize import ColumnMap, map_headers, normalize_key
 from buyersync.rules.rows import Accepted, RowChecker, failure
 from buyersync.sources.base import Source
@@ -56,6 +56,8 @@ class RetryPolicy:
 
     max_attempts: int = 5
     base_seconds: float = 60.0
+    max_seconds: float = 21600.0
+    jitter: float = 0.0
 
 
 @dataclass
@@ -437,7 +439,8 @@ class SyncEngine:
             return
         report.queued_for_retry = retryqueue.enqueue(
             self.db, report.failures, run_id=report.run_id, now=now,
-            next_retry_at=now + timedelta(seconds=self.retry.base_seconds),
+            next_retry_at=now + timedelta(seconds=backoff.delay_seconds(
+                1, self.retry.base_seconds, self.retry.max_seconds, self.retry.jitter)),
             max_attempts=self.retry.max_attempts,
         )
         for f in report.failures[:20]:
