@@ -147,3 +147,13 @@ def test_every_setting_has_a_flag_and_env_var() -> None:
 def test_help_runs(args: list[str]) -> None:
     out = run(*args)
     assert out.returncode == 0 and "Usage" in out.stdout
+
+
+def test_configuration_reference_lists_every_setting() -> None:
+    from buyersync.settings import reference_markdown
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    assert doc == reference_markdown(), (
+        "docs/configuration.md is stale: run python -m buyersync.settings > docs/configuration.md")
+    for spec in SETTINGS:
+        assert f"`{spec.env_var}`" in doc and f"`{spec.name}`" in doc

@@ -326,3 +326,44 @@ def validate(settings: Settings) -> None:
             f"unsupported database URL scheme {scheme!r}",
             hint="use sqlite:///path.db or postgresql://user:pass@host:port/db",
         )
+
+
+def reference_markdown() -> str:
+    """The configuration reference (docs/configuration.md), generated from :data:`SETTINGS`."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "<!-- generated from buyersync.settings.SETTINGS by "
+        "`python -m buyersync.settings > docs/configuration.md`; a test fails if it drifts -->",
+        "",
+        "Every setting has a command-line flag, an environment variable and a key in",
+        "`buyersync.toml`. Precedence: flag > environment > file > default. The file is",
+        "`--config FILE`, else `BUYERSYNC_CONFIG`, else `./buyersync.toml`; keys sit at the top",
+        "level (or under `[buyersync]`), and a `[mapping]` table maps sheet headers to column",
+        "names. Settings marked secret never appear in output, logs or the dashboard.",
+        "",
+        "| setting (toml key) | flag | environment variable | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in SETTINGS:
+        default = "none" if spec.default is None else f"`{spec.default}`"
+        if spec.type is bool and spec.default is not None:
+            default = f"`{str(spec.default).lower()}`"
+        secret = " (secret)" if spec.secret else ""
+        flag = f"`{spec.flag}`" if spec.type is not bool else f"`{spec.flag}` / `--no-{spec.flag[2:]}`"
+        lines.append(
+            f"| `{spec.name}` | {flag} | `{spec.env_var}` | {default} | {spec.help}{secret} |"
+        )
+    lines += [
+        "",
+        "Each command accepts the flags of the settings it uses (`buyersync COMMAND --help`",
+        "lists them). Database URLs: `sqlite:///path.db` (relative) or `sqlite:////abs/path.db`,",
+        "and `postgresql://user:password@host:port/dbname` (`postgres://` and",
+        "`postgresql+psycopg://` are accepted too).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(reference_markdown(), end="")
