@@ -17,6 +17,7 @@ from datetime import datetime
 
 from buyersync.errors import ErrorCategory, StoreError
 from buyersync.rules.normalize import KEY_COLUMN
+from buyersync.store.catalog import column_limits  # noqa: F401 - one catalog reader for all
 from buyersync.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -249,40 +250,3 @@ class Writer:
                 self.db.execute(f"DROP TABLE IF EXISTS {self._stage}")
             except StoreError:
                 log.debug("could not drop the staging table", exc_info=True)
-
-
-def column_limits(db: Database) -> dict[str, int]:
-    """Length limits of ``buyers`` columns: ``{column: n}`` for VARCHAR(n)/CHAR(n)
-    and, on SQLite, ``CHECK (length(col) <= n)`` constraints."""
-    import re
-
-    limits: dict[str, int] = {}
-    if not db.table_exists(TABLE):
-        return limits
-    if db.dialect == "postgresql":
-        for row in db.query(
-            """
-            SELECT a.attname AS name,
-                   information_schema._pg_char_max_length(
-                       information_schema._pg_truetypid(a.*, t.*),
-                       information_schema._pg_truetypmod(a.*, t.*)) AS n
-            FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-            WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
-            """,
-            (db.quote(TABLE),),
-        ):
-            if row["n"] is not None:
-                limits[row["name"]] = int(row["n"])
-        return limits
-    for name, declared in db.columns(TABLE).items():
-        m = re.match(r"\s*(?:national\s+)?(?:var)?char(?:acter)?(?:\s+varying)?\s*\(\s*(\d+)",
-                     declared, re.I)
-        if m:
-            limits[name] = int(m.group(1))  # declared only; SQLite does not enforce it
-    sql = db.query_value("SELECT sql FROM sqlite_master WHERE name = %s", (TABLE,)) or ""
-    enforced: dict[str, int] = {}
-    for m in re.finditer(
-        r"length\s*\(\s*[\"`\[]?([^\"`\]\)]+?)[\"`\]]?\s*\)\s*<=?\s*(\d+)", sql, re.I
-    ):
-        enforced[m.group(1)] = int(m.group(2)) - (0 if "<=" in m.group(0) else 1)
-    return {**{k: v for k, v in limits.items() if k in enforced}, **enforced} if enforced else {}

@@ -1,0 +1,529 @@
+"""Schema decisions for Migration 050, as pure functions over catalog facts.
+
+* :func:`classify_type` — is a declared column type length-limited text, and its limit;
+* :func:`limited_columns` — which columns of ``buyers`` to report (property 1: every
+  length-limited text column, and nothing else);
+* :func:`parse_length_checks` — ``CHECK (length(col) <= n)`` limits in a SQLite
+  ``CREATE TABLE`` statement;
+* :func:`would_fail` — which sheet rows would be rejected under the current limits,
+  with column, limit and value length, before anything is written;
+* :func:`postgres_plan_sql` / :func:`sqlite_plan_sql` / :func:`render_script` — the
+  Migration 050 statements, built as text so the printed script is exactly what
+  ``schema fix --apply`` runs.
+
+Callers read the catalog (:mod:`buyersync.store.catalog`) and pass the facts in.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from buyersync.records import SheetRow
+from buyersync.rules.normalize import KEY_COLUMN, ColumnMap, normalize_key
+
+#: The command an operator runs to fix what the validator reports.
+FIX_COMMAND = "buyersync schema fix --apply"
+#: Name under which SQLite builds the converted table before swapping it in.
+SQLITE_NEW_TABLE = "buyers__migration_050"
+
+Quote = Callable[[str], str]
+
+
+class TypeKind(enum.StrEnum):
+    """What a declared column type means for the values a sheet can put in it."""
+
+    TEXT = "text"  # unlimited text: TEXT, CLOB, VARCHAR/CHARACTER VARYING without a length
+    LIMITED = "limited"  # VARCHAR(n) / CHAR(n) and their spellings: at most n characters
+    OTHER = "other"  # numbers, timestamps, booleans, JSON, arrays… (not free text)
+
+
+class LimitSource(enum.StrEnum):
+    """Where a column's length limit comes from."""
+
+    TYPE = "type"  # the column's declared type is VARCHAR(n) / CHAR(n)
+    DOMAIN = "domain"  # the column's type is a domain over VARCHAR(n) / CHAR(n)
+    CHECK = "check"  # a CHECK (length(col) <= n) constraint (SQLite)
+
+
+@dataclass(frozen=True)
+class TypeInfo:
+    """A classified declared type; ``limit`` is set only for :attr:`TypeKind.LIMITED`."""
+
+    kind: TypeKind
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class LimitedColumn:
+    """A ``buyers`` column that cannot hold an arbitrarily long value.
+
+    ``limit`` is the smallest of the limits that apply; ``enforced`` is false for a
+    SQLite VARCHAR(n) without a CHECK (SQLite stores longer values anyway, but the
+    declaration still says the column is not TEXT — requirement 1.1).
+    """
+
+    column: str
+    type: str
+    limit: int
+    source: LimitSource
+    enforced: bool = True
+    domain: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"column": self.column, "type": self.type, "limit": self.limit,
+                "source": str(self.source), "enforced": self.enforced, "domain": self.domain}
+
+
+# VARCHAR(n), CHAR(n), CHARACTER VARYING(n), NATIONAL CHARACTER(n), NVARCHAR(n), NCHAR(n),
+# VARYING CHARACTER(n), VARCHAR2(n), NVARCHAR2(n) — with any spacing and case.
+_LIMITED_RE = re.compile(
+    r"""^\s*(?:
+            (?:national\s+)?(?:char|character)(?:\s+varying)?
+          | varying\s+(?:char|character)
+          | n?varchar2? | nchar | bpchar
+        )\s*\(\s*(?P<n>\d+)\s*(?:\s+(?:char|byte)\s*)?\)\s*$""",
+    re.I | re.X,
+)
+_TEXT_RE = re.compile(
+    r"""^\s*(?:text|clob|string|
+          (?:national\s+)?(?:char|character)\s+varying|varying\s+(?:char|character)|
+          n?varchar2?|nchar\s+varying|bpchar)\s*$""",
+    re.I | re.X,
+)
+
+
+def classify_type(declared: str) -> TypeInfo:
+    """Classify a declared type (PostgreSQL ``format_type`` or a SQLite declaration).
+
+    ``character varying(50)`` and ``CHAR(8)`` are LIMITED with their limit; ``text``
+    and a VARCHAR without a length are TEXT; everything else (including arrays of
+    varchar and PostgreSQL's one-byte ``"char"``) is OTHER.
+    """
+    m = _LIMITED_RE.match(declared)
+    if m:
+        return TypeInfo(TypeKind.LIMITED, int(m.group("n")))
+    if _TEXT_RE.match(declared):
+        return TypeInfo(TypeKind.TEXT)
+    return TypeInfo(TypeKind.OTHER)
+
+
+_IDENT = r'(?:"(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[^\W\d]\w*)'
+_CHECK_RE = re.compile(
+    r"(?P<lead>,\s*)?(?:CONSTRAINT\s+" + _IDENT + r"\s+)?"
+    r"CHECK\s*\(\s*\(?\s*(?:length|char_length|character_length)\s*\(\s*(?P<col>" + _IDENT
+    + r")\s*\)\s*(?P<op><=|<)\s*(?P<n>\d+)\s*\)?\s*\)",
+    re.I,
+)
+
+
+def _unquote(identifier: str) -> str:
+    if identifier[:1] == '"' and identifier[-1:] == '"':
+        return identifier[1:-1].replace('""', '"')
+    if identifier[:1] in "`[" and len(identifier) > 1:
+        return identifier[1:-1]
+    return identifier
+
+
+def parse_length_checks(create_sql: str, columns: Iterable[str]) -> dict[str, int]:
+    """``{column: n}`` for every ``CHECK (length(col) <= n)`` (or ``< n+1``) in a SQLite
+    ``CREATE TABLE`` statement, matched to ``columns`` case-insensitively as SQLite does.
+
+    A compound check (``length(a) <= 5 AND …``) is not a pure length limit and is not
+    returned; the rebuild cannot remove it either, and the post-check reports it.
+    """
+    by_lower = {c.lower(): c for c in columns}
+    limits: dict[str, int] = {}
+    for m in _CHECK_RE.finditer(create_sql):
+        column = by_lower.get(_unquote(m.group("col")).lower())
+        if column is None:
+            continue
+        n = int(m.group("n")) - (1 if m.group("op") == "<" else 0)
+        limits[column] = min(n, limits.get(column, n))
+    return limits
+
+
+def limited_columns(
+    columns: Mapping[str, str],
+    *,
+    dialect: str,
+    domains: Mapping[str, str] | None = None,
+    checks: Mapping[str, int] | None = None,
+) -> list[LimitedColumn]:
+    """The length-limited text columns of a table, in table order (property 1).
+
+    ``columns`` maps name → declared type; ``domains`` maps a domain-typed column to
+    the domain's base type; ``checks`` holds CHECK length limits (SQLite). On SQLite a
+    declared VARCHAR(n) is reported but not ``enforced``.
+    """
+    domains = domains or {}
+    checks = checks or {}
+    found: list[LimitedColumn] = []
+    for name, declared in columns.items():
+        base = domains.get(name)
+        info = classify_type(base if base is not None else declared)
+        type_limit = info.limit if info.kind is TypeKind.LIMITED else None
+        check_limit = checks.get(name)
+        if type_limit is None and check_limit is None:
+            continue
+        source = LimitSource.DOMAIN if base is not None else LimitSource.TYPE
+        if dialect == "sqlite":
+            # SQLite enforces only a CHECK, never the declared width.
+            enforced = check_limit is not None
+            if check_limit is not None:
+                limit, source = check_limit, LimitSource.CHECK
+            else:
+                assert type_limit is not None
+                limit = type_limit
+        else:
+            enforced = True
+            if type_limit is None or (check_limit is not None and check_limit < type_limit):
+                assert check_limit is not None
+                limit, source = check_limit, LimitSource.CHECK
+            else:
+                limit = type_limit
+        found.append(LimitedColumn(name, declared, limit, source, enforced,
+                                   declared if base is not None else None))
+    return found
+
+
+def enforced_limits(columns: Iterable[LimitedColumn]) -> dict[str, int]:
+    """``{column: limit}`` of the limits the database actually enforces."""
+    return {c.column: c.limit for c in columns if c.enforced}
+
+
+# -- which rows would fail ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """One value longer than its column allows."""
+
+    column: str
+    limit: int
+    length: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"column": self.column, "limit": self.limit, "length": self.length}
+
+
+@dataclass(frozen=True)
+class OverflowRow:
+    """A sheet row that the database would reject under the current limits."""
+
+    row_number: int
+    buyer_number: str | None
+    overflows: tuple[Overflow, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"row_number": self.row_number, "buyer_number": self.buyer_number,
+                "columns": [o.to_json() for o in self.overflows]}
+
+
+def row_overflows(values: Mapping[str, str | None], limits: Mapping[str, int]) -> tuple[
+        Overflow, ...]:
+    """The values of one row that exceed their column's limit (characters, not bytes)."""
+    return tuple(
+        Overflow(column, limits[column], len(value))
+        for column, value in values.items()
+        if value is not None and column in limits and len(value) > limits[column]
+    )
+
+
+def would_fail(
+    rows: Iterable[SheetRow], colmap: ColumnMap, limits: Mapping[str, int]
+) -> Iterator[OverflowRow]:
+    """Yield every non-blank row with a value longer than its column's limit.
+
+    The buyer number is measured after normalization, as it is stored. Values are
+    measured exactly as the sync writes them, so this predicts the sync's
+    ``value_too_long`` failures row for row.
+    """
+    if not limits:
+        return
+    pairs = [(i, c) for i, c in enumerate(colmap.columns)
+             if c is not None and i != colmap.key_index and c in limits]
+    key_limit = limits.get(KEY_COLUMN)
+    for row in rows:
+        values = row.values
+        if not any(v.strip() for v in values):
+            continue
+        key = normalize_key(values[colmap.key_index]) if colmap.key_index < len(values) else ""
+        cells: dict[str, str | None] = {c: values[i] for i, c in pairs if i < len(values)}
+        over = row_overflows(cells, limits)
+        if key_limit is not None and len(key) > key_limit:
+            over = (Overflow(KEY_COLUMN, key_limit, len(key)), *over)
+        if over:
+            yield OverflowRow(row.row_number, key or None, over)
+
+
+# -- the fix script ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One privilege on a view; ``grantee`` None means PUBLIC."""
+
+    grantee: str | None
+    privilege: str
+    grantable: bool = False
+
+
+@dataclass(frozen=True)
+class Dependent:
+    """A view or materialized view that must be dropped and recreated around the ALTER.
+
+    ``depth`` 1 reads ``buyers`` directly, 2 reads a depth-1 view, and so on.
+    """
+
+    schema: str
+    name: str
+    materialized: bool
+    definition: str
+    depth: int = 1
+    owner: str | None = None
+    options: tuple[str, ...] = ()
+    populated: bool = True
+    grants: tuple[Grant, ...] = ()
+    indexes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SqliteObject:
+    """An index, trigger or view from ``sqlite_master`` (its name and CREATE statement)."""
+
+    type: str
+    name: str
+    table: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class FixPlan:
+    """Everything Migration 050 will do, as SQL statements in order.
+
+    ``backup`` runs first on its own; ``convert`` runs in one transaction. On
+    PostgreSQL ``alters`` (one per column) run inside ``convert`` each in its own
+    savepoint so that one column that cannot change does not stop the others.
+    """
+
+    dialect: str
+    backup_table: str
+    backup: tuple[str, ...]
+    before: tuple[str, ...]
+    alters: tuple[tuple[str, str], ...]
+    after: tuple[str, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def backup_table_name(now: datetime, existing: Iterable[str], table: str = "buyers") -> str:
+    """``buyers_backup_YYYYMMDD``; with ``_HHMMSS`` (and a counter) when taken already."""
+    taken = set(existing)
+    name = f"{table}_backup_{now:%Y%m%d}"
+    if name not in taken:
+        return name
+    name = f"{name}_{now:%H%M%S}"
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}_{n}", n + 1
+    return candidate
+
+
+def _qualified(quote: Quote, schema: str, name: str) -> str:
+    return f"{quote(schema)}.{quote(name)}"
+
+
+def postgres_plan_sql(
+    *,
+    quote: Quote,
+    table: str,
+    columns: Sequence[LimitedColumn],
+    dependents: Sequence[Dependent],
+    backup_table: str,
+    add_columns: Sequence[str] = (),
+    current_user: str | None = None,
+) -> FixPlan:
+    """The PostgreSQL Migration 050: back up, drop dependents, ALTER … TYPE text,
+    recreate dependents with their options, owners, grants and indexes."""
+    t = quote(table)
+    ordered = sorted(dependents, key=lambda d: d.depth)
+    before = [
+        f"DROP {'MATERIALIZED VIEW' if d.materialized else 'VIEW'} "
+        f"{_qualified(quote, d.schema, d.name)}"
+        for d in reversed(ordered)
+    ]
+    alters = tuple(
+        (c.column, f"ALTER TABLE {t} ALTER COLUMN {quote(c.column)} TYPE text")
+        for c in columns
+    )
+    after: list[str] = []
+    for d in ordered:
+        name = _qualified(quote, d.schema, d.name)
+        body = d.definition.strip().rstrip(";")
+        with_opts = f" WITH ({', '.join(d.options)})" if d.options else ""
+        if d.materialized:
+            data = "" if d.populated else " WITH NO DATA"
+            after.append(f"CREATE MATERIALIZED VIEW {name}{with_opts} AS\n{body}{data}")
+        else:
+            after.append(f"CREATE VIEW {name}{with_opts} AS\n{body}")
+        after.extend(d.indexes)
+        kind = "MATERIALIZED VIEW" if d.materialized else "VIEW"
+        if d.owner and d.owner != current_user:
+            after.append(f"ALTER {kind} {name} OWNER TO {quote(d.owner)}")
+        for g in d.grants:
+            who = "PUBLIC" if g.grantee is None else quote(g.grantee)
+            option = " WITH GRANT OPTION" if g.grantable else ""
+            after.append(f"GRANT {g.privilege} ON {name} TO {who}{option}")
+    after.extend(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {quote(c)} text" for c in add_columns)
+    notes = tuple(
+        f"{c.column} is of domain {c.domain}: it becomes plain text (the domain's own "
+        "constraints no longer apply to it)"
+        for c in columns if c.domain
+    )
+    return FixPlan(
+        dialect="postgresql",
+        backup_table=backup_table,
+        backup=(f"CREATE TABLE {quote(backup_table)} AS TABLE {t}",),
+        before=tuple(before),
+        alters=alters,
+        after=tuple(after),
+        notes=notes,
+    )
+
+
+def _type_pattern(declared: str) -> str:
+    parts = re.split(r"(\s+|[()])", declared.strip())
+    out = []
+    for p in parts:
+        if not p:
+            continue
+        if p.isspace():
+            out.append(r"\s+")
+        elif p in "()":
+            out.append(r"\s*" + re.escape(p) + r"\s*")
+        else:
+            out.append(re.escape(p))
+    return "".join(out)
+
+
+def _ident_pattern(name: str) -> str:
+    e = re.escape(name)
+    dq = re.escape(name.replace('"', '""'))
+    return rf'(?:"{dq}"|`{e}`|\[{e}\]|{e}(?![\w$]))'
+
+
+def rewrite_sqlite_create(
+    create_sql: str, *, new_name: str, quote: Quote, columns: Sequence[LimitedColumn]
+) -> str:
+    """The table's CREATE statement under ``new_name`` with every limited column
+    declared TEXT and its ``CHECK (length(col) <= n)`` constraints removed.
+
+    Everything else (NOT NULL, DEFAULT, PRIMARY KEY, UNIQUE, other CHECKs, foreign
+    keys, COLLATE) is kept as written. What cannot be rewritten stays as it was; the
+    caller re-reads the new table and reports it.
+    """
+    sql = re.sub(
+        r"^(\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?)(?:" + _IDENT + r"\.)?" + _IDENT,
+        lambda m: m.group(1) + quote(new_name), create_sql, count=1, flags=re.I,
+    )
+    flagged = {c.column.lower() for c in columns}
+    for c in columns:
+        if classify_type(c.type).kind is not TypeKind.LIMITED:
+            continue
+        sql = re.sub(
+            r"(?P<pre>[(,]\s*" + _ident_pattern(c.column) + r"\s+)" + _type_pattern(c.type)
+            + r"(?![\w(])",
+            lambda m: m.group("pre") + "TEXT", sql, count=1, flags=re.I,
+        )
+
+    def drop_check(m: re.Match[str]) -> str:
+        if _unquote(m.group("col")).lower() not in flagged:
+            return m.group(0)
+        return " " if not m.group("lead") else ""
+
+    return _CHECK_RE.sub(drop_check, sql)
+
+
+def sqlite_plan_sql(
+    *,
+    quote: Quote,
+    table: str,
+    create_sql: str,
+    column_names: Sequence[str],
+    columns: Sequence[LimitedColumn],
+    objects: Sequence[SqliteObject],
+    backup_table: str,
+    add_columns: Sequence[str] = (),
+) -> FixPlan:
+    """The SQLite Migration 050: SQLite cannot change a column's type in place, so the
+    table is rebuilt (the documented 12-step ALTER procedure) in one transaction:
+    create the new table, copy every row, drop the old, rename, recreate indexes,
+    triggers and views. Views and triggers are dropped first so that the rename does
+    not trip over references to a table that is momentarily gone."""
+    t = quote(table)
+    new = quote(SQLITE_NEW_TABLE)
+    cols = ", ".join(quote(c) for c in column_names)
+    views = [o for o in objects if o.type == "view"]
+    triggers = [o for o in objects if o.type == "trigger"]
+    indexes = [o for o in objects if o.type == "index" and o.table == table]
+    before: list[str] = [f"DROP VIEW IF EXISTS {quote(v.name)}" for v in reversed(views)]
+    before += [f"DROP TRIGGER IF EXISTS {quote(tr.name)}" for tr in triggers]
+    before += [
+        f"DROP TABLE IF EXISTS {new}",
+        rewrite_sqlite_create(create_sql, new_name=SQLITE_NEW_TABLE, quote=quote,
+                              columns=columns),
+        f"INSERT INTO {new} ({cols}) SELECT {cols} FROM {t}",
+        f"DROP TABLE {t}",
+        f"ALTER TABLE {new} RENAME TO {t}",
+    ]
+    after = [o.sql for o in indexes] + [o.sql for o in triggers] + [o.sql for o in views]
+    after += [f"ALTER TABLE {t} ADD COLUMN {quote(c)} TEXT" for c in add_columns]
+    return FixPlan(
+        dialect="sqlite",
+        backup_table=backup_table,
+        backup=(f"CREATE TABLE {quote(backup_table)} AS SELECT * FROM {t}",),
+        before=tuple(before),
+        alters=(),
+        after=tuple(after),
+    )
+
+
+def render_script(plan: FixPlan, *, lock_timeout_ms: int = 2000, header: str = "") -> str:
+    """The plan as one SQL script an operator can read, review and run by hand."""
+    lines = ["-- Migration 050: convert length-limited columns of buyers to TEXT"]
+    if header:
+        lines += [f"-- {h}" for h in header.splitlines()]
+    lines += [f"-- note: {n}" for n in plan.notes]
+    lines += ["", "-- 1. back up the table (roll back: see docs/migration-050.md)"]
+    lines += [f"{s};" for s in plan.backup]
+    if plan.dialect == "sqlite":
+        lines += ["", "PRAGMA foreign_keys = OFF;", "BEGIN IMMEDIATE;"]
+    else:
+        lines += ["", "BEGIN;",
+                  "-- give up quickly instead of queueing behind long readers (retry later)",
+                  f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms';"]
+    if plan.before:
+        lines += ["-- 2. set aside what depends on the table"]
+        lines += [f"{s};" for s in plan.before]
+    if plan.alters:
+        lines += ["-- 3. convert (varchar/char → text does not rewrite the table)"]
+        lines += [f"{s};" for _, s in plan.alters]
+    if plan.after:
+        lines += ["-- 4. restore dependents, grants and indexes"]
+        lines += [f"{s};" for s in plan.after]
+    lines += ["COMMIT;"]
+    if plan.dialect == "sqlite":
+        lines += ["PRAGMA foreign_keys = ON;"]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = [
+    "FIX_COMMAND", "Dependent", "FixPlan", "Grant", "LimitSource", "LimitedColumn",
+    "Overflow", "OverflowRow", "SqliteObject", "TypeInfo", "TypeKind", "backup_table_name",
+    "classify_type", "enforced_limits", "limited_columns", "parse_length_checks",
+    "postgres_plan_sql", "render_script", "rewrite_sqlite_create", "row_overflows",
+    "sqlite_plan_sql", "would_fail",
+]
