@@ -1,0 +1,415 @@
+"""The sync monitor: health checks, alerts, performance metrics, dashboard data.
+
+:class:`SyncMonitor` gathers the facts of one health check (sheet keys against the
+database, the last sync's error rate, the retry queue, time since the last successful
+sync), asks :mod:`buyersync.rules.alerts` what holds and what to send, sends it with
+:mod:`buyersync.services.notify`, and stores the check in ``sync_health_metrics`` and
+the alert states in ``alert_state`` (requirement 5).
+
+:func:`after_sync` runs after every real sync (``cli/sync.py`` calls it): it logs the
+duration and throughput and fires the slow-sync alert (requirements 8.4, 8.5). It
+never raises: monitoring must not turn a good sync into a failed command.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from buyersync.errors import ConfigError, HeaderError, SourceError
+from buyersync.records import ErrorQuery
+from buyersync.rules import alerts as rules
+from buyersync.rules.alerts import (
+    Alert,
+    HealthFacts,
+    Plan,
+    RunFacts,
+    Thresholds,
+)
+from buyersync.rules.diff import KeyDiff, diff_keys
+from buyersync.rules.normalize import map_headers, normalize_key
+from buyersync.services.notify import (
+    Channel,
+    ConsoleChannel,
+    Delivery,
+    Notification,
+    channels_from_settings,
+    deliver,
+)
+from buyersync.settings import Settings
+from buyersync.sources.base import Source
+from buyersync.store import buyers, errorlog, retryqueue, runs
+from buyersync.store import health as store
+from buyersync.store.db import Database, utcnow
+
+log = logging.getLogger(__name__)
+
+#: How many missing buyers / extra keys a stored health check keeps in ``details``.
+KEPT_IN_DETAILS = 1000
+
+
+def thresholds_from(settings: Settings) -> Thresholds:
+    """The alert limits of ``settings``."""
+    return Thresholds(
+        missing=settings.alert_missing_threshold,
+        error_rate=settings.alert_error_rate_threshold,
+        slow_sync_seconds=settings.alert_slow_sync_seconds,
+        stale_seconds=settings.alert_stale_seconds,
+        cooldown_seconds=settings.alert_cooldown_seconds,
+    )
+
+
+@dataclass
+class HealthReport:
+    """The outcome of one health check. ``to_json`` is the contract's ``health --json``."""
+
+    facts: HealthFacts
+    alerts: tuple[Alert, ...]
+    plan: Plan
+    healthy: bool
+    deliveries: list[Delivery] = field(default_factory=list)
+    record_id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        f = self.facts
+        since = f.seconds_since_last_success
+        return {
+            "healthy": self.healthy,
+            "check_time": f.checked_at.isoformat(),
+            "spreadsheet_count": f.spreadsheet_count,
+            "database_count": f.database_count,
+            "missing_count": f.missing_count,
+            "extra_count": len(f.extra),
+            "error_rate": round(f.error_rate, 6),
+            "retry_queue_depth": f.retry_queue_depth,
+            "permanent_failures": len(f.permanent_failures),
+            "minutes_since_last_success": None if since is None else round(since / 60, 2),
+            "last_run_id": f.last_run.run_id if f.last_run else None,
+            "missing": [{"buyer_number": k, "row_number": r} for k, r in f.missing[:100]],
+            "extra": list(f.extra[:100]),
+            "sheet_problem": f.sheet_problem,
+            "alerts": [{**a.to_json(), "sent": a in self.plan.send} for a in self.alerts],
+            "recoveries": [r.text for r in self.plan.recoveries],
+            "deliveries": [d.to_json() for d in self.deliveries],
+            "health_check_id": self.record_id,
+        }
+
+
+class SyncMonitor:
+    """Health checks and alerts for one database (and, for counts, one sheet).
+
+    ``source`` may be ``None``: the check then skips the sheet comparison and says so.
+    ``channels`` default to the console only; ``secrets`` are scrubbed from channel
+    errors. ``clock`` returns the current UTC time (tests move it).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        source: Source | None = None,
+        key_column: str = "buyer_number",
+        mapping: Mapping[str, str] | None = None,
+        thresholds: Thresholds | None = None,
+        channels: Sequence[Channel] | None = None,
+        secrets: Sequence[str] = (),
+        database_display: str = "",
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.source = source
+        self.key_column = key_column
+        self.mapping = dict(mapping or {})
+        self.thresholds = thresholds or Thresholds()
+        self.channels = list(channels) if channels is not None else [ConsoleChannel()]
+        self.secrets = list(secrets)
+        self.database_display = database_display or getattr(db, "display", "")
+        self.clock = clock
+
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings, *, source: Source | None = None
+                      ) -> SyncMonitor:
+        return cls(db, source=source, key_column=settings.key_column, mapping=settings.mapping,
+                   thresholds=thresholds_from(settings),
+                   channels=channels_from_settings(settings), secrets=settings.secrets(),
+                   database_display=settings.database_display)
+
+    # -- facts ------------------------------------------------------------------
+    def sheet_keys(self) -> dict[str, int]:
+        """Normalized buyer number → first sheet row, reading only the key column
+        where the source can. Blank keys are skipped. Raises :class:`SourceError`
+        or :class:`HeaderError`."""
+        if self.source is None:
+            return {}
+        keys: dict[str, int] = {}
+        for row_number, value in _key_column(self.source, self.key_column, self.mapping):
+            key = normalize_key(value)
+            if key:
+                keys.setdefault(key, row_number)
+        return keys
+
+    def compare_counts(self) -> KeyDiff:
+        """The exact key difference between the sheet and ``buyers`` (requirement 2.1–2.2)."""
+        return diff_keys(self.sheet_keys(), buyers.iter_keys(self.db))
+
+    def calculate_error_rate(self) -> float:
+        """Failed / rows read of the last completed sync (0 when there is none)."""
+        run = self._last_run()
+        return rules.error_rate(run.failed, run.rows_read) if run else 0.0
+
+    def _last_run(self) -> RunFacts | None:
+        last = runs.last_successful(self.db, "sync")
+        if last is None:
+            return None
+        by_type: dict[str, int] = {}
+        first: tuple[tuple[str | None, int | None], ...] = ()
+        if last.failed:
+            query = ErrorQuery(run_id=last.run_id, limit=None)
+            by_type = errorlog.counts_by_type(self.db, query)
+            entries = errorlog.query(self.db, ErrorQuery(run_id=last.run_id, limit=1000))
+            entries.sort(key=lambda e: (e.row_number is None, e.row_number or 0))
+            first = tuple((e.buyer_number, e.row_number) for e in entries[: rules.SHOWN])
+        return RunFacts(last.run_id, last.rows_read, last.failed, last.duration_s,
+                        last.rows_per_s, by_type, first)
+
+    def gather(self) -> HealthFacts:
+        """Measure everything a health check needs (reads only)."""
+        now = self.clock()
+        problem: str | None = None
+        diff: KeyDiff | None = None
+        if self.source is None:
+            problem = "no source is configured, so the sheet was not compared (set --source)"
+        else:
+            try:
+                sheet = self.sheet_keys()
+            except (SourceError, HeaderError, ConfigError) as exc:
+                problem = str(exc)
+            else:
+                diff = diff_keys(sheet, buyers.iter_keys(self.db))
+        depth = retryqueue.depth(self.db)
+        last = runs.last_successful(self.db, "sync")
+        return HealthFacts(
+            checked_at=now,
+            spreadsheet_count=diff.sheet_count if diff else None,
+            database_count=diff.database_count if diff else buyers.count(self.db),
+            missing=diff.missing if diff else (),
+            extra=diff.extra if diff else (),
+            last_run=self._last_run(),
+            retry_queue_depth=depth.get("pending", 0) + depth.get("processing", 0),
+            permanent_failures=tuple(store.permanent_failures(self.db)),
+            last_success_at=last.finished_at if last else None,
+            sheet_problem=problem,
+        )
+
+    # -- the check --------------------------------------------------------------
+    def check_health(self, *, send: bool = True) -> HealthReport:
+        """Run one health check: measure, decide, send alerts, store the check.
+
+        Sending never raises (a channel that is down is logged and reported in
+        ``deliveries``); reading or writing the database may raise StoreError.
+        """
+        from buyersync.services.sync import ensure_schema
+
+        ensure_schema(self.db)
+        facts = self.gather()
+        states = store.alert_states(self.db)
+        alerts = rules.evaluate(facts, self.thresholds,
+                                known_permanent=rules.known_permanent(states))
+        plan = rules.plan(states, alerts, holding=rules.active_keys(facts, alerts),
+                          now=facts.checked_at, cooldown_seconds=self.thresholds.cooldown_seconds)
+        healthy = not alerts and not facts.permanent_failures
+        report = HealthReport(facts, alerts, plan, healthy)
+        if send and plan.anything_to_send:
+            report.deliveries = self.send_alert(plan, healthy=healthy)
+        report.record_id = store.insert(self.db, self._record(report))
+        # States are saved after sending: a crash in between re-sends rather than loses.
+        store.save_alert_states(self.db, plan.states)
+        log.info("health check %s: %s, %d missing, error rate %.1f%%, %d alert(s) sent",
+                 report.record_id, "healthy" if healthy else "UNHEALTHY", facts.missing_count,
+                 facts.error_rate * 100, len(plan.send))
+        return report
+
+    def apply(self, alerts: Sequence[Alert], *, evaluated: frozenset[rules.Condition],
+              healthy: bool) -> tuple[Plan, list[Delivery]]:
+        """Plan, send and store alerts for a partial evaluation (e.g. after a sync)."""
+        states = store.alert_states(self.db)
+        plan = rules.plan(states, alerts, evaluated=evaluated, now=self.clock(),
+                          cooldown_seconds=self.thresholds.cooldown_seconds)
+        deliveries = self.send_alert(plan, healthy=healthy) if plan.anything_to_send else []
+        store.save_alert_states(self.db, plan.states)
+        return plan, deliveries
+
+    def send_alert(self, plan: Plan, *, healthy: bool) -> list[Delivery]:
+        """Send the plan's alerts and recoveries on every channel; never raises."""
+        note = compose(plan, healthy=healthy, database=self.database_display)
+        return deliver(note, self.channels, secrets=self.secrets)
+
+    def _record(self, report: HealthReport) -> store.HealthRecord:
+        f = report.facts
+        since = f.seconds_since_last_success
+        return store.HealthRecord(
+            check_time=f.checked_at, spreadsheet_count=f.spreadsheet_count,
+            database_count=f.database_count,
+            missing_count=None if f.spreadsheet_count is None else f.missing_count,
+            extra_count=None if f.spreadsheet_count is None else len(f.extra),
+            error_rate=f.error_rate, retry_queue_depth=f.retry_queue_depth,
+            permanent_failures=len(f.permanent_failures),
+            minutes_since_last_success=None if since is None else since / 60,
+            healthy=report.healthy,
+            alerts=[{"condition": str(a.condition), "title": a.title, "command": a.command,
+                     "sent": a in report.plan.send} for a in report.alerts],
+            details={
+                "missing": [{"buyer_number": k, "row_number": r}
+                            for k, r in f.missing[:KEPT_IN_DETAILS]],
+                "extra": list(f.extra[:KEPT_IN_DETAILS]),
+                "last_run_id": f.last_run.run_id if f.last_run else None,
+                "sheet_problem": f.sheet_problem,
+                "recoveries": [r.text for r in report.plan.recoveries],
+                "deliveries": [d.to_json() for d in report.deliveries],
+                "thresholds": asdict(self.thresholds),
+            },
+        )
+
+    def get_dashboard_data(self, **kw: Any) -> dict[str, Any]:
+        return get_dashboard_data(self.db, **kw)
+
+
+def compose(plan: Plan, *, healthy: bool, database: str = "") -> Notification:
+    """Word one notification for a plan: the alerts sent, recoveries, what stays active."""
+    parts: list[str] = []
+    if plan.send:
+        first = plan.send[0].title
+        more = f" (+{len(plan.send) - 1} more)" if len(plan.send) > 1 else ""
+        subject = f"buyersync: UNHEALTHY — {first}{more}"
+    else:
+        subject = f"buyersync: recovered — {plan.recoveries[0].text.removeprefix('recovered: ')}"
+    if database:
+        parts.append(f"Database: {database}")
+    for alert in plan.send:
+        parts.append(f"ALERT [{alert.condition}] {alert.text}")
+    if plan.recoveries:
+        parts.append("\n".join(r.text for r in plan.recoveries))
+    if plan.suppressed:
+        parts.append("Still active (already reported): "
+                     + "; ".join(a.title for a in plan.suppressed))
+    return Notification(
+        subject=subject, text="\n\n".join(parts), healthy=healthy,
+        alerts=tuple(a.to_json() for a in plan.send),
+        recoveries=tuple(r.text for r in plan.recoveries), database=database,
+    )
+
+
+def _key_column(source: Source, key_column: str, mapping: Mapping[str, str]
+                ) -> Iterator[tuple[int, str]]:
+    """``(row_number, key cell)`` of every non-blank row, fetching as little as possible.
+
+    A source that overrides :meth:`Source.read_column` (Google Sheets) is asked for
+    column A to learn the header, then for the key column only; the base
+    implementation reads every row anyway, so one pass does it.
+    """
+    if type(source).read_column is Source.read_column:
+        data = source.read()
+        index = map_headers(data.header, key_header=key_column, mapping=mapping).key_index
+        for row in data.rows:
+            if any(v.strip() for v in row.values):
+                yield row.row_number, row.values[index] if index < len(row.values) else ""
+        return
+    header, values = source.read_column(0)
+    index = map_headers(header, key_header=key_column, mapping=mapping).key_index
+    if index != 0:
+        close = getattr(values, "close", None)
+        if close is not None:
+            close()
+        _, values = source.read_column(index)
+    yield from values
+
+
+# -- after every sync (requirements 8.4, 8.5) --------------------------------------
+
+
+def after_sync(db: Database, settings: Settings, report: Any) -> None:
+    """Log the sync's duration and throughput and fire the slow-sync alert.
+
+    ``report`` is a :class:`buyersync.services.sync.SyncReport`. Never raises.
+    """
+    try:
+        speed = rules.rows_per_second(report.rows_read, report.duration_s)
+        log.info("sync %s performance: %d buyers in %.2f s = %.0f buyers/s",
+                 report.run_id, report.rows_read, report.duration_s, speed,
+                 extra={"run_id": report.run_id})
+        if getattr(report, "dry_run", False) or report.operation != "sync":
+            return
+        run = RunFacts(report.run_id, report.rows_read, report.failed, report.duration_s, speed)
+        monitor = SyncMonitor.from_settings(db, settings)
+        alerts = rules.evaluate_sync(run, monitor.thresholds)
+        monitor.apply(alerts, evaluated=rules.SYNC_CONDITIONS, healthy=not alerts)
+    except Exception:  # monitoring must never fail a sync that worked
+        log.exception("the post-sync monitoring step failed (the sync itself is recorded)")
+
+
+# -- dashboard (requirement 5.5) -----------------------------------------------------
+
+
+def get_dashboard_data(db: Database, settings: Settings | None = None, *,
+                       history_limit: int = 50, runs_limit: int = 20,
+                       permanent_limit: int = 200) -> dict[str, Any]:
+    """Everything the dashboard and ``/api/dashboard`` show, read from the store.
+
+    Every number equals the stored data (property 16): counts come from the latest
+    health check, error counts from ``sync_error_log``, queue depth from
+    ``retry_queue``, runs from ``sync_runs``. Read-only; on a database without
+    buyersync's tables the sections are empty.
+    """
+    doc: dict[str, Any] = {
+        "generated_at": utcnow().isoformat(),
+        "healthy": None,
+        "current": None,
+        "counts": {"spreadsheet_count": None, "database_count": None, "missing_count": None,
+                   "extra_count": None, "buyers_now": buyers.count(db)},
+        "missing": [],
+        "extra": [],
+        "errors": {"counts_by_type": {}, "total": 0},
+        "retry_queue": {"by_status": {}, "depth": 0, "permanent_failures": 0},
+        "runs": [],
+        "health_history": [],
+        "permanent_failures": [],
+        "active_alerts": [],
+    }
+    if settings is not None:
+        doc["thresholds"] = asdict(thresholds_from(settings))
+    if not db.table_exists("sync_health_metrics"):
+        return doc
+    latest = store.latest(db)
+    if latest is not None:
+        doc["healthy"] = latest.healthy
+        doc["current"] = latest.to_json()
+        doc["counts"].update(
+            spreadsheet_count=latest.spreadsheet_count, database_count=latest.database_count,
+            missing_count=latest.missing_count, extra_count=latest.extra_count)
+        doc["missing"] = latest.details.get("missing", [])
+        doc["extra"] = latest.details.get("extra", [])
+    counts = errorlog.counts_by_type(db, ErrorQuery(limit=None))
+    doc["errors"] = {"counts_by_type": counts, "total": sum(counts.values())}
+    depth = retryqueue.depth(db)
+    doc["retry_queue"] = {
+        "by_status": depth,
+        "depth": depth.get("pending", 0) + depth.get("processing", 0),
+        "permanent_failures": depth.get(store.PERMANENTLY_FAILED, 0),
+    }
+    doc["runs"] = [r.to_json() for r in runs.recent(db, runs_limit)]
+    doc["health_history"] = [h.to_json() for h in store.history(db, limit=history_limit)]
+    doc["permanent_failures"] = [asdict(p) for p in
+                                 store.permanent_failures(db, limit=permanent_limit)]
+    doc["active_alerts"] = [
+        {"condition": s.key, "first_seen_at": _iso(s.first_seen_at),
+         "last_sent_at": _iso(s.last_sent_at), "last_message": s.last_message}
+        for s in store.active_alerts(db)
+    ]
+    return doc
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

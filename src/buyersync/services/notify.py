@@ -1,0 +1,195 @@
+"""Alert channels: console/log (always), e-mail over SMTP, and a JSON webhook.
+
+A :class:`Notification` is sent to every configured channel by :func:`deliver`. A
+channel that is down is logged and reported in the returned :class:`Delivery` list;
+it never raises into the caller (a health check or a sync must finish whatever the
+mail server does), and its password or URL token never appears in a message:
+errors are scrubbed of the secrets and the webhook is shown by scheme and host only.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from buyersync.settings import Settings, scrub
+
+log = logging.getLogger(__name__)
+
+#: Seconds a channel may take before it counts as down.
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message about one check: its alerts and recoveries, already worded."""
+
+    subject: str  # one line, e.g. "buyersync: UNHEALTHY — 3 buyers missing"
+    text: str  # the whole message, plain text
+    healthy: bool
+    alerts: tuple[dict[str, Any], ...] = ()  # Alert.to_json() of each alert sent
+    recoveries: tuple[str, ...] = ()  # the recovery lines
+    database: str = ""  # the database, as safe to print
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to a notification on one channel."""
+
+    channel: str  # "console", "email", "webhook"
+    ok: bool
+    error: str | None = None  # scrubbed: never a password or token
+
+    def to_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "ok": self.ok, "error": self.error}
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, note: Notification) -> None:
+        """Send ``note``; raise on failure (the caller logs it)."""
+
+
+class ConsoleChannel:
+    """Writes alerts to the log (stderr for the CLI): always on."""
+
+    name = "console"
+
+    def send(self, note: Notification) -> None:
+        level = logging.INFO if note.healthy and not note.alerts else logging.WARNING
+        log.log(level, "%s\n%s", note.subject, note.text)
+
+
+@dataclass
+class EmailChannel:
+    """Sends the notification by SMTP (STARTTLS and login when configured)."""
+
+    host: str
+    port: int
+    sender: str
+    recipients: Sequence[str]
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+    name: str = "email"
+
+    def send(self, note: Notification) -> None:
+        msg = EmailMessage()
+        msg["Subject"] = note.subject
+        msg["From"] = self.sender
+        msg["To"] = ", ".join(self.recipients)
+        msg.set_content(note.text)
+        context = ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if self.port == 465:  # implicit TLS (SMTPS)
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        with smtp:
+            if self.starttls and self.port != 465:
+                smtp.starttls(context=context)
+            if self.user:
+                smtp.login(self.user, self.password or "")
+            smtp.send_message(msg)
+
+    @property
+    def target(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+
+@dataclass
+class WebhookChannel:
+    """POSTs ``{"text": ..., "alerts": [...], ...}`` as JSON (Slack-compatible ``text``)."""
+
+    url: str = field(repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    name: str = "webhook"
+
+    def send(self, note: Notification) -> None:
+        import httpx
+
+        payload = {
+            "text": f"{note.subject}\n{note.text}",
+            "subject": note.subject,
+            "healthy": note.healthy,
+            "alerts": list(note.alerts),
+            "recoveries": list(note.recoveries),
+            "database": note.database,
+        }
+        response = httpx.post(self.url, json=payload, timeout=self.timeout)
+        if response.status_code >= 300:
+            raise RuntimeError(f"the webhook answered HTTP {response.status_code}")
+
+    @property
+    def target(self) -> str:
+        return safe_url(self.url)
+
+
+def safe_url(url: str) -> str:
+    """Scheme and host of a URL: webhook paths carry their token (Slack's do)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/…"
+
+
+def channels_from_settings(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT
+                           ) -> list[Channel]:
+    """Console always; e-mail when ``smtp_host`` and recipients are set; webhook when
+    ``webhook_url`` is set."""
+    channels: list[Channel] = [ConsoleChannel()]
+    if settings.smtp_host and settings.smtp_recipients:
+        channels.append(EmailChannel(
+            host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_from,
+            recipients=settings.smtp_recipients, user=settings.smtp_user,
+            password=settings.smtp_password, starttls=settings.smtp_starttls, timeout=timeout,
+        ))
+    elif settings.smtp_host:
+        log.warning("smtp_host is set but smtp_to names no recipient: e-mail alerts are off "
+                    "(set BUYERSYNC_SMTP_TO)")
+    if settings.webhook_url:
+        channels.append(WebhookChannel(settings.webhook_url, timeout=timeout))
+    return channels
+
+
+def deliver(note: Notification, channels: Sequence[Channel], *, secrets: Sequence[str] = ()
+            ) -> list[Delivery]:
+    """Send ``note`` on every channel; never raises. Returns one result per channel."""
+    results: list[Delivery] = []
+    for channel in channels:
+        hidden = [*secrets, *_channel_secrets(channel)]
+        try:
+            channel.send(note)
+        except Exception as exc:  # a broken channel must not break the check
+            where = getattr(channel, "target", channel.name)
+            reason = scrub(f"{type(exc).__name__}: {exc}", hidden).splitlines()[0][:300]
+            log.error("could not send the alert by %s (%s): %s; the check itself completed",
+                      channel.name, where, reason)
+            results.append(Delivery(channel.name, False, f"{where}: {reason}"))
+        else:
+            results.append(Delivery(channel.name, True))
+    return results
+
+
+def _channel_secrets(channel: Channel) -> list[str]:
+    found = []
+    for attr in ("password", "url"):
+        value = getattr(channel, attr, None)
+        if value:
+            found.append(str(value))
+    url = getattr(channel, "url", None)
+    if url:
+        path = urlsplit(url).path
+        found.extend(part for part in path.split("/") if len(part) >= 8)
+    return found
