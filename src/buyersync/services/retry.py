@@ -1,0 +1,412 @@
+"""The retry queue service (requirement 4): re-try retryable failures with backoff.
+
+:class:`RetryManager` is the seed's RetryManager. A *pass* claims a chunk of due
+entries (:func:`buyersync.store.retryqueue.claim`: disjoint between concurrent
+workers, the attempt counted at claim time), re-reads the sheet **once** and runs
+the sync engine for just those buyers (``operation="retry"``, no sync lock, failures
+logged to ``sync_error_log`` but not queued again by the engine), then settles each
+entry from the engine's report with :func:`buyersync.rules.backoff.decide`:
+
+- written → the entry is removed; the attempt is recorded in ``retry_attempts``
+  (``succeeded``) and logged, and the engine recorded a ``sync_runs`` row;
+- gone from the sheet → removed, recorded as ``gone_from_sheet``;
+- failed for a reason retrying cannot fix (the sheet was edited into bad data) →
+  removed (requirement 4.5), the reason is in the error log;
+- failed retryably → back to ``pending`` at the next backoff time, or
+  ``permanently_failed`` once the attempts reach the maximum (the monitor alerts).
+
+If the pass cannot run at all (the sheet is unreadable, the database went away
+before the engine wrote anything), the claimed entries are released untouched and
+the error is raised: an outage of the sheet does not use up attempts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from buyersync.errors import ConfigError, StoreError
+from buyersync.records import RowFailure
+from buyersync.rules import backoff
+from buyersync.rules.backoff import BackoffPolicy, Decision, Verdict
+from buyersync.rules.categories import is_retryable
+from buyersync.rules.normalize import normalize_key
+from buyersync.sources.base import Source
+from buyersync.store import retryqueue
+from buyersync.store.db import Database, utcnow
+from buyersync.store.retryqueue import QueueEntry, QueueStatus, Settlement
+
+log = logging.getLogger(__name__)
+
+#: Entries claimed (and synced from one read of the sheet) per pass.
+DEFAULT_CLAIM_SIZE = 500
+#: How long a claim is exclusive; a worker that dies releases its entries after this.
+DEFAULT_LEASE_SECONDS = 900.0
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    """What one attempt did to one queue entry."""
+
+    buyer_number: str
+    row_number: int | None
+    attempt: int  # the attempt number just made (1 = first retry)
+    verdict: Verdict
+    manual: bool = False  # retried by hand (--buyer, --permanent)
+    error_type: str | None = None
+    message: str | None = None
+    next_retry_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "buyer_number": self.buyer_number,
+            "row_number": self.row_number,
+            "attempt": self.attempt,
+            "outcome": str(self.verdict),
+            "manual": self.manual,
+            "error_type": self.error_type,
+            "message": self.message,
+            "next_retry_at": self.next_retry_at.isoformat() if self.next_retry_at else None,
+        }
+
+
+@dataclass
+class RetryReport:
+    """What a retry run did. ``to_json`` is the contract's ``retry --json`` document."""
+
+    results: list[EntryResult] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+    #: Entries whose worker died during their last allowed attempt, parked now.
+    expired: list[str] = field(default_factory=list)
+    #: ``--buyer`` named a buyer with no queue entry.
+    not_in_queue: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    queue: dict[str, int] = field(default_factory=dict)
+
+    def count(self, *verdicts: Verdict) -> int:
+        return sum(1 for r in self.results if r.verdict in verdicts)
+
+    @property
+    def processed(self) -> int:
+        """Entries attempted (released ones were not)."""
+        return len(self.results) - self.count(Verdict.RELEASED)
+
+    @property
+    def succeeded(self) -> int:
+        return self.count(Verdict.SUCCEEDED)
+
+    @property
+    def failed(self) -> int:
+        """Attempts that did not write the buyer (rescheduled, permanent, not retryable)."""
+        return self.count(Verdict.RESCHEDULED, Verdict.PERMANENTLY_FAILED, Verdict.NOT_RETRYABLE)
+
+    @property
+    def permanently_failed(self) -> int:
+        """Entries that are permanently failed after this run's attempts."""
+        return self.count(Verdict.PERMANENTLY_FAILED) + len(self.expired)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and not self.expired and not self.not_in_queue \
+            and not self.count(Verdict.RELEASED)
+
+    def to_json(self, *, max_results: int = 1000) -> dict[str, Any]:
+        return {
+            "processed": self.processed,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "permanently_failed": self.permanently_failed,
+            "rescheduled": self.count(Verdict.RESCHEDULED),
+            "gone_from_sheet": self.count(Verdict.GONE),
+            "not_retryable": self.count(Verdict.NOT_RETRYABLE),
+            "released": self.count(Verdict.RELEASED),
+            "expired_leases": self.expired,
+            "not_in_queue": self.not_in_queue,
+            "run_ids": self.run_ids,
+            "results": [r.to_json() for r in self.results[:max_results]],
+            "queue": self.queue,
+            "warnings": self.warnings,
+        }
+
+
+def worker_name() -> str:
+    """``host:pid:random`` — unique per manager, readable in ``claimed_by``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class RetryManager:
+    """Queues retryable failures and retries them from the sheet with backoff.
+
+    ``source`` is the sheet the buyers are re-read from (may be None when only
+    queueing or marking). ``rand`` and ``clock`` are injected for tests.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        source: Source | None,
+        *,
+        policy: BackoffPolicy | None = None,
+        key_column: str = "buyer_number",
+        mapping: dict[str, str] | None = None,
+        batch_size: int = 100,
+        claim_size: int = DEFAULT_CLAIM_SIZE,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        worker: str | None = None,
+        rand: backoff.Random = random.random,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        if claim_size < 1:
+            raise ConfigError("the claim size must be at least 1")
+        self.db = db
+        self.source = source
+        self.policy = policy or BackoffPolicy()
+        self.key_column = key_column
+        self.mapping = dict(mapping or {})
+        self.batch_size = batch_size
+        self.claim_size = claim_size
+        self.lease_seconds = lease_seconds
+        self.worker = worker or worker_name()
+        self.rand = rand
+        self.clock = clock
+
+    # -- the seed's four operations ------------------------------------------
+    def calculate_next_retry_time(self, attempts_made: int, now: datetime | None = None) -> datetime:
+        """When the next retry is due after ``attempts_made`` failed retries (0: none yet)."""
+        return backoff.next_retry_at(now or self.clock(), attempts_made + 1, self.policy, self.rand)
+
+    def add_to_retry_queue(self, failures: Sequence[RowFailure], *, run_id: str | None = None) -> int:
+        """Queue the retryable failures (property 9); others are never queued (property 12).
+
+        Retryable is decided from the category alone (``rules.categories``). Returns
+        the number of entries queued or refreshed.
+        """
+        from buyersync.services.sync import ensure_schema
+
+        ensure_schema(self.db)
+        now = self.clock()
+        chosen = [dataclasses.replace(f, retryable=True) for f in failures
+                  if is_retryable(f.category)]
+        return retryqueue.enqueue(self.db, chosen, run_id=run_id, now=now,
+                                  next_retry_at=self.calculate_next_retry_time(0, now),
+                                  max_attempts=self.policy.max_attempts)
+
+    def mark_as_permanently_failed(self, buyer_number: str, reason: str) -> bool:
+        """Stop retrying one buyer automatically. Returns whether it was queued."""
+        key = normalize_key(buyer_number)
+        done = retryqueue.mark_permanently_failed(self.db, key, reason=reason, now=self.clock())
+        if done:
+            log.warning("buyer %s marked permanently failed: %s", key, reason)
+        return done
+
+    def process_queue(self, *, any_time: bool = False, permanent: bool = False,
+                      limit: int | None = None) -> RetryReport:
+        """Retry every due entry, a chunk per pass, until none is due (or ``limit`` done).
+
+        ``any_time`` ignores ``next_retry_at`` (``--all``); ``permanent`` also retries
+        permanently failed entries (by hand). Raises the engine's run-level errors
+        (sheet unreadable, database unreachable) after releasing the claimed entries.
+        """
+        from buyersync.services.sync import ensure_schema
+
+        ensure_schema(self.db)
+        report = RetryReport()
+        report.expired = retryqueue.expire_stale(self.db, now=self.clock())
+        for key in report.expired:
+            log.warning("buyer %s permanently failed: the process retrying it stopped during its "
+                        "last allowed attempt; retry by hand: buyersync retry --buyer %s", key, key)
+        seen: set[str] = set()
+        while limit is None or len(report.results) < limit:
+            size = self.claim_size if limit is None else min(self.claim_size,
+                                                             limit - len(report.results))
+            now = self.clock()
+            entries = retryqueue.claim(
+                self.db, worker=self.worker, now=now, lease_until=self._lease(now), limit=size,
+                any_time=any_time, permanent=permanent,
+            )
+            # With --all a rescheduled entry is due again at once: one attempt per run.
+            fresh = [e for e in entries if e.buyer_number not in seen]
+            if len(fresh) < len(entries):
+                self._release([e for e in entries if e.buyer_number in seen])
+            if not fresh:
+                break
+            seen.update(e.buyer_number for e in fresh)
+            self._attempt(fresh, report, manual=False)
+        report.queue = retryqueue.depth(self.db)
+        return report
+
+    def retry_buyer(self, buyer_number: str) -> RetryReport:
+        """Retry one buyer now, whatever its status — even permanently failed (4.4)."""
+        from buyersync.services.sync import ensure_schema
+
+        ensure_schema(self.db)
+        key = normalize_key(buyer_number)
+        report = RetryReport()
+        now = self.clock()
+        entries = retryqueue.claim(self.db, worker=self.worker, now=now,
+                                   lease_until=self._lease(now), limit=1, any_time=True,
+                                   permanent=True, buyer_number=key)
+        if entries:
+            self._attempt(entries, report, manual=True)
+        else:
+            entry = retryqueue.get(self.db, key)
+            if entry is None:
+                report.not_in_queue.append(key)
+            else:
+                until = entry.lease_expires_at
+                report.warnings.append(
+                    f"buyer {key} is being retried by {entry.claimed_by} right now"
+                    + (f" (until {until:%Y-%m-%d %H:%M:%S} UTC)" if until else "")
+                    + "; try again later")
+        report.queue = retryqueue.depth(self.db)
+        return report
+
+    # -- one pass ---------------------------------------------------------------
+    def _lease(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.lease_seconds)
+
+    def _release(self, entries: Sequence[QueueEntry]) -> None:
+        settlements = [
+            Settlement(e.buyer_number, Verdict.RELEASED, e.attempt_count,
+                       prior_status=e.prior_status or QueueStatus.PENDING)
+            for e in entries
+        ]
+        try:
+            retryqueue.settle(self.db, settlements, worker=self.worker, now=self.clock())
+        except StoreError:
+            # The database is gone: the leases run out and the entries become due again.
+            log.warning("could not release %d claimed retry entries; they become due again when "
+                        "their lease ends", len(entries), exc_info=True)
+
+    def _attempt(self, entries: Sequence[QueueEntry], report: RetryReport, *, manual: bool) -> None:
+        """Sync the claimed buyers from one read of the sheet and settle every entry."""
+        from buyersync.services.sync import RetryPolicy, SyncEngine
+
+        if self.source is None:
+            self._release(entries)
+            raise ConfigError("the retry queue has due entries but no sheet was given",
+                              hint="pass --source or set BUYERSYNC_SOURCE")
+        p = self.policy
+        engine = SyncEngine(
+            self.db, self.source, key_column=self.key_column, mapping=self.mapping,
+            batch_size=self.batch_size,
+            retry=RetryPolicy(max_attempts=p.max_attempts, base_seconds=p.base_seconds,
+                              max_seconds=p.max_seconds, jitter=p.jitter),
+            select_keys={e.buyer_number for e in entries}, operation="retry", lock_name=None,
+            queue_failures=False,
+        )
+        try:
+            sync = engine.run()
+        except BaseException:
+            self._release(entries)
+            raise
+        report.run_ids.append(sync.run_id)
+        report.warnings.extend(sync.warnings)
+        synced, gone = set(sync.synced_keys), set(sync.not_found)
+        failures: dict[str, list[RowFailure]] = {}
+        for f in sync.failures:
+            if f.buyer_number:
+                failures.setdefault(f.buyer_number, []).append(f)
+        now = self.clock()
+        settlements: list[Settlement] = []
+        for e in entries:
+            by_hand = manual or e.prior_status is QueueStatus.PERMANENTLY_FAILED
+            fails = failures.get(e.buyer_number, [])
+            if e.buyer_number not in synced | gone and not fails:
+                # The engine neither wrote nor failed it (should not happen): give it back.
+                log.warning("retry run %s did not account for buyer %s; released",
+                            sync.run_id, e.buyer_number)
+                decision = Decision(Verdict.RELEASED)
+            else:
+                decision = backoff.decide(
+                    attempts_made=e.attempt_count, succeeded=e.buyer_number in synced,
+                    gone=e.buyer_number in gone,
+                    retryable=any(is_retryable(f.category) for f in fails), now=now,
+                    policy=self.policy, rand=self.rand,
+                )
+            first = fails[0] if fails else None
+            result = EntryResult(
+                buyer_number=e.buyer_number, row_number=first.row_number if first else e.row_number,
+                attempt=e.attempt_count, verdict=decision.verdict, manual=by_hand,
+                error_type=str(first.category) if first else None,
+                message=first.message if first else _note(decision.verdict),
+                next_retry_at=decision.retry_at,
+            )
+            report.results.append(result)
+            settlements.append(Settlement(
+                e.buyer_number, decision.verdict, e.attempt_count, manual=by_hand,
+                run_id=sync.run_id, error_type=result.error_type, message=result.message,
+                details=dict(first.details) if first else {}, next_retry_at=decision.retry_at,
+                max_attempts=p.max_attempts,
+                prior_status=e.prior_status or QueueStatus.PENDING,
+            ))
+            _log_result(result, e, sync.run_id)
+        changed = retryqueue.settle(self.db, settlements, worker=self.worker, now=now)
+        if changed < len(settlements):
+            report.warnings.append(
+                f"{len(settlements) - changed} retry entries were taken over by another worker "
+                "after this one's lease ran out; their outcome here was not recorded "
+                "(raise --lease-seconds if attempts take that long)")
+
+
+def _note(verdict: Verdict) -> str | None:
+    return {
+        Verdict.SUCCEEDED: "written to buyers; removed from the retry queue",
+        Verdict.GONE: "no longer in the sheet; removed from the retry queue",
+        Verdict.RELEASED: "not attempted; back in the queue",
+    }.get(verdict)
+
+
+def _log_result(r: EntryResult, e: QueueEntry, run_id: str) -> None:
+    extra = {"run_id": run_id, "buyer_number": r.buyer_number, "row_number": r.row_number}
+    if r.verdict is Verdict.SUCCEEDED:
+        log.info("retry of buyer %s succeeded on attempt %d; removed from the retry queue",
+                 r.buyer_number, r.attempt, extra=extra)
+    elif r.verdict is Verdict.GONE:
+        log.info("buyer %s is no longer in the sheet; removed from the retry queue",
+                 r.buyer_number, extra=extra)
+    elif r.verdict is Verdict.NOT_RETRYABLE:
+        log.warning("buyer %s (row %s) now fails with %s, which retrying cannot fix; removed from "
+                    "the retry queue — fix the row, see: buyersync errors --buyer %s",
+                    r.buyer_number, r.row_number, r.error_type, r.buyer_number, extra=extra)
+    elif r.verdict is Verdict.PERMANENTLY_FAILED:
+        log.warning("buyer %s (row %s) permanently failed after %d attempts (%s); retry by hand: "
+                    "buyersync retry --buyer %s", r.buyer_number, r.row_number, r.attempt,
+                    r.error_type, r.buyer_number, extra=extra)
+    elif r.verdict is Verdict.RESCHEDULED:
+        log.info("retry %d of buyer %s failed (%s); next attempt at %s", r.attempt,
+                 r.buyer_number, r.error_type,
+                 r.next_retry_at.isoformat() if r.next_retry_at else "?", extra=extra)
+
+
+def process_due(db: Database, settings: Any, *, source: Source | None = None) -> RetryReport:
+    """One retry run as ``buyersync serve`` schedules it, configured from ``settings``.
+
+    ``settings`` is the resolved :class:`buyersync.settings.Settings` (read at the edge
+    by the caller). With no source and nothing due, nothing happens.
+    """
+    if source is None and settings.source:
+        from buyersync.sources import open_source
+
+        source = open_source(settings.source, sheet=settings.sheet,
+                             header_row=settings.header_row, encoding=settings.encoding,
+                             sheets_api_url=settings.sheets_api_url,
+                             google_credentials=settings.google_credentials)
+    return manager_for(db, settings, source).process_queue()
+
+
+def manager_for(db: Database, settings: Any, source: Source | None, **options: Any) -> RetryManager:
+    """A :class:`RetryManager` with the retry, key and batch settings of ``settings``."""
+    s = settings
+    policy = BackoffPolicy(max_attempts=s.retry_max_attempts, base_seconds=s.retry_base_seconds,
+                           max_seconds=s.retry_max_seconds, jitter=min(max(s.retry_jitter, 0), 1))
+    return RetryManager(db, source, policy=policy, key_column=s.key_column, mapping=s.mapping,
+                        batch_size=s.batch_size, **options)
