@@ -1,0 +1,320 @@
+"""The jobs ``buyersync serve`` runs on a timer: sync, retry pass, health check, verification.
+
+Each job runs in its own thread, one run after the other, so a job never overlaps
+itself; different jobs may run at the same time (the sync lock and the database
+keep them apart). A run that raises is logged and counted; the job runs again at its
+next tick — a failing job never stops the scheduler or the server.
+
+Every run opens its own database connection and closes it. :meth:`Scheduler.stop`
+(called on SIGTERM) stops scheduling and sets the stop event each run receives: the
+sync job checks it after every batch and abandons the run there (the sync engine
+records the run as ``failed`` with the reason), so no run is left ``running``.
+
+Jobs are plain callables ``fn(stop_event) -> dict | None``; :func:`default_jobs`
+builds them from :class:`~buyersync.settings.Settings`. The services a job needs
+(retry, monitor, integrity) are looked up when the job runs, so a missing one
+shows as that job failing with the reason instead of the server refusing to start.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from buyersync.errors import BuyersyncError, LockHeld
+from buyersync.settings import Settings, scrub
+
+log = logging.getLogger(__name__)
+
+#: A job: receives the stop event, returns a small summary (shown by the API) or None.
+JobFn = Callable[[threading.Event], "dict[str, Any] | None"]
+
+
+class JobCancelled(Exception):  # control flow, not an operator-facing error
+    """Raised inside a job when the scheduler is stopping (after the current batch)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job and its timing."""
+
+    name: str
+    interval_seconds: float  # time between the starts of two runs
+    fn: JobFn
+    run_at_start: bool = True  # False: the first run waits one interval
+
+
+def next_run_at(started: datetime, interval_seconds: float, now: datetime) -> datetime:
+    """When a job that started at ``started`` runs next.
+
+    One interval after the last start; if the run took longer than that, right
+    away (``now``) — a late job runs once, it does not catch up missed ticks.
+    """
+    due = started + timedelta(seconds=interval_seconds)
+    return due if due > now else now
+
+
+@dataclass
+class JobState:
+    """What the API shows about one job (mutated only by the job's own thread)."""
+
+    name: str
+    interval_seconds: float
+    runs: int = 0
+    failures: int = 0
+    running: bool = False
+    last_started_at: datetime | None = None
+    last_finished_at: datetime | None = None
+    last_duration_s: float | None = None
+    last_ok: bool | None = None
+    last_error: str | None = None
+    last_result: dict[str, Any] | None = None
+    next_run_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "name": self.name,
+            "interval_seconds": self.interval_seconds,
+            "runs": self.runs,
+            "failures": self.failures,
+            "running": self.running,
+            "last_started_at": iso(self.last_started_at),
+            "last_finished_at": iso(self.last_finished_at),
+            "last_duration_s": (round(self.last_duration_s, 3)
+                                if self.last_duration_s is not None else None),
+            "last_ok": self.last_ok,
+            "last_error": self.last_error,
+            "last_result": self.last_result,
+            "next_run_at": iso(self.next_run_at),
+        }
+
+
+class Scheduler:
+    """Runs each :class:`Job` in its own thread until :meth:`stop`.
+
+    ``secrets`` are scrubbed from every error message the scheduler logs or shows.
+    """
+
+    def __init__(self, jobs: list[Job], *, secrets: list[str] | None = None) -> None:
+        self.jobs = [j for j in jobs if j.interval_seconds > 0]
+        self._secrets = list(secrets or [])
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._states = {j.name: JobState(j.name, j.interval_seconds) for j in self.jobs}
+
+    # -- control -------------------------------------------------------------
+    def start(self) -> None:
+        """Start one thread per job (jobs with interval 0 are off)."""
+        for job in self.jobs:
+            thread = threading.Thread(target=self._loop, args=(job,), name=f"job-{job.name}",
+                                      daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        log.info("scheduler started: %s",
+                 ", ".join(f"{j.name} every {j.interval_seconds:g}s" for j in self.jobs) or "no jobs")
+
+    def request_stop(self) -> None:
+        """Stop scheduling; running jobs abandon their work at the next safe point."""
+        self._stop.set()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop and wait up to ``timeout`` seconds in all; True if every job thread ended."""
+        self.request_stop()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            log.warning("jobs still running at shutdown: %s", ", ".join(alive))
+        return not alive
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def status(self) -> list[dict[str, Any]]:
+        """Every job's state, for ``/api/scheduler``."""
+        return [self._states[j.name].to_json() for j in self.jobs]
+
+    # -- the loop ------------------------------------------------------------
+    def _loop(self, job: Job) -> None:
+        state = self._states[job.name]
+        now = datetime.now(UTC)
+        state.next_run_at = (now if job.run_at_start
+                             else now + timedelta(seconds=job.interval_seconds))
+        while not self._stop.is_set():
+            wait = (state.next_run_at - datetime.now(UTC)).total_seconds()
+            if wait > 0 and self._stop.wait(wait):
+                break
+            started = datetime.now(UTC)
+            self.run_once(job, state)
+            state.next_run_at = next_run_at(started, job.interval_seconds, datetime.now(UTC))
+
+    def run_once(self, job: Job, state: JobState | None = None) -> JobState:
+        """Run ``job`` once now, recording the outcome; never raises (except to exit)."""
+        state = state or self._states.setdefault(job.name, JobState(job.name, job.interval_seconds))
+        state.running = True
+        state.last_started_at = datetime.now(UTC)
+        clock = time.perf_counter()
+        try:
+            state.last_result = job.fn(self._stop)
+            state.last_ok, state.last_error = True, None
+        except JobCancelled:
+            state.last_ok, state.last_error = False, "stopped: the server is shutting down"
+            log.info("job %s stopped at shutdown", job.name)
+        except LockHeld as exc:
+            # Another sync (cron, a person) holds the lock: not a failure of this job.
+            state.last_ok, state.last_error = True, scrub(str(exc), self._secrets)
+            log.info("job %s skipped this tick: %s", job.name, state.last_error)
+        except Exception as exc:  # a failing job must never kill the server
+            # A bug's traceback once per streak of failures, not on every tick.
+            trace = not isinstance(exc, BuyersyncError) and state.last_ok is not False
+            state.failures += 1
+            state.last_ok = False
+            kind = "" if isinstance(exc, BuyersyncError) else f"{type(exc).__name__}: "
+            state.last_error = scrub(f"{kind}{exc}", self._secrets).splitlines()[0][:500]
+            log.error("job %s failed (next try in %gs): %s", job.name, job.interval_seconds,
+                      state.last_error, exc_info=trace)
+        finally:
+            state.runs += 1
+            state.running = False
+            state.last_finished_at = datetime.now(UTC)
+            state.last_duration_s = time.perf_counter() - clock
+        return state
+
+
+# -- the default jobs ------------------------------------------------------------
+def _open_db(settings: Settings) -> Any:
+    from buyersync.store import open_database
+
+    return open_database(settings.database_url, connect_timeout=settings.connect_timeout_seconds,
+                         attempts=settings.connect_attempts)
+
+
+def _open_source(s: Settings) -> Any:
+    from buyersync.sources import open_source
+
+    return open_source(s.source, sheet=s.sheet, header_row=s.header_row, encoding=s.encoding,
+                       sheets_api_url=s.sheets_api_url, google_credentials=s.google_credentials)
+
+
+def _service(name: str) -> Any:
+    """The service module ``buyersync.services.<name>``, or a clear error if absent."""
+    try:
+        return importlib.import_module(f"buyersync.services.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"buyersync.services.{name}":
+            raise
+        raise BuyersyncError(f"the {name} service is not installed in this buyersync") from None
+
+
+def sync_job(settings: Settings) -> JobFn:
+    """A full sync of ``settings.source``; abandons the run after a batch when stopping."""
+
+    def run(stop: threading.Event) -> dict[str, Any]:
+        from buyersync.services.sync import RetryPolicy, SyncEngine
+
+        def check_stop(done: int, total: int) -> None:
+            if stop.is_set():
+                raise JobCancelled(f"stopped after {done} of {total} rows: the server is shutting down")
+
+        s = settings
+        source = _open_source(s)
+        with _open_db(s) as db:
+            report = SyncEngine(
+                db, source, key_column=s.key_column, mapping=s.mapping, batch_size=s.batch_size,
+                max_shrink_ratio=s.max_shrink_ratio,
+                retry=RetryPolicy(max_attempts=s.retry_max_attempts,
+                                  base_seconds=s.retry_base_seconds,
+                                  max_seconds=s.retry_max_seconds, jitter=s.retry_jitter),
+                lock_wait_seconds=0.0, progress=check_stop,
+            ).run()
+            try:
+                monitor = _service("monitor")
+            except BuyersyncError:
+                monitor = None
+            hook = getattr(monitor, "after_sync", None)
+            if hook is not None:
+                hook(db, s, report)
+        return {"run_id": report.run_id, "status": str(report.status),
+                "rows_read": report.rows_read, "failed": report.failed}
+
+    return run
+
+
+def retry_job(settings: Settings) -> JobFn:
+    """One pass over the due retry-queue entries."""
+
+    def run(stop: threading.Event) -> dict[str, Any] | None:
+        retry = _service("retry")
+        with _open_db(settings) as db:
+            result = retry.process_due(db, settings)
+        return _summary(result)
+
+    return run
+
+
+def health_job(settings: Settings) -> JobFn:
+    """A health check: store metrics, send alerts."""
+
+    def run(stop: threading.Event) -> dict[str, Any] | None:
+        monitor = _service("monitor")
+        with _open_db(settings) as db:
+            result = monitor.check_health(db, settings)
+        return _summary(result)
+
+    return run
+
+
+def verify_job(settings: Settings, sample_size: int = 100) -> JobFn:
+    """An integrity verification: completeness plus a field-by-field sample."""
+
+    def run(stop: threading.Event) -> dict[str, Any] | None:
+        integrity = _service("integrity")
+        source = _open_source(settings)
+        with _open_db(settings) as db:
+            report = integrity.IntegrityChecker(
+                db, source, key_column=settings.key_column, mapping=settings.mapping,
+            ).verify(integrity.VerifyMode.SAMPLE, sample_size=sample_size)
+        if not report.ok:
+            log.warning("verification found problems: %d missing, %d extra, %d mismatched buyers",
+                        len(report.missing), len(report.extra), report.mismatched_buyers)
+        return _summary(report)
+
+    return run
+
+
+def _summary(result: Any) -> dict[str, Any] | None:
+    """A few scalar fields of a service's result, for the API (never whole rows)."""
+    if result is None:
+        return None
+    doc = result.to_json() if hasattr(result, "to_json") else result
+    if not isinstance(doc, dict):
+        return {"result": str(doc)[:200]}
+    return {k: v for k, v in doc.items() if isinstance(v, (bool, int, float, str)) or v is None}
+
+
+def default_jobs(settings: Settings) -> list[Job]:
+    """The four scheduled jobs with their intervals from ``settings`` (0 turns one off).
+
+    Without a source there is nothing to sync or verify, so those two are off.
+    """
+    s = settings
+    jobs = [
+        Job("sync", s.sync_interval_seconds if s.source else 0, sync_job(s)),
+        Job("retry", s.retry_interval_seconds, retry_job(s)),
+        Job("health", s.health_interval_seconds, health_job(s)),
+        # A verification reads the whole sheet: do not pay for it on every restart.
+        Job("verify", s.verify_interval_seconds if s.source else 0, verify_job(s),
+            run_at_start=False),
+    ]
+    return jobs
