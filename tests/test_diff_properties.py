@@ -58,3 +58,101 @@ def test_example() -> None:
     diff = diff_keys({"B2": 5, "A1": 9, "C3": 2}, ["A1", "Z9"])
     assert diff.missing == (("C3", 2), ("B2", 5))
     assert diff.extra == ("Z9",)
+
+
+# -- KeyScan agrees with the sync's RowChecker --------------------------------------
+import random  # noqa: E402
+
+from buyersync.errors import ErrorCategory  # noqa: E402
+from buyersync.records import SheetRow  # noqa: E402
+from buyersync.rules.compare import (  # noqa: E402
+    Reservoir,
+    compare_row,
+    db_fingerprint,
+    sheet_fingerprint,
+)
+from buyersync.rules.diff import scan_keys  # noqa: E402
+from buyersync.rules.normalize import map_headers  # noqa: E402
+from buyersync.rules.rows import Accepted, RowChecker  # noqa: E402
+
+RAW_KEYS = st.sampled_from(["1", "１", " 1 ", "2", "A-1", "Ａ-1", "", "  ", "3", "03"])
+
+
+@settings(max_examples=200)
+@given(st.lists(RAW_KEYS, max_size=25))
+def test_key_scan_decides_like_the_sync(raw: list[str]) -> None:
+    """A row is a buyer's first row for KeyScan exactly when RowChecker accepts it."""
+    colmap = map_headers(["buyer_number", "name"])
+    checker = RowChecker(colmap, ["name"])
+    rows = [(n, k) for n, k in enumerate(raw, start=2)]
+    scan = scan_keys(rows)
+    accepted = {}
+    dup_rows, blank_rows = [], []
+    for n, k in rows:
+        outcome = checker.check(SheetRow(n, (k, "x")))
+        if isinstance(outcome, Accepted):
+            accepted[outcome.key] = n
+        elif outcome.category is ErrorCategory.DUPLICATE_KEY:
+            dup_rows.append(n)
+        else:
+            blank_rows.append(n)
+    assert scan.first_row == accepted
+    assert [d.row_number for d in scan.duplicates] == dup_rows
+    assert scan.blank_key_rows == blank_rows
+    for d in scan.duplicates:
+        assert scan.first_row[d.buyer_number] == d.first_row < d.row_number
+
+
+# -- field comparison (properties 24, 25) --------------------------------------------
+CELL = st.one_of(
+    st.just(""), st.text(max_size=8),
+    st.sampled_from(["山田 太郎", "line1\nline2", " edge ", "007", "1.50", "x" * 300]),
+)
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_compare_row_finds_exactly_the_altered_fields(data: st.DataObject) -> None:
+    """Property 24/25: every altered field, and only those, with buyer, row, both values."""
+    width = data.draw(st.integers(1, 6))
+    columns = [f"c{i}" for i in range(width)]
+    sheet = data.draw(st.lists(CELL, min_size=width, max_size=width))
+    # What the sync stores: the text as read, NULL for an empty cell.
+    stored: list[object] = [v or None for v in sheet]
+    altered = data.draw(st.sets(st.integers(0, width - 1)))
+    for i in altered:
+        stored[i] = data.draw(CELL.filter(lambda v, i=i: (v or None) != (sheet[i] or None)))
+        if stored[i] == "" and data.draw(st.booleans()):
+            stored[i] = None
+    found = compare_row("B1", 7, columns, sheet, stored)
+    assert {m.column for m in found} == {columns[i] for i in altered}
+    for m in found:
+        i = columns.index(m.column)
+        assert (m.buyer_number, m.row_number) == ("B1", 7)
+        assert m.sheet_value == (sheet[i] or None)
+        assert m.db_value == (stored[i] or None)
+    # Fingerprints agree exactly when nothing differs.
+    if not altered:
+        assert sheet_fingerprint(sheet) == db_fingerprint(stored)
+
+
+def test_empty_cell_equals_null_and_text_is_exact() -> None:
+    assert compare_row("B", 2, ["a", "b"], ["", "x"], [None, "x"]) == []
+    assert compare_row("B", 2, ["a"], [" x"], ["x"])[0].db_value == "x"
+    # A legacy integer column that lost a leading zero is reported, not hidden.
+    assert compare_row("B", 2, ["a"], ["007"], [7])[0].db_value == "7"
+
+
+@settings(max_examples=200)
+@given(st.integers(0, 60), st.integers(0, 20), st.integers(0, 2**32))
+def test_reservoir_sample_is_a_reproducible_subset(n: int, size: int, seed: int) -> None:
+    def draw() -> list[int]:
+        r: Reservoir[int] = Reservoir(size, random.Random(seed))
+        for i in range(n):
+            r.offer(i)
+        return r.items
+
+    first = draw()
+    assert first == draw()  # same seed, same stream: same sample
+    assert len(first) == min(n, size)
+    assert len(set(first)) == len(first) and set(first) <= set(range(n))
