@@ -317,6 +317,8 @@ class FixPlan:
     alters: tuple[tuple[str, str], ...]
     after: tuple[str, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Names of the views and materialized views dropped and recreated.
+    dependents: tuple[str, ...] = field(default_factory=tuple)
 
 
 def backup_table_name(now: datetime, existing: Iterable[str], table: str = "buyers") -> str:
@@ -391,6 +393,7 @@ def postgres_plan_sql(
         alters=alters,
         after=tuple(after),
         notes=notes,
+        dependents=tuple(f"{d.schema}.{d.name}" for d in ordered),
     )
 
 
@@ -488,6 +491,7 @@ def sqlite_plan_sql(
         before=tuple(before),
         alters=(),
         after=tuple(after),
+        dependents=tuple(v.name for v in views),
     )
 
 
