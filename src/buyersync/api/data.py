@@ -13,7 +13,7 @@ from typing import Any
 from buyersync.api.metrics import MetricsSnapshot
 from buyersync.records import ErrorQuery
 from buyersync.settings import Settings
-from buyersync.store import buyers, errorlog, migrations, retryqueue, runs
+from buyersync.store import buyers, errorlog, health, migrations, retryqueue, runs
 from buyersync.store import dashboard as reads
 from buyersync.store.db import Database
 
@@ -40,7 +40,10 @@ def recent_runs(db: Database, limit: int = 50) -> list[dict[str, Any]]:
 
 
 def health_history(db: Database, limit: int = 100) -> list[dict[str, Any]]:
-    return reads.health_history(db, limit) if _migrated(db) else []
+    """Stored health checks, newest first."""
+    if not db.table_exists("sync_health_metrics"):
+        return []
+    return [h.to_json() for h in health.history(db, limit=limit)]
 
 
 def errors(db: Database, query: ErrorQuery) -> dict[str, Any]:
@@ -53,55 +56,52 @@ def errors(db: Database, query: ErrorQuery) -> dict[str, Any]:
 
 
 def retry_queue(db: Database, *, status: str | None, limit: int) -> dict[str, Any]:
+    """Queue entries (soonest due first) and the counts per status."""
     if not _migrated(db):
         return {"entries": [], **queue_summary({})}
-    return {"entries": reads.queue_entries(db, status=status, limit=limit),
-            **queue_summary(retryqueue.depth(db))}
+    entries = retryqueue.list_entries(db, status=status, limit=limit)
+    return {"entries": [e.to_json() for e in entries], **queue_summary(retryqueue.depth(db))}
 
 
-def dashboard_doc(db: Database, *, now: datetime | None = None) -> dict[str, Any]:
-    """Everything the page shows, from the stored data (property 16)."""
+def dashboard(db: Database, settings: Settings, *, now: datetime | None = None) -> dict[str, Any]:
+    """The ``/api/dashboard`` document (property 16: every number is the stored data).
+
+    The monitor's :func:`~buyersync.services.monitor.get_dashboard_data` document,
+    plus flat fields the page reads: ``spreadsheet_count``/``missing_count``/
+    ``error_rate`` (latest health check), ``database_count`` (buyers now),
+    ``recent_runs``, ``last_sync``, ``latest_errors``, ``alerts`` (active alert texts)
+    and ``errors.by_type``/``errors.last_24h``.
+    """
+    from buyersync.services import monitor
+
     now = now or datetime.now(UTC)
-    doc: dict[str, Any] = {
-        "generated_at": now.isoformat(),
-        "migrated": _migrated(db),
-        "database_count": buyers.count(db),
-    }
-    if not doc["migrated"]:
-        doc.update(healthy=None, spreadsheet_count=None, missing_count=None, extra_count=None,
-                   error_rate=None, last_check_at=None, alerts=[],
-                   errors={"total": 0, "last_24h": 0, "by_type": {}},
-                   retry_queue=queue_summary({}), last_sync=None, recent_runs=[],
-                   health_history=[], latest_errors=[], permanent_failures=[])
-        return doc
-    history = reads.health_history(db, 100)
-    latest = history[0] if history else {}
-    by_type = errorlog.counts_by_type(db)
-    day = errorlog.counts_by_type(db, ErrorQuery(since=now - timedelta(days=1), limit=None))
-    last = runs.last_successful(db)
+    doc = monitor.get_dashboard_data(db, settings)
+    counts = doc.get("counts", {})
+    current = doc.get("current") or {}
+    migrated = _migrated(db)
     doc.update(
-        healthy=latest.get("healthy"),
-        spreadsheet_count=latest.get("spreadsheet_count"),
-        missing_count=latest.get("missing_count"),
-        extra_count=latest.get("extra_count"),
-        error_rate=latest.get("error_rate"),
-        last_check_at=latest.get("check_time"),
-        alerts=latest.get("alerts") or [],
-        errors={"total": sum(by_type.values()), "last_24h": sum(day.values()),
-                "by_type": by_type},
-        retry_queue=queue_summary(retryqueue.depth(db)),
-        last_sync=last.to_json() if last else None,
-        recent_runs=[r.to_json() for r in runs.recent(db, 20)],
-        health_history=history,
-        latest_errors=[e.to_json() for e in errorlog.query(db, ErrorQuery(limit=20))],
-        permanent_failures=reads.queue_entries(db, status=PERMANENT, limit=50),
+        migrated=migrated,
+        spreadsheet_count=counts.get("spreadsheet_count"),
+        database_count=counts.get("buyers_now"),
+        missing_count=counts.get("missing_count"),
+        extra_count=counts.get("extra_count"),
+        error_rate=current.get("error_rate"),
+        last_check_at=current.get("check_time"),
+        alerts=[a.get("last_message") or a.get("condition") for a in doc.get("active_alerts", [])],
+        recent_runs=doc.get("runs", []),
+        last_sync=None,
+        latest_errors=[],
     )
+    errors_doc = doc.setdefault("errors", {"counts_by_type": {}, "total": 0})
+    errors_doc["by_type"] = errors_doc.get("counts_by_type", {})
+    errors_doc["last_24h"] = 0
+    if migrated:
+        day = errorlog.counts_by_type(db, ErrorQuery(since=now - timedelta(days=1), limit=None))
+        errors_doc["last_24h"] = sum(day.values())
+        last = runs.last_successful(db)
+        doc["last_sync"] = last.to_json() if last else None
+        doc["latest_errors"] = [e.to_json() for e in errorlog.query(db, ErrorQuery(limit=20))]
     return doc
-
-
-def dashboard(db: Database, settings: Settings) -> dict[str, Any]:
-    """The ``/api/dashboard`` document."""
-    return dashboard_doc(db)
 
 
 def metrics_snapshot(db: Database) -> MetricsSnapshot:
@@ -110,16 +110,15 @@ def metrics_snapshot(db: Database) -> MetricsSnapshot:
     if not _migrated(db):
         return MetricsSnapshot(database_count=count, spreadsheet_count=None, missing_count=None,
                                error_rate=None, healthy=None)
-    history = reads.health_history(db, 1)
-    latest = history[0] if history else {}
+    latest = health.latest(db) if db.table_exists("sync_health_metrics") else None
     totals = reads.run_totals(db)
     last = totals["last_success_at"]
     return MetricsSnapshot(
         database_count=count,
-        spreadsheet_count=latest.get("spreadsheet_count"),
-        missing_count=latest.get("missing_count"),
-        error_rate=latest.get("error_rate"),
-        healthy=latest.get("healthy"),
+        spreadsheet_count=latest.spreadsheet_count if latest else None,
+        missing_count=latest.missing_count if latest else None,
+        error_rate=latest.error_rate if latest else None,
+        healthy=latest.healthy if latest else None,
         queue_by_status=retryqueue.depth(db),
         rows_synced=totals["rows_synced"],
         rows_failed_by_category=errorlog.counts_by_type(db),

@@ -268,9 +268,10 @@ def health_job(settings: Settings) -> JobFn:
 
     def run(stop: threading.Event) -> dict[str, Any] | None:
         monitor = _service("monitor")
+        source = _open_source(settings) if settings.source else None
         with _open_db(settings) as db:
-            result = monitor.check_health(db, settings)
-        return _summary(result)
+            report = monitor.SyncMonitor.from_settings(db, settings, source=source).check_health()
+        return _summary(report)
 
     return run
 

@@ -163,7 +163,7 @@
       [(e) => e.error_type], [(e) => e.error_message]]);
     fillTable("permanent-table", d.permanent_failures || [], [
       [(e) => e.buyer_number], [(e) => e.row_number, "n"],
-      [(e) => `${e.attempt_count} / ${e.max_attempts}`, "n"], [(e) => e.error_type], [(e) => e.last_error]]);
+      [(e) => (e.max_attempts ? `${e.attempt_count} / ${e.max_attempts}` : e.attempt_count), "n"], [(e) => e.error_type], [(e) => e.last_error]]);
     fillTable("runs", d.recent_runs || [], [
       [(r) => fmtTime(r.started_at)], [(r) => r.operation], [(r) => r.status],
       [(r) => r.rows_read, "n"], [(r) => r.inserted, "n"], [(r) => r.updated, "n"], [(r) => r.failed, "n"],
