@@ -100,15 +100,17 @@ class FixResult:
         }
 
 
-def fingerprint(db: Database, table: str = TABLE) -> Fingerprint:
+def fingerprint(db: Database, table: str = TABLE,
+                columns: Sequence[str] | None = None) -> Fingerprint:
     """Fingerprint ``table``: equal before and after the conversion when no value changed.
 
     PostgreSQL compares values as text (``char(n)`` padding is not content: it is
     dropped by the cast, exactly as when the column becomes text); SQLite compares
-    the stored values with their storage classes.
+    the stored values with their storage classes. ``columns`` defaults to all of them
+    (pass the original ones to ignore columns added since).
     """
     q = db.quote
-    cols = list(db.columns(table))
+    cols = list(columns) if columns is not None else list(db.columns(table))
     if db.dialect == "postgresql":
         row = ", ".join(f"{q(c)}::text" for c in cols)
         r = db.query_one(
@@ -304,6 +306,7 @@ def _convert_pg(db: Database, add: Sequence[str], lock_timeout_s: float, attempt
             # Plan again under the lock: the dependents are now exactly what we see.
             plan, limited = build_plan(db, add_columns=add)
             types = {c.column: c.type for c in limited}
+            original = list(db.columns(TABLE))
             before = fingerprint(db)
             for statement in plan.before:
                 db.execute(statement)
@@ -323,7 +326,7 @@ def _convert_pg(db: Database, add: Sequence[str], lock_timeout_s: float, attempt
                     })
             for statement in plan.after:
                 db.execute(statement)
-            after = fingerprint(db)
+            after = fingerprint(db, columns=original)
             if after != before:
                 raise SchemaFixError(
                     f"Migration 050 rolled back: the table changed during conversion "
@@ -346,6 +349,7 @@ def _convert_sqlite(db: Database, add: Sequence[str], lock_timeout_s: float, att
         try:
             with db.transaction():
                 plan, limited = build_plan(db, add_columns=add)
+                original = list(db.columns(TABLE))
                 before = fingerprint(db)
                 for statement in (*plan.before, *plan.after):
                     db.execute(statement)
@@ -354,7 +358,7 @@ def _convert_sqlite(db: Database, add: Sequence[str], lock_timeout_s: float, att
                     raise SchemaFixError(
                         f"Migration 050 rolled back: {len(problems)} foreign key problem(s) "
                         "after rebuilding buyers", hint="run PRAGMA foreign_key_check to see them")
-                after = fingerprint(db)
+                after = fingerprint(db, columns=original)
                 if after != before:
                     raise SchemaFixError(
                         f"Migration 050 rolled back: rows or content differ after the rebuild "

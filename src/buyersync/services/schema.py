@@ -1,0 +1,151 @@
+"""SchemaValidator: can ``buyers`` hold the sheet? (requirements 1 and 7).
+
+Reports, before anything is written:
+
+* every length-limited text column (VARCHAR(n), CHAR(n), a domain over them, a SQLite
+  ``CHECK (length(col) <= n)``) — property 1: those and nothing else;
+* sheet columns that have no column in ``buyers`` (schema drift);
+* given the sheet, exactly which rows would be rejected under the current limits,
+  with column, limit and value length.
+
+It also produces the Migration 050 script for this database and applies it
+(:mod:`buyersync.store.schemafix` does the work).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from buyersync.rules import schema as rules
+from buyersync.rules.normalize import map_headers
+from buyersync.sources.base import Source
+from buyersync.store import catalog, schemafix
+from buyersync.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SchemaReport:
+    """What ``schema check`` found; ``ok`` when nothing needs fixing."""
+
+    dialect: str
+    table_exists: bool
+    columns: dict[str, str] = field(default_factory=dict)
+    non_text_fields: list[rules.LimitedColumn] = field(default_factory=list)
+    unmapped_sheet_columns: list[str] = field(default_factory=list)
+    would_fail: list[rules.OverflowRow] = field(default_factory=list)
+    rows_checked: int | None = None
+    source: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not (self.non_text_fields or self.unmapped_sheet_columns or self.would_fail)
+
+    def to_json(self, *, max_rows: int = 1000) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "dialect": self.dialect,
+            "table_exists": self.table_exists,
+            "non_text_fields": [c.to_json() for c in self.non_text_fields],
+            "unmapped_sheet_columns": self.unmapped_sheet_columns,
+            "would_fail_count": len(self.would_fail),
+            "would_fail": [r.to_json() for r in self.would_fail[:max_rows]],
+            "rows_checked": self.rows_checked,
+            "source": self.source,
+            "columns": [{"column": c, "type": t} for c, t in self.columns.items()],
+            "fix": (rules.FIX_COMMAND + (" --add-columns" if self.unmapped_sheet_columns else "")
+                    if not self.ok else None),
+        }
+
+
+class SchemaValidator:
+    """Validates ``buyers`` against the rules and, optionally, against a sheet."""
+
+    def __init__(self, db: Database, *, key_column: str = "buyer_number",
+                 mapping: Mapping[str, str] | None = None) -> None:
+        self.db = db
+        self.key_column = key_column
+        self.mapping = dict(mapping or {})
+
+    def get_non_text_fields(self) -> list[rules.LimitedColumn]:
+        """Every length-limited text column of ``buyers`` (empty when there is none)."""
+        return catalog.limited_columns(self.db)
+
+    def validate_buyers_schema(self, source: Source | None = None) -> SchemaReport:
+        """Check the table, and with ``source`` the sheet against it (reads the sheet once).
+
+        Raises :class:`buyersync.errors.HeaderError` for unusable headers and the
+        source's errors when the sheet cannot be read; writes nothing.
+        """
+        db = self.db
+        exists = db.table_exists(catalog.TABLE)
+        report = SchemaReport(dialect=db.dialect, table_exists=exists)
+        if exists:
+            report.columns = catalog.columns(db)
+            report.non_text_fields = self.get_non_text_fields()
+        if source is None:
+            return report
+        data = source.read()
+        report.source = source.description
+        colmap = map_headers(data.header, key_header=self.key_column, mapping=self.mapping)
+        if exists:
+            report.unmapped_sheet_columns = [c for c in colmap.data_columns
+                                             if c not in report.columns]
+        limits = rules.enforced_limits(report.non_text_fields)
+        counted = _Counting(data.rows)
+        report.would_fail = list(rules.would_fail(counted, colmap, limits))
+        for _ in counted:  # without limits would_fail stops early; count the rest
+            pass
+        report.rows_checked = counted.seen
+        log.info("schema check: %d limited column(s), %d unmapped, %d of %d rows would fail",
+                 len(report.non_text_fields), len(report.unmapped_sheet_columns),
+                 len(report.would_fail), counted.seen)
+        return report
+
+    def unmapped_sheet_columns(self, source: Source) -> list[str]:
+        """Sheet columns that ``buyers`` lacks (all of them count when there is no table)."""
+        data = source.read()
+        colmap = map_headers(data.header, key_header=self.key_column, mapping=self.mapping)
+        existing = catalog.columns(self.db) if self.db.table_exists(catalog.TABLE) else {}
+        return [c for c in colmap.data_columns if c not in existing]
+
+    def generate_fix_script(self, *, add_columns: Sequence[str] = (),
+                            lock_timeout_s: float = 2.0, now: datetime | None = None) -> str:
+        """The Migration 050 SQL for this database as it is now ("" when nothing to do)."""
+        if not self.db.table_exists(catalog.TABLE):
+            return ""
+        plan, limited = schemafix.build_plan(self.db, add_columns=add_columns, now=now)
+        if not limited and not add_columns:
+            return ""
+        header = (f"generated by buyersync for a {self.db.dialect} database; "
+                  f"{len(limited)} column(s) to convert")
+        return rules.render_script(plan, lock_timeout_ms=int(lock_timeout_s * 1000),
+                                   header=header)
+
+    def apply_fix(self, *, add_columns: Sequence[str] = (), lock_timeout_s: float = 2.0,
+                  attempts: int = 5) -> schemafix.FixResult:
+        """Back up, convert and verify (see :func:`buyersync.store.schemafix.apply`)."""
+        return schemafix.apply(self.db, add_columns=add_columns, lock_timeout_s=lock_timeout_s,
+                               attempts=attempts)
+
+
+class _Counting:
+    """Wraps the row iterator to count the rows read."""
+
+    def __init__(self, rows: Any) -> None:
+        self._rows = iter(rows)
+        self.seen = 0
+
+    def __iter__(self) -> _Counting:
+        return self
+
+    def __next__(self) -> Any:
+        row = next(self._rows)
+        if any(v.strip() for v in row.values):
+            self.seen += 1
+        return row
