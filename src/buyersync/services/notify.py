@@ -116,6 +116,7 @@ class WebhookChannel:
     def send(self, note: Notification) -> None:
         import httpx
 
+        _hide_in_httpx_log(self.url)
         payload = {
             "text": f"{note.subject}\n{note.text}",
             "subject": note.subject,
@@ -142,6 +143,32 @@ def safe_url(url: str) -> str:
     host = parts.hostname or "?"
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}/…"
+
+
+class _HideUrls(logging.Filter):
+    """Rewrites httpx's request log lines, which carry the full URL (and so the token)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(url in message for url in self.urls):
+            for url in self.urls:
+                message = message.replace(url, safe_url(url))
+            record.msg, record.args = message, ()
+        return True
+
+
+_HIDE = _HideUrls()
+
+
+def _hide_in_httpx_log(url: str) -> None:
+    _HIDE.urls.add(url)
+    httpx_log = logging.getLogger("httpx")
+    if _HIDE not in httpx_log.filters:
+        httpx_log.addFilter(_HIDE)
 
 
 def channels_from_settings(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT
