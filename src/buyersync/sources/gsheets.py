@@ -1,0 +1,446 @@
+"""Google Sheets through the Sheets API v4 ``values`` endpoint.
+
+The sheet is read as FORMATTED_VALUE (the text a person sees, leading zeros kept) in
+pages of :data:`PAGE_ROWS` rows, one request per page, starting at the header row (a
+title block above it is never fetched). Ragged rows are padded; an empty row in the
+middle is yielded as a blank row.
+
+A page is used only if the answer parses as JSON and its ``range`` covers exactly what
+was asked; anything else (a cut body, a shorter range) is retried like a 5xx and then
+fails the read, so a partial sheet is never mistaken for the whole sheet.
+
+Credentials: a service-account JSON (``credentials_file`` or
+``GOOGLE_APPLICATION_CREDENTIALS``), exchanged for a token at the ``token_uri`` it
+names. Only when ``api_url`` is a loopback address (the local stand-in server in
+tests and benchmarks) may credentials be omitted; requests then carry no token.
+Tokens and keys are never logged or put in messages.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from buyersync.errors import ConfigError, ErrorCategory, SourceError, SourceUnavailable
+from buyersync.records import SheetRow
+from buyersync.rules.categories import category_for_http_status
+from buyersync.sources.base import SheetData, Source, make_row
+from buyersync.testing.sheets_server import column_name, quote_title, split_range
+
+SCOPES = ["https://www.googleapis.com/auth/spreadsheets.readonly"]
+#: Rows per values request: at most one request per this many rows.
+PAGE_ROWS = 10_000
+#: Rows per request when only the key column is read (one short cell per row).
+COLUMN_PAGE_ROWS = 100_000
+_RETRYABLE = frozenset({429, 500, 502, 503, 504, 408})
+
+
+class _BadAnswer(Exception):
+    """An answer that cannot be used (bad JSON, short range); retried like a 5xx."""
+
+
+class GoogleSheetsSource(Source):
+    """One tab of a Google Sheet.
+
+    The tab is picked by ``sheet`` (title), else ``gid`` (the ``#gid=`` of its URL),
+    else the first visible tab. ``max_attempts`` / ``max_wait`` bound the retries of
+    429, 5xx, timeouts and unusable answers (``max_wait`` is the total seconds slept).
+    """
+
+    def __init__(
+        self,
+        spreadsheet_id: str,
+        *,
+        sheet: str | None = None,
+        gid: int | None = None,
+        header_row: int = 1,
+        api_url: str = "https://sheets.googleapis.com",
+        credentials_file: str | None = None,
+        timeout: float = 30.0,
+        max_attempts: int = 5,
+        max_wait: float = 60.0,
+        backoff: float = 0.5,
+    ) -> None:
+        if header_row < 1:
+            raise ConfigError(f"header row must be 1 or more, not {header_row}")
+        self.spreadsheet_id = spreadsheet_id
+        self.sheet = sheet
+        self.gid = gid
+        self.header_row = header_row
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.max_wait = max_wait
+        self.backoff = backoff
+        self.description = f"gsheets:{spreadsheet_id}" + (f"[{sheet}]" if sheet else
+                                                          f"#gid={gid}" if gid is not None
+                                                          else "")
+        self._credentials = self._load_credentials(
+            credentials_file or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or None)
+        self._client: httpx.Client | None = None
+
+    # ------------------------------------------------------------------ auth
+
+    def _load_credentials(self, path: str | None) -> Any:
+        if not path:
+            if _is_loopback(self.api_url):
+                return None  # the local stand-in server: no token needed
+            raise ConfigError(
+                "no Google credentials configured",
+                hint="set GOOGLE_APPLICATION_CREDENTIALS (or --google-credentials) to a "
+                "service-account JSON file, and share the sheet with its e-mail address",
+            )
+        from google.oauth2 import service_account
+
+        try:
+            return service_account.Credentials.from_service_account_file(path, scopes=SCOPES)
+        except FileNotFoundError:
+            raise ConfigError(f"Google credentials file {path} does not exist",
+                              hint="check GOOGLE_APPLICATION_CREDENTIALS") from None
+        except (ValueError, KeyError, json.JSONDecodeError) as exc:
+            # The message names the missing field, never the key material.
+            raise ConfigError(f"Google credentials file {path} is not a service-account "
+                              f"JSON ({type(exc).__name__})",
+                              hint="download a key for a service account in the Cloud "
+                              "console (IAM > Service accounts > Keys)") from None
+
+    def _auth_headers(self) -> dict[str, str]:
+        creds = self._credentials
+        if creds is None:
+            return {}
+        if not creds.valid:
+            from google.auth.exceptions import GoogleAuthError, TransportError
+            from google.auth.transport.requests import Request
+
+            try:
+                creds.refresh(Request())
+            except TransportError as exc:
+                raise SourceUnavailable(
+                    f"cannot reach the Google token endpoint ({type(exc).__name__})",
+                    hint="check the network; the sync will retry",
+                ) from None
+            except GoogleAuthError as exc:
+                raise SourceUnavailable(
+                    f"Google refused the service-account credentials: {_first_line(exc)}",
+                    hint="check that the key in GOOGLE_APPLICATION_CREDENTIALS is current "
+                    "and not deleted",
+                ) from None
+        return {"Authorization": f"Bearer {creds.token}"}
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=httpx.Timeout(self.timeout, connect=10.0))
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _get(self, path: str, params: dict[str, str], what: str,
+             check: Any = None) -> dict[str, Any]:
+        """GET with retries; returns parsed JSON that ``check`` accepted.
+
+        429/5xx/408, timeouts, connection errors and unusable answers are retried with
+        exponential backoff (``Retry-After`` honoured) up to ``max_attempts`` tries and
+        ``max_wait`` seconds of sleep; then :class:`SourceUnavailable` is raised.
+        """
+        url = f"{self.api_url}{path}"
+        waited = 0.0
+        last = ""
+        category = ErrorCategory.SOURCE_UNAVAILABLE
+        for attempt in range(1, self.max_attempts + 1):
+            retry_after: float | None = None
+            try:
+                response = self._http().get(url, params=params, headers=self._auth_headers())
+            except httpx.TimeoutException:
+                last, category = f"no answer within {self.timeout:g} s", \
+                    ErrorCategory.SOURCE_UNAVAILABLE
+            except httpx.TransportError as exc:
+                last, category = f"connection failed ({type(exc).__name__})", \
+                    ErrorCategory.SOURCE_UNAVAILABLE
+            else:
+                status = response.status_code
+                if status == 200:
+                    try:
+                        body = response.json()
+                        if not isinstance(body, dict):
+                            raise _BadAnswer("the answer is not a JSON object")
+                        if check is not None:
+                            check(body)
+                        return body
+                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        last = "the answer was not complete JSON (cut off?)"
+                    except _BadAnswer as exc:
+                        last = str(exc)
+                    category = ErrorCategory.SOURCE_UNAVAILABLE
+                elif status in _RETRYABLE:
+                    last = f"HTTP {status}{_google_message(response)}"
+                    category = category_for_http_status(status)
+                    retry_after = _retry_after(response)
+                else:
+                    raise self._final_error(status, response, what)
+            if attempt == self.max_attempts:
+                break
+            delay = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            if waited + delay > self.max_wait:
+                break
+            time.sleep(delay)
+            waited += delay
+        kind = "rate limit (HTTP 429)" if category is ErrorCategory.RATE_LIMIT else "failure"
+        raise SourceUnavailable(
+            f"Google Sheets {what} of spreadsheet {self.spreadsheet_id} failed after "
+            f"{attempt} attempts and {waited:.1f} s of waiting: {last}; the sheet was not "
+            f"read whole and nothing from it may be used",
+            hint="the read quota resets every minute; the run will be retried"
+            if category is ErrorCategory.RATE_LIMIT
+            else f"Google's {kind} may be temporary; the run will be retried",
+            category=category,
+            details={"attempts": attempt, "waited_seconds": round(waited, 1)},
+        )
+
+    def _final_error(self, status: int, response: httpx.Response, what: str) -> SourceError:
+        msg = _google_message(response)
+        sid = self.spreadsheet_id
+        if status == 404:
+            return SourceUnavailable(
+                f"spreadsheet {sid} was not found (HTTP 404{msg})",
+                hint="check the spreadsheet id in --source (the part after /d/ in its URL)",
+                category=category_for_http_status(status))
+        if status in (401, 403):
+            email = getattr(self._credentials, "service_account_email", None)
+            who = f"the service account {email}" if email else "the service account"
+            return SourceUnavailable(
+                f"Google refused access to spreadsheet {sid} (HTTP {status}{msg})",
+                hint=f"share the sheet with {who} (Viewer is enough) and check that the "
+                "Sheets API is enabled for its project",
+                category=category_for_http_status(status))
+        return SourceError(
+            f"Google Sheets {what} of spreadsheet {sid} was refused (HTTP {status}{msg})",
+            hint="check --sheet, --header-row and the spreadsheet id",
+            category=category_for_http_status(status))
+
+    # ------------------------------------------------------------------ sheet
+
+    def _properties(self) -> dict[str, Any]:
+        """The chosen tab's properties (title, gridProperties)."""
+        def check(body: dict[str, Any]) -> None:
+            if not isinstance(body.get("sheets"), list):
+                raise _BadAnswer("the spreadsheet answer lists no sheets")
+
+        meta = self._get(f"/v4/spreadsheets/{quote(self.spreadsheet_id, safe='')}",
+                         {"fields": "sheets.properties"}, "metadata request", check)
+        tabs = [s.get("properties", {}) for s in meta["sheets"]]
+        grid = [p for p in tabs if p.get("sheetType", "GRID") == "GRID"]
+        if self.sheet is not None:
+            for p in grid:
+                if p.get("title") == self.sheet:
+                    return p
+            names = ", ".join(repr(p.get("title")) for p in grid) or "none"
+            raise ConfigError(f"spreadsheet {self.spreadsheet_id} has no sheet named "
+                              f"{self.sheet!r}; its sheets are: {names}",
+                              hint="pass --sheet with one of those names")
+        if self.gid is not None:
+            for p in grid:
+                if p.get("sheetId") == self.gid:
+                    return p
+            gids = ", ".join(f"{p.get('sheetId')} ({p.get('title')!r})" for p in grid)
+            raise ConfigError(f"spreadsheet {self.spreadsheet_id} has no sheet with gid "
+                              f"{self.gid}; its sheets are: {gids}",
+                              hint="copy the URL of the tab again, or use --sheet NAME")
+        for p in grid:
+            if not p.get("hidden"):
+                return p
+        raise SourceError(f"spreadsheet {self.spreadsheet_id} has no visible sheet",
+                          hint="unhide a sheet, or name one with --sheet")
+
+    def _values(self, title: str, first_row: int, last_row: int, first_col: int,
+                last_col: int) -> list[list[Any]]:
+        """Rows ``first_row..last_row`` (1-based, inclusive) of one column span."""
+        a1 = (f"{quote_title(title)}!{column_name(first_col)}{first_row}:"
+              f"{column_name(last_col)}{last_row}")
+        asked = last_row - first_row + 1
+
+        def check(body: dict[str, Any]) -> None:
+            got_title, cells = split_range(str(body.get("range", "")))
+            start, end = _rows_of(cells)
+            if got_title != title or start != first_row or end is None or end < last_row:
+                raise _BadAnswer(f"asked for {a1} but the answer covers "
+                                 f"{body.get('range')!r} (a partial range)")
+            values = body.get("values", [])
+            if not isinstance(values, list) or len(values) > asked or \
+                    not all(isinstance(r, list) for r in values):
+                raise _BadAnswer(f"the answer for {a1} is not a list of at most {asked} rows")
+
+        body = self._get(
+            f"/v4/spreadsheets/{quote(self.spreadsheet_id, safe='')}/values/"
+            f"{quote(a1, safe='')}",
+            {"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"},
+            f"read of {a1}", check)
+        return list(body.get("values", []))
+
+    def _pages(self, title: str, start: int, row_count: int, first_col: int, last_col: int,
+               page: int) -> Iterator[tuple[int, list[list[Any]]]]:
+        """``(first_row, rows)`` pages from ``start`` to the end of the data.
+
+        Pages run to the grid's last row (``row_count``), except that after a page comes
+        back shorter than asked (the data ended, or blank rows trail it) the rest of the
+        grid is asked for in one request, so blank rows across a page boundary never end
+        the read early and a large empty grid costs one request.
+        """
+        row = start
+        while row <= row_count:
+            end = min(row + page - 1, row_count)
+            values = self._values(title, row, end, first_col, last_col)
+            yield row, values
+            if len(values) < end - row + 1 and end < row_count:
+                rest = self._values(title, end + 1, row_count, first_col, last_col)
+                if not rest:
+                    return
+                yield end + 1, rest
+                return
+            row = end + 1
+
+    def read(self) -> SheetData:
+        props = self._properties()
+        title = str(props.get("title", ""))
+        grid = props.get("gridProperties", {})
+        row_count = int(grid.get("rowCount", 0))
+        col_count = max(1, int(grid.get("columnCount", 26)))
+        if self.header_row > row_count:
+            raise SourceError(f"sheet {title!r} has {row_count} rows; there is no header "
+                              f"row on row {self.header_row}", hint="check --header-row")
+        pages = self._pages(title, self.header_row, row_count, 0, col_count - 1, PAGE_ROWS)
+        first_row, first = next(pages)
+        if not first:
+            raise SourceError(
+                f"sheet {title!r} of spreadsheet {self.spreadsheet_id} has no header row on "
+                f"row {self.header_row} (the sheet is empty from there on)",
+                hint="check --sheet and --header-row")
+        header = [_text(v) for v in first[0]]
+        while header and not header[-1].strip():
+            header.pop()
+        width = len(header)
+        header_row = self.header_row
+
+        def rows() -> Iterator[SheetRow]:
+            try:
+                number = header_row
+                for offset, row in enumerate(first[1:], start=first_row + 1):
+                    number = offset
+                    yield make_row(number, [_text(v) for v in row], width)
+                for page_start, values in pages:
+                    # Rows between the last row seen and this page are blank rows.
+                    for offset, row in enumerate(values, start=page_start):
+                        while number + 1 < offset:
+                            number += 1
+                            yield make_row(number, (), width)
+                        number = offset
+                        yield make_row(number, [_text(v) for v in row], width)
+            finally:
+                self.close()
+
+        return SheetData(tuple(header), header_row, rows(), self.description)
+
+    def read_column(self, header_index: int) -> tuple[tuple[str, ...], Iterator[tuple[int, str]]]:
+        """The header and ``(row_number, value)`` of one column, fetched alone.
+
+        Costs the metadata request plus one request per :data:`COLUMN_PAGE_ROWS` rows
+        (the header row is part of the first); blank cells are skipped.
+        """
+        props = self._properties()
+        title = str(props.get("title", ""))
+        grid = props.get("gridProperties", {})
+        row_count = int(grid.get("rowCount", 0))
+        col_count = max(1, int(grid.get("columnCount", 26)))
+        if self.header_row > row_count:
+            raise SourceError(f"sheet {title!r} has {row_count} rows; there is no header "
+                              f"row on row {self.header_row}", hint="check --header-row")
+        # The header itself is needed whole (to name the column); it is one row.
+        head = self._values(title, self.header_row, self.header_row, 0, col_count - 1)
+        header = [_text(v) for v in head[0]] if head else []
+        while header and not header[-1].strip():
+            header.pop()
+        pages = self._pages(title, self.header_row + 1, row_count, header_index,
+                            header_index, COLUMN_PAGE_ROWS) \
+            if self.header_row < row_count else iter(())
+
+        def values() -> Iterator[tuple[int, str]]:
+            try:
+                for start, page in pages:
+                    for number, row in enumerate(page, start=start):
+                        value = _text(row[0]) if row else ""
+                        if value.strip():
+                            yield number, value
+            finally:
+                self.close()
+
+        return tuple(header), values()
+
+
+def _text(value: Any) -> str:
+    """FORMATTED_VALUE cells are strings; anything else is shown as JSON would."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def _rows_of(cells: str) -> tuple[int | None, int | None]:
+    """First and last row of ``"A5:Z100"`` (``None`` when absent)."""
+    first, _, second = cells.partition(":")
+    a = "".join(ch for ch in first if ch.isdigit())
+    b = "".join(ch for ch in (second or first) if ch.isdigit())
+    return (int(a) if a else None, int(b) if b else None)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def _google_message(response: httpx.Response) -> str:
+    try:
+        err = response.json().get("error", {})
+        message = err.get("message") if isinstance(err, dict) else None
+    except (ValueError, AttributeError):
+        message = None
+    return f": {str(message)[:200]}" if message else ""
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+__all__ = ["COLUMN_PAGE_ROWS", "PAGE_ROWS", "SCOPES", "GoogleSheetsSource"]

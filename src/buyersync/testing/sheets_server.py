@@ -1,0 +1,510 @@
+"""A local stand-in for the Google Sheets API v4, for tests, benchmarks and the demo.
+
+It serves what buyersync uses: ``POST /token`` (the service-account JWT exchange),
+``GET /v4/spreadsheets/{id}`` (sheet properties), ``GET .../values/{range}`` and
+``GET .../values:batchGet``, with Google's behaviour where it matters: ranges in A1
+notation with quoted titles, ragged rows (trailing empty cells and rows omitted, an
+empty row in the middle as ``[]``), no ``values`` key for an empty range, a 400 for a
+range beyond the grid, and Google's 404 body for an unknown spreadsheet.
+
+Faults can be injected for the next requests to the values/metadata endpoints:
+:meth:`SheetsServer.fail_next` (429 with ``Retry-After``, 500, 503),
+:meth:`~SheetsServer.delay_next` (a slow answer, to trigger client timeouts),
+:meth:`~SheetsServer.truncate_next` (JSON cut in the middle) and
+:meth:`~SheetsServer.partial_next` (a range shorter than asked). ``requests`` logs
+every request (path, query, whether it carried a bearer token) so tests can count them.
+
+:meth:`SheetsServer.load_cassette` replays a recorded gspread VCR cassette
+(``shared/realdata/sheets-api/*.json``): it loads the recorded sheet properties and
+values, and the server then answers any range over them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+_CELL = re.compile(r"^([A-Za-z]*)(\d*)$")
+_SIMPLE_TITLE = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def column_name(index: int) -> str:
+    """``0`` → ``"A"``, ``26`` → ``"AA"``."""
+    name = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        name = chr(65 + rem) + name
+    return name
+
+
+def column_index(name: str) -> int:
+    """``"A"`` → ``0``."""
+    n = 0
+    for ch in name.upper():
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+def quote_title(title: str) -> str:
+    """A sheet title as A1 notation needs it: ``'🌵 test 1'`` (``'`` doubled)."""
+    if _SIMPLE_TITLE.match(title) and not _CELL.match(title):
+        return title
+    return "'" + title.replace("'", "''") + "'"
+
+
+def split_range(a1: str) -> tuple[str | None, str]:
+    """``"'It''s'!A1:B2"`` → ``("It's", "A1:B2")``; a bare title gives ``(title, "")``."""
+    if a1.startswith("'"):
+        i = 1
+        while i < len(a1):
+            if a1[i] == "'":
+                if i + 1 < len(a1) and a1[i + 1] == "'":
+                    i += 2
+                    continue
+                break
+            i += 1
+        title = a1[1:i].replace("''", "'")
+        rest = a1[i + 1:]
+        return title, rest[1:] if rest.startswith("!") else rest
+    if "!" in a1:
+        title, _, cells = a1.rpartition("!")
+        return title, cells
+    return a1, ""
+
+
+@dataclass
+class _Sheet:
+    title: str
+    rows: list[list[str]]
+    sheet_id: int
+    hidden: bool = False
+    row_count: int = 0
+    column_count: int = 0
+
+
+@dataclass
+class _Spreadsheet:
+    spreadsheet_id: str
+    title: str
+    sheets: list[_Sheet] = field(default_factory=list)
+
+
+@dataclass
+class LoggedRequest:
+    """One request the server received."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    authorized: bool
+
+
+class SheetsServer:
+    """The stand-in server; use it as a context manager (``with SheetsServer() as s:``).
+
+    ``require_auth=True`` makes API calls without a bearer token issued by ``/token``
+    answer 401, as Google does.
+    """
+
+    def __init__(self, *, require_auth: bool = False, host: str = "127.0.0.1") -> None:
+        self.require_auth = require_auth
+        self.host = host
+        self.spreadsheets: dict[str, _Spreadsheet] = {}
+        self.requests: list[LoggedRequest] = []
+        self.tokens: set[str] = set()
+        self.token_requests = 0
+        self._faults: list[tuple[str, Any]] = []
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> SheetsServer:
+        handler = type("_Handler", (_Handler,), {"owner": self})
+        self._httpd = ThreadingHTTPServer((self.host, 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
+                                        name="sheets-stand-in")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> SheetsServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL to pass as ``api_url`` (``http://127.0.0.1:PORT``)."""
+        assert self._httpd is not None, "the server is not started"
+        return f"http://{self.host}:{self._httpd.server_address[1]}"
+
+    @property
+    def token_uri(self) -> str:
+        return self.url + "/token"
+
+    # ------------------------------------------------------------------ content
+
+    def add_sheet(self, spreadsheet_id: str, title: str, rows: list[list[str]], *,
+                  hidden: bool = False, sheet_id: int | None = None,
+                  row_count: int | None = None, column_count: int | None = None) -> int:
+        """Add a sheet (a tab) to a spreadsheet, creating the spreadsheet if needed.
+
+        Returns the sheet's ``sheetId`` (the ``gid`` in its URL). The grid is sized
+        like Google's: at least 1000 rows and 26 columns, or the data's size.
+        """
+        with self._lock:
+            book = self.spreadsheets.setdefault(
+                spreadsheet_id, _Spreadsheet(spreadsheet_id, f"Spreadsheet {spreadsheet_id}"))
+            sid = sheet_id if sheet_id is not None else (len(book.sheets) and
+                                                         1000 + len(book.sheets) * 7919)
+            width = max((len(r) for r in rows), default=0)
+            book.sheets.append(_Sheet(
+                title, [[str(c) for c in r] for r in rows], sid, hidden,
+                row_count if row_count is not None else max(1000, len(rows)),
+                column_count if column_count is not None else max(26, width)))
+            return sid
+
+    def clear(self) -> None:
+        with self._lock:
+            self.spreadsheets.clear()
+            self.requests.clear()
+            self._faults.clear()
+
+    def load_cassette(self, path: str | Path) -> list[str]:
+        """Load the spreadsheets recorded in a gspread VCR cassette; returns their ids.
+
+        Only ``GET https://sheets.googleapis.com/v4/spreadsheets/...`` interactions are
+        used (the Drive and write calls are ignored). Sheet properties come from the
+        recorded ``spreadsheets.get`` answers, cells from the recorded ``values``
+        answers placed at the ranges Google said they cover.
+        """
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        loaded: list[str] = []
+        grids: dict[tuple[str, str], dict[tuple[int, int], str]] = {}
+        metas: dict[str, dict[str, Any]] = {}
+        for it in data.get("interactions", []):
+            req, resp = it["request"], it["response"]
+            parts = urlsplit(req["uri"])
+            if req["method"] != "GET" or parts.netloc != "sheets.googleapis.com":
+                continue
+            if resp["status"]["code"] != 200:
+                continue
+            body = resp["body"]["string"]
+            payload = json.loads(body if isinstance(body, str) else body.decode("utf-8"))
+            segs = parts.path.split("/")  # ['', 'v4', 'spreadsheets', id, ...]
+            sid = segs[3].split(":")[0]
+            if len(segs) == 4 and ":" not in segs[3]:
+                metas[sid] = payload
+                continue
+            ranges = payload.get("valueRanges") or [payload]
+            query = parse_qs(parts.query)
+            if query.get("valueRenderOption", ["FORMATTED_VALUE"])[0] != "FORMATTED_VALUE":
+                continue  # the unformatted renderings would overwrite what a person sees
+            for vr in ranges:
+                title, cells = split_range(vr.get("range", ""))
+                (r0, c0), _ = _parse_cells(cells) if cells else ((0, 0), (None, None))
+                grid = grids.setdefault((sid, title or ""), {})
+                for i, row in enumerate(vr.get("values", [])):
+                    for j, value in enumerate(row):
+                        grid[(r0 + i, c0 + j)] = str(value)
+        def rows_of(grid: dict[tuple[int, int], str]) -> list[list[str]]:
+            nrows = max((r for r, _ in grid), default=-1) + 1
+            ncols = max((c for _, c in grid), default=-1) + 1
+            return [[grid.get((r, c), "") for c in range(ncols)] for r in range(nrows)]
+
+        for sid, meta in metas.items():
+            titles = set()
+            for props in (s["properties"] for s in meta.get("sheets", [])):
+                titles.add(props["title"])
+                gp = props.get("gridProperties", {})
+                self.add_sheet(sid, props["title"], rows_of(grids.get((sid, props["title"]), {})),
+                               hidden=bool(props.get("hidden")),
+                               sheet_id=props.get("sheetId", 0),
+                               row_count=gp.get("rowCount"), column_count=gp.get("columnCount"))
+            # Tabs added after the recorded spreadsheets.get call exist only in values.
+            for (gsid, title), grid in grids.items():
+                if gsid == sid and title not in titles:
+                    self.add_sheet(sid, title, rows_of(grid))
+            self.spreadsheets[sid].title = meta.get("properties", {}).get("title", sid)
+            loaded.append(sid)
+        return loaded
+
+    # ------------------------------------------------------------------ faults
+
+    def fail_next(self, n: int = 1, status: int = 429, retry_after: float | None = None) -> None:
+        """Answer the next ``n`` API requests with ``status`` (and ``Retry-After``)."""
+        with self._lock:
+            self._faults.extend([("status", (status, retry_after))] * n)
+
+    def delay_next(self, seconds: float, n: int = 1) -> None:
+        """Wait ``seconds`` before answering the next ``n`` API requests."""
+        with self._lock:
+            self._faults.extend([("delay", seconds)] * n)
+
+    def truncate_next(self, n: int = 1) -> None:
+        """Cut the JSON body of the next ``n`` API answers in half."""
+        with self._lock:
+            self._faults.extend([("truncate", None)] * n)
+
+    def partial_next(self, n: int = 1) -> None:
+        """Answer the next ``n`` values requests with half the rows and a shorter range."""
+        with self._lock:
+            self._faults.extend([("partial", None)] * n)
+
+    def _next_fault(self) -> tuple[str, Any] | None:
+        with self._lock:
+            return self._faults.pop(0) if self._faults else None
+
+    def value_requests(self) -> list[LoggedRequest]:
+        """The values / values:batchGet requests received so far."""
+        return [r for r in self.requests if "/values" in r.path]
+
+    def metadata_requests(self) -> list[LoggedRequest]:
+        return [r for r in self.requests
+                if r.path.startswith("/v4/") and "/values" not in r.path]
+
+    # ------------------------------------------------------------------ answers
+
+    def _sheet(self, book: _Spreadsheet, title: str | None) -> _Sheet | None:
+        if title is None or title == "":
+            return book.sheets[0] if book.sheets else None
+        for sheet in book.sheets:
+            if sheet.title == title:
+                return sheet
+        return None
+
+    def values(self, book: _Spreadsheet, a1: str, partial: bool = False
+               ) -> tuple[int, dict[str, Any]]:
+        """The ``ValueRange`` for ``a1``, or an error answer."""
+        title, cells = split_range(a1)
+        sheet = self._sheet(book, title)
+        if sheet is None:
+            # A bare "A1:B2" names the first sheet; a bare unknown word is a bad range.
+            if title is not None and _CELL.match(title.split(":")[0]) and ":" in title:
+                sheet, cells = book.sheets[0], title
+            else:
+                return 400, _error(400, f"Unable to parse range: {a1}", "INVALID_ARGUMENT")
+        try:
+            (r0, c0), (r1, c1) = _parse_cells(cells) if cells else ((0, 0), (None, None))
+        except ValueError:
+            return 400, _error(400, f"Unable to parse range: {a1}", "INVALID_ARGUMENT")
+        if (r1 is not None and r1 >= sheet.row_count) or (c1 is not None
+                                                          and c1 >= sheet.column_count):
+            return 400, _error(
+                400, f"Range ({a1}) exceeds grid limits. Max rows: {sheet.row_count}, "
+                f"max columns: {sheet.column_count}", "INVALID_ARGUMENT")
+        open_ended = r1 is None
+        last_row = min(r1 if r1 is not None else sheet.row_count - 1, len(sheet.rows) - 1)
+        last_col = c1 if c1 is not None else sheet.column_count - 1
+        out: list[list[str]] = []
+        for r in range(r0, last_row + 1):
+            row = sheet.rows[r][c0:last_col + 1]
+            while row and row[-1] == "":
+                row.pop()
+            out.append(row)
+        while out and not out[-1]:
+            out.pop()
+        if open_ended or c1 is None:
+            # Google reports an open range clipped to the data it returned.
+            width = max((len(r) for r in out), default=1)
+            end_row = r0 + max(len(out), 1) - 1 if open_ended else r1
+            end_col = c1 if c1 is not None else c0 + width - 1
+        else:
+            end_row, end_col = r1, c1
+        assert end_row is not None
+        if partial:
+            keep = len(out) // 2
+            out = out[:keep]
+            end_row = r0 + max(keep, 1) - 1
+        body: dict[str, Any] = {
+            "range": f"{quote_title(sheet.title)}!{column_name(c0)}{r0 + 1}:"
+                     f"{column_name(end_col)}{end_row + 1}",
+            "majorDimension": "ROWS",
+        }
+        if out:
+            body["values"] = out
+        return 200, body
+
+    def metadata(self, book: _Spreadsheet) -> dict[str, Any]:
+        sheets = []
+        for i, s in enumerate(book.sheets):
+            props: dict[str, Any] = {
+                "sheetId": s.sheet_id, "title": s.title, "index": i, "sheetType": "GRID",
+                "gridProperties": {"rowCount": s.row_count, "columnCount": s.column_count},
+            }
+            if s.hidden:
+                props["hidden"] = True
+            sheets.append({"properties": props})
+        return {"spreadsheetId": book.spreadsheet_id,
+                "properties": {"title": book.title, "locale": "en_US"},
+                "sheets": sheets}
+
+
+def _error(code: int, message: str, status: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "status": status}}
+
+
+def _parse_cells(cells: str) -> tuple[tuple[int, int], tuple[int | None, int | None]]:
+    """``"B2:D"`` → ``((1, 1), (None, 3))`` (0-based; ``None`` = open-ended)."""
+    first, _, second = cells.partition(":")
+    m0, m1 = _CELL.match(first), _CELL.match(second or first)
+    if not m0 or not m1 or not (m0.group(1) or m0.group(2)):
+        raise ValueError(cells)
+    r0 = int(m0.group(2)) - 1 if m0.group(2) else 0
+    c0 = column_index(m0.group(1)) if m0.group(1) else 0
+    r1 = int(m1.group(2)) - 1 if m1.group(2) else None
+    c1 = column_index(m1.group(1)) if m1.group(1) else None
+    if not second and m0.group(2) and m0.group(1):
+        r1, c1 = r0, c0  # a single cell
+    return (r0, c0), (r1, c1)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: SheetsServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: tests read .requests instead
+
+    def _send(self, status: int, body: dict[str, Any] | bytes,
+              headers: dict[str, str] | None = None) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a timeout test): nothing to do
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        form = parse_qs(self.rfile.read(length).decode("utf-8"))
+        if urlsplit(self.path).path != "/token":
+            self._send(404, _error(404, "Not found", "NOT_FOUND"))
+            return
+        if form.get("grant_type", [""])[0] != "urn:ietf:params:oauth:grant-type:jwt-bearer" \
+                or not form.get("assertion"):
+            self._send(400, {"error": "invalid_grant", "error_description": "bad request"})
+            return
+        token = "stand-in-" + secrets.token_hex(16)
+        with self.owner._lock:
+            self.owner.tokens.add(token)
+            self.owner.token_requests += 1
+        self._send(200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
+
+    def do_GET(self) -> None:
+        owner = self.owner
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        query = parse_qs(parts.query)
+        auth = self.headers.get("Authorization", "")
+        authorized = auth.startswith("Bearer ") and auth[7:] in owner.tokens
+        with owner._lock:
+            owner.requests.append(LoggedRequest("GET", path, query, authorized))
+        fault = owner._next_fault()
+        if fault and fault[0] == "delay":
+            time.sleep(fault[1])
+            fault = None
+        if fault and fault[0] == "status":
+            status, retry_after = fault[1]
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            reason = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+            self._send(status, _error(status, "injected failure", reason.get(status, "ERROR")),
+                       headers)
+            return
+        if owner.require_auth and not authorized:
+            self._send(401, _error(401, "Request is missing required authentication "
+                                        "credential.", "UNAUTHENTICATED"))
+            return
+        segs = path.split("/")
+        if len(segs) < 4 or segs[1] != "v4" or segs[2] != "spreadsheets":
+            self._send(404, _error(404, "Not found", "NOT_FOUND"))
+            return
+        sid, _, action = segs[3].partition(":")
+        book = owner.spreadsheets.get(sid)
+        if book is None:
+            self._send(404, _error(404, "Requested entity was not found.", "NOT_FOUND"))
+            return
+        partial = bool(fault and fault[0] == "partial")
+        if len(segs) == 4 and not action:
+            status, body = 200, owner.metadata(book)
+        elif len(segs) == 5 and segs[4] == "values:batchGet":
+            ranges = query.get("ranges", [])
+            answers = [owner.values(book, r, partial) for r in ranges]
+            bad = next((a for a in answers if a[0] != 200), None)
+            if bad:
+                status, body = bad
+            else:
+                status, body = 200, {"spreadsheetId": sid,
+                                     "valueRanges": [a[1] for a in answers]}
+        elif len(segs) >= 6 and segs[4] == "values":
+            status, body = owner.values(book, "/".join(segs[5:]), partial)
+        else:
+            status, body = 404, _error(404, "Not found", "NOT_FOUND")
+        if fault and fault[0] == "truncate":
+            data = json.dumps(body).encode("utf-8")
+            self._send(status, data[: len(data) // 2])
+            return
+        self._send(status, body)
+
+
+def write_service_account(path: str | Path, token_uri: str,
+                          email: str = "buyersync-test@stand-in.iam.gserviceaccount.com"
+                          ) -> Path:
+    """Write a service-account JSON with a fresh RSA key whose ``token_uri`` is ours.
+
+    google-auth signs its JWT with this key and posts it to ``token_uri``; point it at
+    :attr:`SheetsServer.token_uri` to run the whole token flow locally.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode("ascii")
+    info = {
+        "type": "service_account",
+        "project_id": "stand-in",
+        "private_key_id": secrets.token_hex(20),
+        "private_key": pem,
+        "client_email": email,
+        "client_id": "1" * 21,
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+    }
+    out = Path(path)
+    out.write_text(json.dumps(info), encoding="utf-8")
+    out.chmod(0o600)
+    return out
+
+
+def iter_cassettes(folder: str | Path) -> Iterator[Path]:
+    """The gspread cassettes in ``folder``, sorted by name."""
+    yield from sorted(Path(folder).glob("*.json"))
+
+
+__all__ = ["LoggedRequest", "SheetsServer", "column_index", "column_name", "iter_cassettes",
+           "quote_title", "split_range", "write_service_account"]
