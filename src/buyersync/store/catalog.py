@@ -60,6 +60,7 @@ SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind = 'm' AS materia
 FROM deps
 JOIN pg_class c ON c.oid = deps.oid
 JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('v', 'm')  -- a rule on a table is not a view we can rebuild: reported
 GROUP BY c.oid, n.nspname, c.relname, c.relkind, c.relowner, c.reloptions, c.relispopulated
 ORDER BY max(deps.depth), c.relname
 """
