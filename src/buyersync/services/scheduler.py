@@ -48,6 +48,7 @@ class Job:
     interval_seconds: float  # time between the starts of two runs
     fn: JobFn
     run_at_start: bool = True  # False: the first run waits one interval
+    after: str | None = None  # first run only once this job's first run has ended
 
 
 def next_run_at(started: datetime, interval_seconds: float, now: datetime) -> datetime:
@@ -110,6 +111,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._states = {j.name: JobState(j.name, j.interval_seconds) for j in self.jobs}
+        self._first_done = {j.name: threading.Event() for j in self.jobs}
 
     # -- control -------------------------------------------------------------
     def start(self) -> None:
@@ -148,6 +150,12 @@ class Scheduler:
     # -- the loop ------------------------------------------------------------
     def _loop(self, job: Job) -> None:
         state = self._states[job.name]
+        if job.after in self._first_done:
+            # e.g. a health check right at start would report every buyer of a
+            # database the first sync is still filling as missing.
+            first = self._first_done[job.after]
+            while not first.is_set() and not self._stop.is_set():
+                first.wait(0.2)
         now = datetime.now(UTC)
         state.next_run_at = (now if job.run_at_start
                              else now + timedelta(seconds=job.interval_seconds))
@@ -157,6 +165,7 @@ class Scheduler:
                 break
             started = datetime.now(UTC)
             self.run_once(job, state)
+            self._first_done[job.name].set()
             state.next_run_at = next_run_at(started, job.interval_seconds, datetime.now(UTC))
 
     def run_once(self, job: Job, state: JobState | None = None) -> JobState:
@@ -307,13 +316,14 @@ def _summary(result: Any) -> dict[str, Any] | None:
 def default_jobs(settings: Settings) -> list[Job]:
     """The four scheduled jobs with their intervals from ``settings`` (0 turns one off).
 
-    Without a source there is nothing to sync or verify, so those two are off.
+    Without a source there is nothing to sync or verify, so those two are off. The
+    retry pass and the health check first run once the first sync has ended.
     """
     s = settings
     jobs = [
         Job("sync", s.sync_interval_seconds if s.source else 0, sync_job(s)),
-        Job("retry", s.retry_interval_seconds, retry_job(s)),
-        Job("health", s.health_interval_seconds, health_job(s)),
+        Job("retry", s.retry_interval_seconds, retry_job(s), after="sync"),
+        Job("health", s.health_interval_seconds, health_job(s), after="sync"),
         # A verification reads the whole sheet: do not pay for it on every restart.
         Job("verify", s.verify_interval_seconds if s.source else 0, verify_job(s),
             run_at_start=False),

@@ -107,7 +107,7 @@
       return;
     }
     const max = Math.max(...data.map((r) => r.duration_s), 0.001);
-    const step = (W - L - R) / data.length;
+    const step = Math.min(40, (W - L - R) / data.length);
     svg.appendChild(el("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" }));
     svg.appendChild(el("text", { x: L - 4, y: T + 8, "text-anchor": "end" }, max.toFixed(2)));
     svg.appendChild(el("text", { x: L - 4, y: H - B, "text-anchor": "end" }, "0"));
