@@ -331,6 +331,12 @@ class SyncEngine:
                 self._lost_connection(exc, staged, lo, total, report)
                 return
             except StoreError as exc:
+                if exc.category is ErrorCategory.TIMEOUT:
+                    # A lock wait or statement timeout that outlived the retries is about
+                    # the database, not these rows: bisecting would wait it out once per
+                    # row (hours while another writer holds a SQLite file). Stop clearly;
+                    # the rows merged so far stay, and the next run picks up the rest.
+                    raise
                 log.info("slice %d-%d failed (%s); isolating the failing rows", lo, hi,
                          exc.category, extra={"run_id": report.run_id})
                 for b_lo, b_hi in slice_batches:
@@ -373,6 +379,8 @@ class SyncEngine:
             except StoreConnectionError:
                 raise
             except StoreError as exc:
+                if exc.category is ErrorCategory.TIMEOUT:
+                    raise  # not the rows' fault: see _merge_all
                 if b - a > 1:
                     pending[0:0] = batching.bisect(a, b)
                     continue
@@ -460,10 +468,12 @@ class SyncEngine:
                 rows_per_s=report.rows_per_s, batches=report.batches,
                 message=report.message,
             )
-        except StoreError:
+        except StoreError as exc:
             # The database is gone; the run stays 'running' and the next sync marks it
-            # incomplete. The caller still sees the original error.
-            log.exception("could not record the outcome of run %s", report.run_id)
+            # incomplete. The caller still sees the original error. One line, no
+            # traceback: the CLI promises a clear message on stderr (--debug shows more).
+            log.warning("could not record the outcome of run %s: %s", report.run_id, exc)
+            log.debug("outcome of run %s not recorded", report.run_id, exc_info=True)
 
     def _dry_run(self, report: SyncReport) -> SyncReport:
         """Check every row and count what would happen; write nothing at all."""
