@@ -167,31 +167,6 @@ STEPS: tuple[Step, ...] = (
         "CREATE INDEX IF NOT EXISTS retry_attempts_buyer_idx ON retry_attempts (buyer_number, created_at)",
         "CREATE INDEX IF NOT EXISTS retry_attempts_created_idx ON retry_attempts (created_at)",
     )),
-    Step(10, "retry_queue_lease", (
-        # A claimed entry carries its worker and a lease: when a worker dies mid-attempt
-        # the lease runs out and another worker may take the entry again.
-        "ALTER TABLE retry_queue ADD COLUMN claimed_by text",
-        "ALTER TABLE retry_queue ADD COLUMN lease_expires_at {ts}",
-    )),
-    Step(11, "retry_attempts", (
-        """
-        CREATE TABLE IF NOT EXISTS retry_attempts (
-            id {id},
-            buyer_number text NOT NULL,
-            attempt integer NOT NULL,           -- 1 = first retry; the failing sync was 0
-            outcome text NOT NULL,              -- buyersync.rules.backoff.Verdict
-            manual {bool} NOT NULL,             -- retried by hand (retry --buyer/--permanent)
-            run_id text,                        -- the retry's sync_runs.run_id
-            worker text,                        -- pid@host of the retrying process
-            error_type text,
-            message text,
-            next_retry_at {ts},
-            created_at {ts} NOT NULL
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS retry_attempts_buyer_idx ON retry_attempts (buyer_number, created_at)",
-        "CREATE INDEX IF NOT EXISTS retry_attempts_created_idx ON retry_attempts (created_at)",
-    )),
     Step(30, "sync_outcomes", (
         """
         CREATE TABLE IF NOT EXISTS sync_outcomes (
