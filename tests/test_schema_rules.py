@@ -137,13 +137,14 @@ def test_sqlite_rewrite_leaves_nothing_limited(cols: list) -> None:
     for name, (_, lite, _), checked in cols:
         extra = f" CHECK (length({name}) <= 7)" if checked else ""
         defs.append(f"{q(name)} {lite}{extra}")
-    create = f"CREATE TABLE buyers ({', '.join(defs)}, CHECK (1 = 1))"
+    create = f"CREATE TABLE buyers ({', '.join(defs)}, CHECK (1 = 1), CHECK (length(x) <= 3))"
     declared = {name: lite for name, (_, lite, _), _ in cols}
     limited = rules.limited_columns(declared, dialect="sqlite",
                                     checks=rules.parse_length_checks(create, declared))
     new = rules.rewrite_sqlite_create(create, new_name="t2", quote=q, columns=limited)
     assert new.startswith('CREATE TABLE "t2"')
-    assert "CHECK (1 = 1)" in new
+    assert "CHECK (1 = 1)" in new and new.endswith(")")
+    assert new.count("(") == new.count(")")
     assert rules.parse_length_checks(new, declared) == {}
     for c in limited:
         if rules.classify_type(c.type).kind is rules.TypeKind.LIMITED:

@@ -114,8 +114,8 @@ def classify_type(declared: str) -> TypeInfo:
 _IDENT = r'(?:"(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[^\W\d]\w*)'
 _CHECK_RE = re.compile(
     r"(?P<lead>,\s*)?(?:CONSTRAINT\s+" + _IDENT + r"\s+)?"
-    r"CHECK\s*\(\s*\(?\s*(?:length|char_length|character_length)\s*\(\s*(?P<col>" + _IDENT
-    + r")\s*\)\s*(?P<op><=|<)\s*(?P<n>\d+)\s*\)?\s*\)",
+    r"CHECK\s*\(\s*(?P<inner>\()?\s*(?:length|char_length|character_length)\s*\(\s*(?P<col>"
+    + _IDENT + r")\s*\)\s*(?P<op><=|<)\s*(?P<n>\d+)\s*(?(inner)\))\s*\)",
     re.I,
 )
 
