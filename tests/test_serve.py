@@ -182,3 +182,62 @@ def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
         )
     assert result.returncode == 3, result.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+# -- the scheduler in-process ----------------------------------------------------------
+def test_next_run_never_in_the_past_and_never_early() -> None:
+    from datetime import timedelta
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from buyersync.services.scheduler import next_run_at
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    @given(st.floats(0.1, 1e5), st.floats(0, 2e5))
+    def check(interval: float, elapsed: float) -> None:
+        now = start + timedelta(seconds=elapsed)
+        nxt = next_run_at(start, interval, now)
+        assert nxt >= now  # never scheduled in the past: no catch-up bursts
+        assert nxt >= start + timedelta(seconds=interval) or nxt == now
+        assert nxt == max(now, start + timedelta(seconds=interval))
+
+    check()
+
+
+def test_a_failing_job_is_retried_and_never_overlaps_itself() -> None:
+    import threading
+
+    from buyersync.services.scheduler import Job, Scheduler
+
+    active = 0
+    most = 0
+    calls = 0
+    lock = threading.Lock()
+
+    def flaky(stop: threading.Event) -> dict:
+        nonlocal active, most, calls
+        with lock:
+            active += 1
+            most = max(most, active)
+            calls += 1
+            n = calls
+        try:
+            stop.wait(0.05)  # longer than the interval: the next tick comes due while running
+            if n % 2:
+                raise RuntimeError(f"boom {n} password=hunter2")
+            return {"n": n}
+        finally:
+            with lock:
+                active -= 1
+
+    scheduler = Scheduler([Job("flaky", 0.01, flaky), Job("off", 0, flaky)],
+                          secrets=["hunter2"])
+    scheduler.start()
+    poll(lambda: scheduler.status()[0]["runs"] >= 6, timeout=30, every=0.02)
+    assert scheduler.stop(10)
+    (state,) = scheduler.status()  # the job with interval 0 never ran
+    assert most == 1
+    assert state["failures"] >= 3 and state["runs"] - state["failures"] >= 3
+    assert all("hunter2" not in str(v) for v in state.values())

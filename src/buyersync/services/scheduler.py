@@ -234,7 +234,7 @@ def sync_job(settings: Settings) -> JobFn:
 
         def check_stop(done: int, total: int) -> None:
             if stop.is_set():
-                raise JobCancelled(f"stopped after {done} of {total} rows: the server is shutting down")
+                raise JobCancelled("the server is shutting down; the next sync writes the rest")
 
         s = settings
         source = _open_source(s)
