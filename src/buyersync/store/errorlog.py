@@ -15,6 +15,22 @@ _COLUMNS = (
 )
 
 
+def _storable(value: Any) -> Any:
+    """``value`` with NUL characters spelled ``\\x00``, in strings nested anywhere.
+
+    PostgreSQL text and jsonb cannot hold NUL, and a row refused *because* of a NUL
+    (in its buyer number, say) must still get its entry; SQLite is treated the same
+    so both databases log the same text.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable(v) for v in value]
+    return value
+
+
 def log_failures(
     db: Database, failures: Sequence[RowFailure], run_id: str | None, *, at: datetime | None = None
 ) -> None:
@@ -25,11 +41,11 @@ def log_failures(
     rows = [
         (
             run_id,
-            f.buyer_number or None,
+            _storable(f.buyer_number) or None,
             f.row_number,
             str(f.category),
-            f.message,
-            db.json(f.details),
+            _storable(f.message),
+            db.json(_storable(f.details)),
             f.operation,
             bool(f.retryable) if db.dialect == "postgresql" else int(bool(f.retryable)),
             when,
