@@ -92,6 +92,12 @@ def map_headers(
             problems.append(f"column {letter} has a blank header")
             columns.append(None)
             continue
+        if "\x00" in header:
+            # PostgreSQL would silently cut the column name at the NUL, SQLite refuses it.
+            problems.append(f"column {letter} ({header!r}) contains a NUL character, "
+                            "which a column name cannot hold")
+            columns.append(None)
+            continue
         if header in mapping:
             column = mapping[header]
         elif normalize_header(header) in norm_mapping:
