@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buyersync.errors import ErrorCategory, SourceUnavailable
+from buyersync.errors import ErrorCategory, SourceUnavailable, StoreError
 from buyersync.records import RowFailure
 from buyersync.rules.backoff import BackoffPolicy, Verdict, decide, delay_seconds
 from buyersync.rules.categories import is_retryable
@@ -312,12 +312,13 @@ def inject(db: Database, **codes: str | None) -> None:
 def test_injected_errors_end_to_end(pg: Database, tmp_path: Path) -> None:
     sheet = [[f"B{i}", f"name {i}"] for i in range(1, 7)]
     source = write_sheet(tmp_path / "s.csv", sheet)
-    inject(pg, B2="40001", B3="40P01", B4="23514", B5="55P03")
+    # P0001 (a trigger's RAISE) is not a recognised SQLSTATE: category unknown, retryable
+    inject(pg, B2="P0001", B3="P0001", B4="23514", B5="P0001")
     policy = BackoffPolicy(max_attempts=3, base_seconds=60, max_seconds=21600)
     sync = SyncEngine(pg, source, retry=RetryPolicy(max_attempts=3, base_seconds=60)).run()
     got = {f.buyer_number: f.category for f in sync.failures}
-    assert got == {"B2": ErrorCategory.TIMEOUT, "B3": ErrorCategory.TIMEOUT,
-                   "B4": ErrorCategory.CONSTRAINT, "B5": ErrorCategory.TIMEOUT}
+    assert got == {"B2": ErrorCategory.UNKNOWN, "B3": ErrorCategory.UNKNOWN,
+                   "B4": ErrorCategory.CONSTRAINT, "B5": ErrorCategory.UNKNOWN}
     # retryable ones queued, the constraint violation not (properties 9 and 12)
     assert queue_keys(pg) == {"B2", "B3", "B5"}
     queued_at = {e.buyer_number: e.next_retry_at for e in retryqueue.list_entries(pg)}
@@ -327,7 +328,7 @@ def test_injected_errors_end_to_end(pg: Database, tmp_path: Path) -> None:
     assert manager.process_queue().processed == 0  # nothing due before its time
 
     clock.now = max(queued_at.values()) + timedelta(seconds=1)
-    inject(pg, B5=None)  # the lock trouble is over; B2 and B3 still fail
+    inject(pg, B5=None)  # B5's cause is gone; B2 and B3 still fail
     first = manager.process_queue()
     assert {r.buyer_number: r.verdict for r in first.results} == {
         "B2": Verdict.RESCHEDULED, "B3": Verdict.RESCHEDULED, "B5": Verdict.SUCCEEDED}
@@ -336,7 +337,16 @@ def test_injected_errors_end_to_end(pg: Database, tmp_path: Path) -> None:
     assert b2.next_retry_at == clock.now + timedelta(seconds=delay_seconds(2, 60, 21600))
     assert manager.process_queue().processed == 0  # not due again yet
 
+    # A serialization failure (40001) that outlives the engine's own retries stops the
+    # engine's run (services/sync.py): the pass gives its entries back uncounted.
     clock.advance(121)
+    inject(pg, B2="40001")
+    with pytest.raises(StoreError) as raised:
+        manager.process_queue()
+    assert raised.value.category is ErrorCategory.TIMEOUT
+    assert {(e.buyer_number, str(e.status), e.attempt_count)
+            for e in retryqueue.list_entries(pg)} == {("B2", "pending", 1), ("B3", "pending", 1)}
+
     inject(pg, B2=None)  # recovery after the cause is removed
     second = manager.process_queue()
     assert {r.buyer_number: r.verdict for r in second.results} == {
@@ -367,7 +377,7 @@ def test_injected_errors_end_to_end(pg: Database, tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_a_sheet_edit_that_breaks_a_queued_row_drops_it(pg: Database, tmp_path: Path) -> None:
     source = write_sheet(tmp_path / "s.csv", [["B1", "x"]])
-    inject(pg, B1="40001")
+    inject(pg, B1="P0001")
     SyncEngine(pg, source).run()
     assert queue_keys(pg) == {"B1"}
     inject(pg, B1="23514")  # now a constraint rejects it: retrying cannot help
