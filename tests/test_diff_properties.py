@@ -133,7 +133,7 @@ def test_compare_row_finds_exactly_the_altered_fields(data: st.DataObject) -> No
         assert m.db_value == (stored[i] or None)
     # Fingerprints agree exactly when nothing differs.
     if not altered:
-        assert sheet_fingerprint(sheet) == db_fingerprint(stored)
+        assert sheet_fingerprint(sheet) == db_fingerprint(tuple(stored))
 
 
 def test_empty_cell_equals_null_and_text_is_exact() -> None:

@@ -62,12 +62,18 @@ def sheet_fingerprint(values: Sequence[str | None]) -> int:
     compared field by field with :func:`compare_row`. Python's keyed string hash makes
     an accidental collision about 2**-64 per row within one process.
     """
-    return hash(tuple(v or None for v in values))
+    return hash(tuple([v or None for v in values]))
 
 
-def db_fingerprint(values: Sequence[object]) -> int:
-    """The fingerprint of a database row's values (see :func:`sheet_fingerprint`)."""
-    return hash(tuple(db_text(v) for v in values))
+def db_fingerprint(values: tuple[object, ...]) -> int:
+    """The fingerprint of a database row's values (see :func:`sheet_fingerprint`).
+
+    Hashes the values as they come: the sync stores an empty cell as NULL and text as
+    ``str``, so equal rows hash equal without converting each value. A row that hashes
+    differently only for its representation (``""`` instead of NULL, a legacy integer
+    column) is merely sent to :func:`compare_row`, which decides with :func:`db_text`.
+    """
+    return hash(values)
 
 
 def compare_row(
