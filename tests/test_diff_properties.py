@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import random
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buyersync.rules.diff import diff_keys
+from buyersync.errors import ErrorCategory
+from buyersync.records import SheetRow
+from buyersync.rules.compare import (
+    Reservoir,
+    compare_row,
+    db_fingerprint,
+    sheet_fingerprint,
+)
+from buyersync.rules.diff import diff_keys, scan_keys
+from buyersync.rules.normalize import map_headers
+from buyersync.rules.rows import Accepted, RowChecker
 
 KEYS = st.text(alphabet="0123456789ABC-", min_size=1, max_size=6)
 
@@ -61,20 +73,6 @@ def test_example() -> None:
 
 
 # -- KeyScan agrees with the sync's RowChecker --------------------------------------
-import random  # noqa: E402
-
-from buyersync.errors import ErrorCategory  # noqa: E402
-from buyersync.records import SheetRow  # noqa: E402
-from buyersync.rules.compare import (  # noqa: E402
-    Reservoir,
-    compare_row,
-    db_fingerprint,
-    sheet_fingerprint,
-)
-from buyersync.rules.diff import scan_keys  # noqa: E402
-from buyersync.rules.normalize import map_headers  # noqa: E402
-from buyersync.rules.rows import Accepted, RowChecker  # noqa: E402
-
 RAW_KEYS = st.sampled_from(["1", "１", " 1 ", "2", "A-1", "Ａ-1", "", "  ", "3", "03"])
 
 
