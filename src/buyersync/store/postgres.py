@@ -47,6 +47,9 @@ def translate(
     category = category_for_sqlstate(sqlstate, disconnected=disconnected)
     diag = getattr(exc, "diag", None)
     text = (diag.message_primary if diag is not None and diag.message_primary else str(exc)).strip()
+    # libpq's connection messages run over several lines ("server closed the connection
+    # unexpectedly\n\tThis probably means ..."): the CLI promises one line.
+    text = text.splitlines()[0].strip() if text else type(exc).__name__
     message = f"{what}: {text}" if what else text
     details: dict[str, Any] = {}
     if sqlstate:
@@ -57,7 +60,10 @@ def translate(
             if value:
                 details[attr] = value
     if category is ErrorCategory.DATABASE_CONNECTION:
-        return StoreConnectionError(message, sqlstate=sqlstate, details=details)
+        return StoreConnectionError(
+            message, sqlstate=sqlstate, details=details,
+            hint="the database connection was lost; run the command again "
+                 "(rows already written stay, nothing is duplicated)")
     if sqlstate and sqlstate[:2] in ("22", "23", "21"):
         return RowRejected(message, sqlstate=sqlstate, category=category, details=details)
     return StoreError(message, sqlstate=sqlstate, category=category, details=details)
