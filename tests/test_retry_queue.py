@@ -337,27 +337,24 @@ def test_injected_errors_end_to_end(pg: Database, tmp_path: Path) -> None:
     assert b2.next_retry_at == clock.now + timedelta(seconds=delay_seconds(2, 60, 21600))
     assert manager.process_queue().processed == 0  # not due again yet
 
-    # A serialization failure (40001) that outlives the engine's own retries stops the
-    # engine's run (services/sync.py): the pass gives its entries back uncounted.
+    # A serialization failure (40001) that outlives the engine's own retries is a
+    # row-level, retryable failure: the row is isolated, logged as timeout and the
+    # entry rescheduled (issue 3: 40001 queued, 23514 not).
     clock.advance(121)
     inject(pg, B2="40001")
-    with pytest.raises(StoreError) as raised:
-        manager.process_queue()
-    assert raised.value.category is ErrorCategory.TIMEOUT
+    second = manager.process_queue()
+    assert {r.buyer_number: (r.verdict, r.error_type) for r in second.results} == {
+        "B2": (Verdict.RESCHEDULED, "timeout"), "B3": (Verdict.RESCHEDULED, "unknown")}
     assert {(e.buyer_number, str(e.status), e.attempt_count)
-            for e in retryqueue.list_entries(pg)} == {("B2", "pending", 1), ("B3", "pending", 1)}
+            for e in retryqueue.list_entries(pg)} == {("B2", "pending", 2), ("B3", "pending", 2)}
 
     inject(pg, B2=None)  # recovery after the cause is removed
-    second = manager.process_queue()
-    assert {r.buyer_number: r.verdict for r in second.results} == {
-        "B2": Verdict.SUCCEEDED, "B3": Verdict.RESCHEDULED}
-    assert queue_keys(pg) == {"B3"}
-
     clock.advance(241)
     third = manager.process_queue()  # B3's third attempt: the maximum
-    assert [(r.buyer_number, r.verdict, r.attempt) for r in third.results] == [
-        ("B3", Verdict.PERMANENTLY_FAILED, 3)]
+    assert {(r.buyer_number, r.verdict, r.attempt) for r in third.results} == {
+        ("B2", Verdict.SUCCEEDED, 3), ("B3", Verdict.PERMANENTLY_FAILED, 3)}
     assert third.permanently_failed == 1
+    assert queue_keys(pg) == {"B3"}
     clock.advance(10**6)
     assert manager.process_queue(any_time=True).processed == 0  # never again automatically
     b3 = retryqueue.get(pg, "B3")

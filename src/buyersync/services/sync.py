@@ -24,7 +24,7 @@ import logging
 import time
 import uuid
 from array import array
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -151,6 +151,15 @@ class _Staged:
         self.rows.append(accepted.row_number)
         return seq
 
+    def stage_rows(self, accepted: Iterable[Accepted]) -> Iterator[tuple]:
+        """Record each row and yield it as the staging table's ``(seq, row, key, *values)``."""
+        keys, rows = self.keys, self.rows
+        for a in accepted:
+            seq = len(keys)
+            keys.append(a.key)
+            rows.append(a.row_number)
+            yield (seq, a.row_number, a.key, *a.values)
+
     def __len__(self) -> int:
         return len(self.keys)
 
@@ -189,6 +198,7 @@ class SyncEngine:
         self.select_keys = set(select_keys) if select_keys is not None else None
         self.slice_rows = slice_rows
         self.lock_name = lock_name
+        self._merge_failed: set[str] = set()
         self.queue_failures = queue_failures
 
     # -- public ----------------------------------------------------------------
@@ -286,10 +296,7 @@ class SyncEngine:
         writer = buyers.Writer(db, stored)
         staged = _Staged()
         try:
-            writer.stage(
-                (staged.add(a), a.row_number, a.key, *a.values)
-                for a in self._checked_rows(rows, checker, report)
-            )
+            writer.stage(staged.stage_rows(self._checked_rows(rows, checker, report)))
             writer.finish_staging()
             self._guard_shrink(report, len(staged), db_count_before)
             self._merge_all(writer, staged, report)
@@ -297,8 +304,9 @@ class SyncEngine:
             writer.close()
         report.failed = len(report.failures)
         if self.select_keys is not None:
-            failed_keys = {f.buyer_number for f in report.failures}
-            report.synced_keys = [k for k in staged.keys if k not in failed_keys]
+            # Only a failure of the staged row itself unsyncs a buyer: a later duplicate
+            # row of the same buyer failing does not.
+            report.synced_keys = [k for k in staged.keys if k not in self._merge_failed]
             report.not_found = sorted(self.select_keys - set(checker.first_row))
         self._log_failures(report)
 
@@ -328,22 +336,26 @@ class SyncEngine:
             try:
                 self._merge_range(writer, lo, hi, report, attempts=3)
             except StoreConnectionError as exc:
-                self._lost_connection(exc, staged, lo, total, report)
+                self._abandon_rest(exc, staged, lo, total, report)
                 return
             except StoreError as exc:
-                if exc.category is ErrorCategory.TIMEOUT:
+                if _about_the_database(exc):
                     # A lock wait or statement timeout that outlived the retries is about
                     # the database, not these rows: bisecting would wait it out once per
-                    # row (hours while another writer holds a SQLite file). Stop clearly;
-                    # the rows merged so far stay, and the next run picks up the rest.
-                    raise
+                    # row (hours while another writer holds a SQLite file). Stop: the rows
+                    # merged so far stay; the rest are logged and queued for retry.
+                    self._abandon_rest(exc, staged, lo, total, report)
+                    return
                 log.info("slice %d-%d failed (%s); isolating the failing rows", lo, hi,
                          exc.category, extra={"run_id": report.run_id})
                 for b_lo, b_hi in slice_batches:
                     try:
                         self._isolate(writer, staged, b_lo, b_hi, report)
-                    except StoreConnectionError as lost:
-                        self._lost_connection(lost, staged, b_lo, total, report)
+                    except StoreError as lost:
+                        if not isinstance(lost, StoreConnectionError) and \
+                                not _about_the_database(lost):
+                            raise
+                        self._abandon_rest(lost, staged, b_lo, total, report)
                         return
             for b_lo, b_hi in slice_batches:
                 report.batches += 1
@@ -379,12 +391,13 @@ class SyncEngine:
             except StoreConnectionError:
                 raise
             except StoreError as exc:
-                if exc.category is ErrorCategory.TIMEOUT:
+                if _about_the_database(exc):
                     raise  # not the rows' fault: see _merge_all
                 if b - a > 1:
                     pending[0:0] = batching.bisect(a, b)
                     continue
                 report.failures.append(self._row_failure(writer, staged, a, exc))
+                self._merge_failed.add(staged.keys[a])
 
     def _row_failure(self, writer: buyers.Writer, staged: _Staged, seq: int,
                      exc: StoreError) -> RowFailure:
@@ -417,21 +430,28 @@ class SyncEngine:
             message = f"row {row_number} (buyer {key}) does not fit the buyers table: {shown}"
         return failure(category, f"{message}; {hint}", row_number, key, details, self.operation)
 
-    def _lost_connection(self, exc: StoreConnectionError, staged: _Staged, from_seq: int,
-                         total: int, report: SyncReport) -> None:
-        """The database went away mid-merge: every row not yet merged fails retryably."""
-        log.error("database connection lost at row %d of %d: %s", from_seq, total, exc.message,
+    def _abandon_rest(self, exc: StoreError, staged: _Staged, from_seq: int, total: int,
+                      report: SyncReport) -> None:
+        """The database cannot take more rows now (connection lost, lock or statement
+        timeout): every row not yet merged fails retryably, with the reason, and is
+        queued — nothing read is dropped silently."""
+        lost = isinstance(exc, StoreConnectionError)
+        what = "the database connection was lost" if lost else "the database timed out"
+        log.error("%s at row %d of %d: %s", what, from_seq, total, exc.message,
                   extra={"run_id": report.run_id})
+        category = exc.category if exc.category in (
+            ErrorCategory.DATABASE_CONNECTION, ErrorCategory.TIMEOUT) else ErrorCategory.TIMEOUT
         for seq in range(from_seq, total):
+            self._merge_failed.add(staged.keys[seq])
             report.failures.append(failure(
-                ErrorCategory.DATABASE_CONNECTION,
-                f"row {staged.rows[seq]} (buyer {staged.keys[seq]}) was not written: the database "
-                f"connection was lost ({exc.message}); it is queued for retry "
-                "(or run buyersync sync again)",
+                category,
+                f"row {staged.rows[seq]} (buyer {staged.keys[seq]}) was not written: {what} "
+                f"({exc.message}); it is queued for retry (or run buyersync sync again)",
                 int(staged.rows[seq]), staged.keys[seq], {"sqlstate": exc.sqlstate}, self.operation,
             ))
-        report.message = f"database connection lost after {from_seq} of {total} rows"
-        self._reconnect()
+        report.message = f"{what} after {from_seq} of {total} rows"
+        if lost:
+            self._reconnect()
 
     def _reconnect(self) -> None:
         reopen = getattr(self.db, "reopen", None)
@@ -506,6 +526,16 @@ class SyncEngine:
         report.rows_per_s = report.rows_read / report.duration_s if report.duration_s else 0.0
         report.message = "dry run: nothing was written"
         return report
+
+
+#: Row-level transient failures: worth isolating (a trigger or a hot row), unlike a lock
+#: wait or statement timeout, which is about the whole database.
+_ROW_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def _about_the_database(exc: StoreError) -> bool:
+    """A timeout that no single row caused: stop merging rather than bisect it."""
+    return exc.category is ErrorCategory.TIMEOUT and exc.sqlstate not in _ROW_TRANSIENT_SQLSTATES
 
 
 def _new_run_id() -> str:
