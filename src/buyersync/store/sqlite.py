@@ -84,11 +84,18 @@ class SQLiteDatabase(Database):
                 path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
             self._conn.execute("PRAGMA foreign_keys = ON")
-            if path != ":memory:":
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                self._conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             raise translate(exc, f"cannot open SQLite database {path}") from exc
+        if path != ":memory:":
+            # WAL lets readers (health, verify, the dashboard) work while a sync writes.
+            # Switching needs a moment without other writers: if another process is
+            # writing right now, keep the current mode rather than fail to open.
+            try:
+                if self._conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+            except sqlite3.OperationalError:
+                pass
         self._depth = 0
         self._closed = False
 
