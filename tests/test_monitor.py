@@ -329,3 +329,28 @@ def test_health_command_end_to_end(db_url: str, tmp_path: Path,
     assert again.returncode == 1
     assert "UNHEALTHY" in again.stdout and "already reported" in again.stdout
     assert len(received) == 1, "a second run within the cooldown must not re-send"
+
+
+def test_health_reads_only_the_key_column_of_a_google_sheet(db: Database) -> None:
+    from buyersync.sources.gsheets import GoogleSheetsSource
+    from buyersync.testing import SheetsServer
+
+    rows = [["name", "Buyer Number", "city"]] + [
+        [f"n{i}", f"K{i:03d}", "Kyoto"] for i in range(1, 41)]
+    rows[10] = ["", "", ""]  # a blank row in the middle is skipped, not the end
+    with SheetsServer() as server:
+        server.add_sheet("book", "Sheet1", rows)
+        src = GoogleSheetsSource("book", api_url=server.url, backoff=0.05)
+        SyncEngine(db, src).run()
+        db.execute("DELETE FROM buyers WHERE buyer_number IN (%s, %s, %s)",
+                   ("K005", "K020", "K040"))
+        server.requests.clear()
+        rec = Recorder()
+        doc = M.SyncMonitor(db, source=src, channels=[rec]).check_health().to_json()
+        ranges = [r.path.rsplit("/", 1)[-1] for r in server.value_requests()]
+    assert doc["spreadsheet_count"] == 39 and doc["missing_count"] == 3
+    assert [m["row_number"] for m in doc["missing"]] == [6, 21, 41]
+    # header rows, then column B alone: never the whole width of the data rows
+    data_ranges = [r for r in ranges if not r.split("!")[1].startswith("A1:")]
+    assert data_ranges and all("!B" in r and ":B" in r for r in data_ranges), ranges
+    assert "K005 (row 6)" in rec.sent[0].text
