@@ -354,3 +354,31 @@ def test_health_reads_only_the_key_column_of_a_google_sheet(db: Database) -> Non
     data_ranges = [r for r in ranges if not r.split("!")[1].startswith("A1:")]
     assert data_ranges and all("!B" in r and ":B" in r for r in data_ranges), ranges
     assert "K005 (row 6)" in rec.sent[0].text
+
+
+def test_two_checks_at_once_send_one_alert(db_url: str, tmp_path: Path) -> None:
+    from buyersync.store import open_database
+
+    path = sheet(tmp_path, 6)
+    with open_database(db_url) as db:
+        synced(db, path)
+        db.execute("DELETE FROM buyers WHERE buyer_number = %s", ("B004",))
+    rec = Recorder()
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def check() -> None:
+        try:
+            with open_database(db_url) as own:
+                start.wait()
+                monitor(own, path, rec).check_health()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=check) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(rec.sent) == 1 and "B004 (row 5)" in rec.sent[0].text

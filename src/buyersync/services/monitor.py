@@ -47,6 +47,10 @@ from buyersync.store.db import Database, utcnow
 
 log = logging.getLogger(__name__)
 
+#: The lock that makes deciding, sending and storing alerts one step per database.
+ALERT_LOCK = "alerts"
+#: Seconds to wait for another check's alerts (each channel times out after 10 s).
+ALERT_LOCK_WAIT = 60.0
 #: How many missing buyers / extra keys a stored health check keeps in ``details``.
 KEPT_IN_DETAILS = 1000
 
@@ -215,18 +219,21 @@ class SyncMonitor:
 
         ensure_schema(self.db)
         facts = self.gather()
-        states = store.alert_states(self.db)
-        alerts = rules.evaluate(facts, self.thresholds,
-                                known_permanent=rules.known_permanent(states))
-        plan = rules.plan(states, alerts, holding=rules.active_keys(facts, alerts),
-                          now=facts.checked_at, cooldown_seconds=self.thresholds.cooldown_seconds)
-        healthy = not alerts and not facts.permanent_failures
-        report = HealthReport(facts, alerts, plan, healthy)
-        if send and plan.anything_to_send:
-            report.deliveries = self.send_alert(plan, healthy=healthy)
-        report.record_id = store.insert(self.db, self._record(report))
-        # States are saved after sending: a crash in between re-sends rather than loses.
-        store.save_alert_states(self.db, plan.states)
+        # Two checks at once (cron and serve) would both see "not sent yet" and both send.
+        with self.db.lock(ALERT_LOCK, wait_seconds=ALERT_LOCK_WAIT):
+            states = store.alert_states(self.db)
+            alerts = rules.evaluate(facts, self.thresholds,
+                                    known_permanent=rules.known_permanent(states))
+            plan = rules.plan(states, alerts, holding=rules.active_keys(facts, alerts),
+                              now=facts.checked_at,
+                              cooldown_seconds=self.thresholds.cooldown_seconds)
+            healthy = not alerts and not facts.permanent_failures
+            report = HealthReport(facts, alerts, plan, healthy)
+            if send and plan.anything_to_send:
+                report.deliveries = self.send_alert(plan, healthy=healthy)
+            report.record_id = store.insert(self.db, self._record(report))
+            # States are saved after sending: a crash in between re-sends rather than loses.
+            store.save_alert_states(self.db, plan.states)
         log.info("health check %s: %s, %d missing, error rate %.1f%%, %d alert(s) sent",
                  report.record_id, "healthy" if healthy else "UNHEALTHY", facts.missing_count,
                  facts.error_rate * 100, len(plan.send))
@@ -235,11 +242,12 @@ class SyncMonitor:
     def apply(self, alerts: Sequence[Alert], *, evaluated: frozenset[rules.Condition],
               healthy: bool) -> tuple[Plan, list[Delivery]]:
         """Plan, send and store alerts for a partial evaluation (e.g. after a sync)."""
-        states = store.alert_states(self.db)
-        plan = rules.plan(states, alerts, evaluated=evaluated, now=self.clock(),
-                          cooldown_seconds=self.thresholds.cooldown_seconds)
-        deliveries = self.send_alert(plan, healthy=healthy) if plan.anything_to_send else []
-        store.save_alert_states(self.db, plan.states)
+        with self.db.lock(ALERT_LOCK, wait_seconds=ALERT_LOCK_WAIT):
+            states = store.alert_states(self.db)
+            plan = rules.plan(states, alerts, evaluated=evaluated, now=self.clock(),
+                              cooldown_seconds=self.thresholds.cooldown_seconds)
+            deliveries = self.send_alert(plan, healthy=healthy) if plan.anything_to_send else []
+            store.save_alert_states(self.db, plan.states)
         return plan, deliveries
 
     def send_alert(self, plan: Plan, *, healthy: bool) -> list[Delivery]:
