@@ -22,6 +22,7 @@ the error is raised: an outage of the sheet does not use up attempts.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -40,7 +41,7 @@ from buyersync.rules.backoff import BackoffPolicy, Decision, Verdict
 from buyersync.rules.categories import is_retryable
 from buyersync.rules.normalize import normalize_key
 from buyersync.sources.base import Source
-from buyersync.store import retryqueue
+from buyersync.store import buyers, retryqueue
 from buyersync.store.db import Database, utcnow
 from buyersync.store.retryqueue import QueueEntry, QueueStatus, Settlement
 
@@ -303,8 +304,13 @@ class RetryManager:
             select_keys={e.buyer_number for e in entries}, operation="retry", lock_name=None,
             queue_failures=False,
         )
+        # Concurrent passes never share the sync lock, but two of them creating the buyers
+        # table at once would collide (42P07): the first creation is serialized.
+        guard = (self.db.lock("retry-create-buyers", wait_seconds=self.lease_seconds)
+                 if not self.db.table_exists(buyers.TABLE) else contextlib.nullcontext())
         try:
-            sync = engine.run()
+            with guard:
+                sync = engine.run()
         except BaseException:
             self._release(entries)
             raise
