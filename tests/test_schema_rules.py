@@ -71,7 +71,10 @@ def test_sqlite_checks_are_the_enforced_limits(schema: list) -> None:
         else:
             assert found[name].enforced is (check is not None)
             assert found[name].limit == (check if check is not None else declared)
-    assert rules.enforced_limits(found.values()) == checks
+    enforced = rules.enforced_limits(found.values(), "sqlite")
+    assert {c: lim.limit for c, lim in enforced.items()} == checks
+    # SQLite enforces no declared width: only the CHECK bounds a value
+    assert all(lim.type_limit is None for lim in enforced.values())
 
 
 def test_parse_length_checks_spellings() -> None:

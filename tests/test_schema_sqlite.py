@@ -136,7 +136,12 @@ def test_compound_check_is_reported_not_hidden(tmp_path: Path) -> None:
         db.execute("INSERT INTO buyers VALUES ('B1', 'n', 'c')")
         result = schemafix.apply(db)
         assert [c["column"] for c in result.converted] == ["name"]
-        assert result.identical and result.ok  # the compound check is not a plain length limit
+        # the compound check limits a length with another condition: kept, and said so
+        assert result.identical and not result.ok
+        assert [(m.columns, m.name) for m in result.kept_constraints] == [(("code",), None)]
+        assert "code <> ''" in result.kept_constraints[0].definition
+        assert "by hand" in result.kept_constraints[0].what_to_do
+        assert db.query_value("SELECT count(*) FROM buyers WHERE code = 'c'") == 1
 
 
 def test_sync_preflight_then_fix_then_sync(tmp_path: Path) -> None:

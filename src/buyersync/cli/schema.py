@@ -16,7 +16,7 @@ from buyersync.cli.common import (
     emit_json,
 )
 from buyersync.errors import ConfigError
-from buyersync.rules.schema import FIX_COMMAND
+from buyersync.rules.schema import FIX_COMMAND, LimitedColumn
 from buyersync.services.schema import SchemaReport, SchemaValidator
 from buyersync.store.schemafix import FixResult
 
@@ -48,19 +48,32 @@ def check(ctx: Context) -> int:
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
+def _describe_limited(c: LimitedColumn) -> str:
+    """One line: the column, its type, every limit and where it comes from."""
+    parts = []
+    if c.type_limited:
+        note = "" if c.enforced or c.checks else " (declared only: SQLite does not enforce it)"
+        parts.append(f"type {c.type}{note}")
+    for k in c.checks:
+        label = f"constraint {k.name}" if k.name else "a CHECK"
+        parts.append(f"{label}: at most {k.limit} {k.unit}")
+    return (f"length-limited column: {c.column} — at most {c.limit} characters "
+            f"({'; '.join(parts)})")
+
+
 def _print_check(report: SchemaReport) -> None:
     if not report.table_exists:
         click.echo("buyers does not exist yet: the first sync creates it with TEXT columns")
     for c in report.non_text_fields:
-        note = "" if c.enforced else " (declared only: SQLite does not enforce it)"
-        click.echo(f"length-limited column: {c.column} {c.type} — at most {c.limit} "
-                   f"characters{note}")
+        click.echo(_describe_limited(c))
+    for m in report.mixed_checks:
+        click.echo(f"length CHECK left alone: constraint {m.name or '(unnamed)'} "
+                   f"{m.definition} — {m.reason}; {m.what_to_do}")
     if report.unmapped_sheet_columns:
         click.echo("sheet columns without a column in buyers: "
                    + ", ".join(report.unmapped_sheet_columns))
     for r in report.would_fail[:20]:
-        shown = ", ".join(f"{o.column} is {o.length} characters (limit {o.limit})"
-                          for o in r.overflows)
+        shown = ", ".join(o.describe() for o in r.overflows)
         click.echo(f"row {r.row_number} (buyer {r.buyer_number}) would fail: {shown}")
     if len(report.would_fail) > 20:
         click.echo(f"… and {len(report.would_fail) - 20} more rows (see --json)")
@@ -69,9 +82,8 @@ def _print_check(report: SchemaReport) -> None:
                    "not fit")
     if report.ok:
         click.echo("schema OK: every text column of buyers is TEXT")
-    else:
-        fix = FIX_COMMAND + (" --add-columns" if report.unmapped_sheet_columns else "")
-        click.echo(f"to fix: buyersync schema fix (review the SQL), then {fix}")
+    elif report.fix_command:
+        click.echo(f"to fix: buyersync schema fix (review the SQL), then {report.fix_command}")
 
 
 @schema.command("fix")
@@ -143,6 +155,9 @@ def _print_result(result: FixResult) -> None:
         click.echo(f"backup: {result.backup_table} ({result.backup_rows} rows)")
     for c in result.converted:
         click.echo(f"converted {c['column']}: {c['from_type']} → text")
+    for d in result.dropped_constraints:
+        click.echo(f"dropped constraint {d['constraint'] or '(unnamed CHECK)'} on {d['column']} "
+                   f"(at most {d['limit']} {d['unit']})")
     if result.dependents:
         click.echo("recreated views: " + ", ".join(result.dependents))
     if result.added_columns:
@@ -152,6 +167,9 @@ def _print_result(result: FixResult) -> None:
     for c in result.not_converted:
         click.echo(f"NOT converted {c['column']} ({c['type']}): {c['reason']} — "
                    f"{c['what_to_do']}")
+    for m in result.kept_constraints:
+        click.echo(f"NOT dropped: constraint {m.name or '(unnamed)'} {m.definition} — "
+                   f"{m.reason}; {m.what_to_do}")
     if result.before and result.after:
         same = "identical" if result.identical else "DIFFERENT"
         click.echo(f"verified: {result.after.rows} rows, content {same} "

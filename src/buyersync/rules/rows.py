@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from buyersync.errors import ErrorCategory
 from buyersync.records import RowFailure, SheetRow
 from buyersync.rules.categories import is_retryable
+from buyersync.rules.lengths import ColumnLimit, excess
 from buyersync.rules.normalize import ColumnMap, column_letter, normalize_key
 
 FIX_SCHEMA = "buyersync schema fix --apply"
@@ -58,7 +59,7 @@ class RowChecker:
         colmap: ColumnMap,
         stored_columns: Sequence[str],
         *,
-        limits: Mapping[str, int] | None = None,
+        limits: Mapping[str, int | ColumnLimit] | None = None,
         operation: str = "sync",
     ) -> None:
         self.colmap = colmap
@@ -125,15 +126,16 @@ class RowChecker:
                     n, key, {"column": self.colmap.headers[i], "position": value.index("\x00")},
                     op,
                 )
+        # lengths.excess decides as the database does (PostgreSQL cuts excess trailing
+        # spaces of a varchar(n)/char(n) value instead of refusing the row).
         too_long = [
-            {"column": c, "length": len(values[i]), "limit": limit}
-            for i, c, limit in self.limited
-            if len(values[i]) > limit
+            e.to_json(c) for i, c, limit in self.limited
+            if (e := excess(values[i], limit)) is not None
         ]
-        if self.key_limit is not None and len(key) > self.key_limit:
-            too_long.insert(0, {"column": "buyer_number", "length": len(key), "limit": self.key_limit})
+        if self.key_limit is not None and (e := excess(key, self.key_limit)) is not None:
+            too_long.insert(0, e.to_json("buyer_number"))
         if too_long:
-            shown = ", ".join(f"{t['column']} is {t['length']} characters (limit {t['limit']})"
+            shown = ", ".join(f"{t['column']} is {t['length']} {t.get('unit', 'characters')} (limit {t['limit']})"
                               for t in too_long)
             return failure(
                 ErrorCategory.VALUE_TOO_LONG,

@@ -4,7 +4,10 @@
 * :func:`limited_columns` — which columns of ``buyers`` to report (property 1: every
   length-limited text column, and nothing else);
 * :func:`parse_length_checks` — ``CHECK (length(col) <= n)`` limits in a SQLite
-  ``CREATE TABLE`` statement;
+  ``CREATE TABLE`` statement; :func:`parse_pg_check` — the same for one PostgreSQL
+  ``pg_get_constraintdef`` text (``char_length``/``length``/``octet_length``);
+  :func:`sqlite_mixed_checks` / :func:`mixed_check` — CHECKs that limit a length *and*
+  test something else (reported, never dropped);
 * :func:`would_fail` — which sheet rows would be rejected under the current limits,
   with column, limit and value length, before anything is written;
 * :func:`postgres_plan_sql` / :func:`sqlite_plan_sql` / :func:`render_script` — the
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from buyersync.records import SheetRow
+from buyersync.rules.lengths import ColumnLimit, Excess, LengthCheck, Unit, excess
 from buyersync.rules.normalize import KEY_COLUMN, ColumnMap, normalize_key
 
 #: The command an operator runs to fix what the validator reports.
@@ -46,7 +50,7 @@ class LimitSource(enum.StrEnum):
 
     TYPE = "type"  # the column's declared type is VARCHAR(n) / CHAR(n)
     DOMAIN = "domain"  # the column's type is a domain over VARCHAR(n) / CHAR(n)
-    CHECK = "check"  # a CHECK (length(col) <= n) constraint (SQLite)
+    CHECK = "check"  # a CHECK (length(col) <= n) constraint (SQLite, or PostgreSQL on any type)
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,9 @@ class LimitedColumn:
 
     ``limit`` is the smallest of the limits that apply; ``enforced`` is false for a
     SQLite VARCHAR(n) without a CHECK (SQLite stores longer values anyway, but the
-    declaration still says the column is not TEXT — requirement 1.1).
+    declaration still says the column is not TEXT — requirement 1.1). ``checks`` are
+    the pure length CHECK constraints on the column (``schema fix`` drops them);
+    ``type_limited`` says whether the type itself must change to TEXT.
     """
 
     column: str
@@ -72,10 +78,59 @@ class LimitedColumn:
     source: LimitSource
     enforced: bool = True
     domain: str | None = None
+    checks: tuple[LengthCheck, ...] = ()
+    type_limited: bool = True
+    base_type: str | None = None  # a domain's base type (what the domain limits)
 
     def to_json(self) -> dict[str, object]:
         return {"column": self.column, "type": self.type, "limit": self.limit,
-                "source": str(self.source), "enforced": self.enforced, "domain": self.domain}
+                "source": str(self.source), "enforced": self.enforced, "domain": self.domain,
+                "constraints": [{"name": c.name, "limit": c.limit, "unit": str(c.unit)}
+                                for c in self.checks]}
+
+    def column_limit(self, dialect: str) -> ColumnLimit:
+        """The bounds the database enforces on this column (see :mod:`.lengths`)."""
+        declared = self.base_type or self.type
+        info = classify_type(declared)
+        type_limit = info.limit if dialect == "postgresql" and self.type_limited else None
+        padded = type_limit is not None and _is_padded(declared)
+        return ColumnLimit(type_limit, padded, self.checks)
+
+
+@dataclass(frozen=True)
+class MixedCheck:
+    """A CHECK constraint that limits a length *and* tests something else.
+
+    ``schema fix`` cannot drop it without losing the other condition, so it is
+    reported with the reason and what to do, and left in place.
+    """
+
+    name: str | None
+    columns: tuple[str, ...]
+    definition: str
+
+    @property
+    def reason(self) -> str:
+        return ("this CHECK limits the length of " + ", ".join(self.columns)
+                + " together with other conditions; dropping it would drop those too")
+
+    @property
+    def what_to_do(self) -> str:
+        label = self.name or "the constraint"
+        return (f"replace {label} by hand with a CHECK that keeps only the other conditions "
+                "(see docs/migration-050.md, 'Mixed CHECK constraints'), then run "
+                "buyersync schema check")
+
+    def to_json(self) -> dict[str, object]:
+        return {"constraint": self.name, "columns": list(self.columns),
+                "definition": self.definition, "reason": self.reason,
+                "what_to_do": self.what_to_do}
+
+
+def _is_padded(declared: str) -> bool:
+    """char(n)/character(n)/nchar(n)/bpchar(n): stored padded with spaces to n."""
+    return bool(re.match(r"^\s*(?:(?:national\s+)?(?:char|character)|nchar|bpchar)\s*\(",
+                         declared, re.I))
 
 
 # VARCHAR(n), CHAR(n), CHARACTER VARYING(n), NATIONAL CHARACTER(n), NVARCHAR(n), NCHAR(n),
@@ -146,18 +201,101 @@ def parse_length_checks(create_sql: str, columns: Iterable[str]) -> dict[str, in
     return limits
 
 
+_LENGTH_FN = r"(?:char_length|character_length|length|octet_length)"
+# One canonical pg_get_constraintdef text that is nothing but a length bound:
+# CHECK ((char_length(col) <= n)), CHECK ((length((col)::text) < n)),
+# CHECK ((n >= octet_length(col))), optionally followed by NOT VALID.
+_PG_ARG = r"(?:(?P<{c}>" + _IDENT + r")|\((?P<{p}>" + _IDENT + r")\)::[a-z ]+(?:\(\d+\))?)"
+_PG_PURE_RE = re.compile(
+    r"^CHECK \(\((?:"
+    r"(?P<fn1>" + _LENGTH_FN + r")\(" + _PG_ARG.format(c="c1", p="p1")
+    + r"\) (?P<op1><=|<) (?P<n1>\d+)"
+    r"|(?P<n2>\d+) (?P<op2>>=|>) (?P<fn2>" + _LENGTH_FN + r")\("
+    + _PG_ARG.format(c="c2", p="p2") + r"\)"
+    r")\)\)(?: NOT VALID)?$",
+    re.I,
+)
+_MENTIONS_LENGTH_RE = re.compile(r"\b" + _LENGTH_FN + r"\s*\(", re.I)
+
+
+def parse_pg_check(definition: str, name: str | None = None) -> tuple[str, LengthCheck] | None:
+    """``(column, LengthCheck)`` when a PostgreSQL CHECK definition (as
+    ``pg_get_constraintdef`` prints it) is exactly one length bound on one column."""
+    m = _PG_PURE_RE.match(definition.strip())
+    if not m:
+        return None
+    g = m.groupdict()
+    fn = (g["fn1"] or g["fn2"]).lower()
+    column = _unquote(g["c1"] or g["p1"] or g["c2"] or g["p2"])
+    n, op = (g["n1"], g["op1"]) if g["n1"] is not None else (g["n2"], g["op2"])
+    limit = int(n) - (1 if op in ("<", ">") else 0)
+    unit = Unit.BYTES if fn == "octet_length" else Unit.CHARACTERS
+    return column, LengthCheck(limit, unit, name)
+
+
+def mixed_check(definition: str, columns: Sequence[str], name: str | None = None
+                ) -> MixedCheck | None:
+    """A :class:`MixedCheck` when a CHECK mentions a length function but is not a pure
+    length bound (PostgreSQL definitions); None for pure bounds and unrelated CHECKs."""
+    if not _MENTIONS_LENGTH_RE.search(definition) or parse_pg_check(definition) is not None:
+        return None
+    return MixedCheck(name, tuple(columns), definition.strip())
+
+
+def _check_clauses(create_sql: str) -> Iterator[tuple[str | None, str]]:
+    """``(constraint name, "CHECK (…)")`` for every CHECK in a CREATE TABLE statement,
+    with balanced parentheses (string literals skipped)."""
+    for m in re.finditer(r"(?:CONSTRAINT\s+(?P<name>" + _IDENT + r")\s+)?CHECK\s*\(",
+                         create_sql, re.I):
+        depth, i, quote_char = 1, m.end(), ""
+        while i < len(create_sql) and depth:
+            ch = create_sql[i]
+            if quote_char:
+                quote_char = "" if ch == quote_char else quote_char
+            elif ch in "'\"`":
+                quote_char = ch
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+            i += 1
+        name = _unquote(m.group("name")) if m.group("name") else None
+        yield name, create_sql[m.start("name") if name else m.start():i].strip()
+
+
+def sqlite_mixed_checks(create_sql: str, columns: Iterable[str]) -> list[MixedCheck]:
+    """CHECKs in a SQLite CREATE TABLE that limit a column's length together with other
+    conditions (``length(a) <= 5 AND a <> ''``): the rebuild keeps them as written."""
+    by_lower = {c.lower(): c for c in columns}
+    found: list[MixedCheck] = []
+    for name, clause in _check_clauses(create_sql):
+        body = clause[clause.upper().index("CHECK"):]
+        if _CHECK_RE.fullmatch(body) or not _MENTIONS_LENGTH_RE.search(body):
+            continue
+        cols = []
+        for m in re.finditer(_LENGTH_FN + r"\s*\(\s*(" + _IDENT + r")\s*\)", body, re.I):
+            col = by_lower.get(_unquote(m.group(1)).lower())
+            if col is not None and col not in cols:
+                cols.append(col)
+        if cols:
+            found.append(MixedCheck(name, tuple(cols), body))
+    return found
+
+
 def limited_columns(
     columns: Mapping[str, str],
     *,
     dialect: str,
     domains: Mapping[str, str] | None = None,
-    checks: Mapping[str, int] | None = None,
+    checks: Mapping[str, int | Sequence[LengthCheck]] | None = None,
 ) -> list[LimitedColumn]:
     """The length-limited text columns of a table, in table order (property 1).
 
     ``columns`` maps name → declared type; ``domains`` maps a domain-typed column to
-    the domain's base type; ``checks`` holds CHECK length limits (SQLite). On SQLite a
-    declared VARCHAR(n) is reported but not ``enforced``.
+    the domain's base type; ``checks`` holds the pure length CHECK constraints per
+    column (an ``int`` is a nameless character limit). On SQLite a declared
+    VARCHAR(n) is reported but not ``enforced``; a TEXT column with a length CHECK is
+    reported on both (``type_limited`` false: only the CHECK needs to go).
     """
     domains = domains or {}
     checks = checks or {}
@@ -166,7 +304,11 @@ def limited_columns(
         base = domains.get(name)
         info = classify_type(base if base is not None else declared)
         type_limit = info.limit if info.kind is TypeKind.LIMITED else None
-        check_limit = checks.get(name)
+        raw = checks.get(name)
+        col_checks = ((LengthCheck(raw),) if isinstance(raw, int) else tuple(raw or ()))
+        char_checks = [c.limit for c in col_checks if c.unit is Unit.CHARACTERS]
+        check_limit = min(char_checks) if char_checks else (
+            min(c.limit for c in col_checks) if col_checks else None)
         if type_limit is None and check_limit is None:
             continue
         source = LimitSource.DOMAIN if base is not None else LimitSource.TYPE
@@ -186,13 +328,15 @@ def limited_columns(
             else:
                 limit = type_limit
         found.append(LimitedColumn(name, declared, limit, source, enforced,
-                                   declared if base is not None else None))
+                                   declared if base is not None else None, col_checks,
+                                   type_limit is not None, base))
     return found
 
 
-def enforced_limits(columns: Iterable[LimitedColumn]) -> dict[str, int]:
-    """``{column: limit}`` of the limits the database actually enforces."""
-    return {c.column: c.limit for c in columns if c.enforced}
+def enforced_limits(columns: Iterable[LimitedColumn], dialect: str = "postgresql"
+                    ) -> dict[str, ColumnLimit]:
+    """``{column: ColumnLimit}`` of the limits the database actually enforces."""
+    return {c.column: c.column_limit(dialect) for c in columns if c.enforced}
 
 
 # -- which rows would fail ------------------------------------------------------------
@@ -205,9 +349,21 @@ class Overflow:
     column: str
     limit: int
     length: int
+    unit: Unit = Unit.CHARACTERS
+    constraint: str | None = None  # the CHECK constraint that refuses it, if not the type
 
     def to_json(self) -> dict[str, object]:
-        return {"column": self.column, "limit": self.limit, "length": self.length}
+        out: dict[str, object] = {"column": self.column, "limit": self.limit,
+                                  "length": self.length}
+        if self.unit is not Unit.CHARACTERS:
+            out["unit"] = str(self.unit)
+        if self.constraint:
+            out["constraint"] = self.constraint
+        return out
+
+    def describe(self) -> str:
+        """``name is 60 characters (limit 50)`` — for messages."""
+        return Excess(self.length, self.limit, self.unit, self.constraint).describe(self.column)
 
 
 @dataclass(frozen=True)
@@ -223,18 +379,24 @@ class OverflowRow:
                 "columns": [o.to_json() for o in self.overflows]}
 
 
-def row_overflows(values: Mapping[str, str | None], limits: Mapping[str, int]) -> tuple[
-        Overflow, ...]:
-    """The values of one row that exceed their column's limit (characters, not bytes)."""
-    return tuple(
-        Overflow(column, limits[column], len(value))
-        for column, value in values.items()
-        if value is not None and column in limits and len(value) > limits[column]
-    )
+Limits = Mapping[str, int | ColumnLimit]
+
+
+def _overflow(column: str, value: str, limit: int | ColumnLimit) -> Overflow | None:
+    e = excess(value, limit)
+    return None if e is None else Overflow(column, e.limit, e.length, e.unit, e.constraint)
+
+
+def row_overflows(values: Mapping[str, str | None], limits: Limits) -> tuple[Overflow, ...]:
+    """The values of one row the database would refuse for their length
+    (:func:`buyersync.rules.lengths.excess`: exactly as the database decides)."""
+    found = (_overflow(column, value, limits[column])
+             for column, value in values.items() if value is not None and column in limits)
+    return tuple(o for o in found if o is not None)
 
 
 def would_fail(
-    rows: Iterable[SheetRow], colmap: ColumnMap, limits: Mapping[str, int]
+    rows: Iterable[SheetRow], colmap: ColumnMap, limits: Limits
 ) -> Iterator[OverflowRow]:
     """Yield every non-blank row with a value longer than its column's limit.
 
@@ -254,8 +416,9 @@ def would_fail(
         key = normalize_key(values[colmap.key_index]) if colmap.key_index < len(values) else ""
         cells: dict[str, str | None] = {c: values[i] for i, c in pairs if i < len(values)}
         over = row_overflows(cells, limits)
-        if key_limit is not None and len(key) > key_limit:
-            over = (Overflow(KEY_COLUMN, key_limit, len(key)), *over)
+        key_over = _overflow(KEY_COLUMN, key, key_limit) if key_limit is not None else None
+        if key_over is not None:
+            over = (key_over, *over)
         if over:
             yield OverflowRow(row.row_number, key or None, over)
 
@@ -317,6 +480,9 @@ class FixPlan:
     alters: tuple[tuple[str, str], ...]
     after: tuple[str, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: PostgreSQL: ``ALTER TABLE … DROP CONSTRAINT`` for every pure length CHECK, run
+    #: inside ``convert`` after ``before`` and before ``alters``.
+    drop_checks: tuple[str, ...] = field(default_factory=tuple)
     #: Names of the views and materialized views dropped and recreated.
     dependents: tuple[str, ...] = field(default_factory=tuple)
 
@@ -347,6 +513,7 @@ def postgres_plan_sql(
     backup_table: str,
     add_columns: Sequence[str] = (),
     current_user: str | None = None,
+    mixed: Sequence[MixedCheck] = (),
 ) -> FixPlan:
     """The PostgreSQL Migration 050: back up, drop dependents, ALTER … TYPE text,
     recreate dependents with their options, owners, grants and indexes."""
@@ -357,9 +524,14 @@ def postgres_plan_sql(
         f"{_qualified(quote, d.schema, d.name)}"
         for d in reversed(ordered)
     ]
+    # A TEXT column limited only by a CHECK keeps its type: only the CHECK goes.
     alters = tuple(
         (c.column, f"ALTER TABLE {t} ALTER COLUMN {quote(c.column)} TYPE text")
-        for c in columns
+        for c in columns if c.type_limited
+    )
+    drop_checks = tuple(
+        f"ALTER TABLE {t} DROP CONSTRAINT {quote(k.name)}"
+        for c in columns for k in c.checks if k.name
     )
     after: list[str] = []
     for d in ordered:
@@ -384,7 +556,7 @@ def postgres_plan_sql(
         f"{c.column} is of domain {c.domain}: it becomes plain text (the domain's own "
         "constraints no longer apply to it)"
         for c in columns if c.domain
-    )
+    ) + _mixed_notes(mixed)
     return FixPlan(
         dialect="postgresql",
         backup_table=backup_table,
@@ -394,6 +566,14 @@ def postgres_plan_sql(
         after=tuple(after),
         notes=notes,
         dependents=tuple(f"{d.schema}.{d.name}" for d in ordered),
+        drop_checks=drop_checks,
+    )
+
+
+def _mixed_notes(mixed: Sequence[MixedCheck]) -> tuple[str, ...]:
+    return tuple(
+        f"NOT dropped: constraint {m.name or '(unnamed)'} {m.definition} — {m.reason}; "
+        f"{m.what_to_do}" for m in mixed
     )
 
 
@@ -460,6 +640,7 @@ def sqlite_plan_sql(
     objects: Sequence[SqliteObject],
     backup_table: str,
     add_columns: Sequence[str] = (),
+    mixed: Sequence[MixedCheck] = (),
 ) -> FixPlan:
     """The SQLite Migration 050: SQLite cannot change a column's type in place, so the
     table is rebuilt (the documented 12-step ALTER procedure) in one transaction:
@@ -492,6 +673,7 @@ def sqlite_plan_sql(
         alters=(),
         after=tuple(after),
         dependents=tuple(v.name for v in views),
+        notes=_mixed_notes(mixed),
     )
 
 
@@ -512,6 +694,9 @@ def render_script(plan: FixPlan, *, lock_timeout_ms: int = 2000, header: str = "
     if plan.before:
         lines += ["-- 2. set aside what depends on the table"]
         lines += [f"{s};" for s in plan.before]
+    if plan.drop_checks:
+        lines += ["-- 3a. drop CHECK constraints that do nothing but limit a length"]
+        lines += [f"{s};" for s in plan.drop_checks]
     if plan.alters:
         lines += ["-- 3. convert (varchar/char → text does not rewrite the table)"]
         lines += [f"{s};" for _, s in plan.alters]
@@ -526,6 +711,7 @@ def render_script(plan: FixPlan, *, lock_timeout_ms: int = 2000, header: str = "
 
 __all__ = [
     "FIX_COMMAND", "Dependent", "FixPlan", "Grant", "LimitSource", "LimitedColumn",
+    "MixedCheck", "mixed_check", "parse_pg_check", "sqlite_mixed_checks",
     "Overflow", "OverflowRow", "SqliteObject", "TypeInfo", "TypeKind", "backup_table_name",
     "classify_type", "enforced_limits", "limited_columns", "parse_length_checks",
     "postgres_plan_sql", "render_script", "rewrite_sqlite_create", "row_overflows",

@@ -2,8 +2,11 @@
 
 Reports, before anything is written:
 
-* every length-limited text column (VARCHAR(n), CHAR(n), a domain over them, a SQLite
-  ``CHECK (length(col) <= n)``) — property 1: those and nothing else;
+* every length-limited text column (VARCHAR(n), CHAR(n), a domain over them, a
+  ``CHECK (length(col) <= n)`` — ``char_length``/``octet_length`` too on PostgreSQL)
+  — property 1: those and nothing else;
+* CHECK constraints that limit a length together with other conditions (they are
+  not dropped by the fix: the operator is told what to do);
 * sheet columns that have no column in ``buyers`` (schema drift);
 * given the sheet, exactly which rows would be rejected under the current limits,
   with column, limit and value length.
@@ -37,6 +40,7 @@ class SchemaReport:
     table_exists: bool
     columns: dict[str, str] = field(default_factory=dict)
     non_text_fields: list[rules.LimitedColumn] = field(default_factory=list)
+    mixed_checks: list[rules.MixedCheck] = field(default_factory=list)
     unmapped_sheet_columns: list[str] = field(default_factory=list)
     would_fail: list[rules.OverflowRow] = field(default_factory=list)
     rows_checked: int | None = None
@@ -44,7 +48,16 @@ class SchemaReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.non_text_fields or self.unmapped_sheet_columns or self.would_fail)
+        return not (self.non_text_fields or self.mixed_checks or self.unmapped_sheet_columns
+                    or self.would_fail)
+
+    @property
+    def fix_command(self) -> str | None:
+        """The command that fixes what was found (None when nothing needs fixing, or
+        when only mixed CHECKs are left: those need a person, see ``mixed_checks``)."""
+        if not (self.non_text_fields or self.unmapped_sheet_columns or self.would_fail):
+            return None
+        return rules.FIX_COMMAND + (" --add-columns" if self.unmapped_sheet_columns else "")
 
     def to_json(self, *, max_rows: int = 1000) -> dict[str, Any]:
         return {
@@ -52,14 +65,14 @@ class SchemaReport:
             "dialect": self.dialect,
             "table_exists": self.table_exists,
             "non_text_fields": [c.to_json() for c in self.non_text_fields],
+            "mixed_length_checks": [m.to_json() for m in self.mixed_checks],
             "unmapped_sheet_columns": self.unmapped_sheet_columns,
             "would_fail_count": len(self.would_fail),
             "would_fail": [r.to_json() for r in self.would_fail[:max_rows]],
             "rows_checked": self.rows_checked,
             "source": self.source,
             "columns": [{"column": c, "type": t} for c, t in self.columns.items()],
-            "fix": (rules.FIX_COMMAND + (" --add-columns" if self.unmapped_sheet_columns else "")
-                    if not self.ok else None),
+            "fix": self.fix_command,
         }
 
 
@@ -88,6 +101,7 @@ class SchemaValidator:
         if exists:
             report.columns = catalog.columns(db)
             report.non_text_fields = self.get_non_text_fields()
+            report.mixed_checks = catalog.mixed_checks(db)
         if source is None:
             return report
         data = source.read()
@@ -96,7 +110,7 @@ class SchemaValidator:
         if exists:
             report.unmapped_sheet_columns = [c for c in colmap.data_columns
                                              if c not in report.columns]
-        limits = rules.enforced_limits(report.non_text_fields)
+        limits = rules.enforced_limits(report.non_text_fields, db.dialect)
         counted = _Counting(data.rows)
         report.would_fail = list(rules.would_fail(counted, colmap, limits))
         for _ in counted:  # without limits would_fail stops early; count the rest

@@ -38,6 +38,7 @@ from buyersync.errors import (
 )
 from buyersync.records import RowFailure, RunStatus
 from buyersync.rules import backoff, batching
+from buyersync.rules.lengths import excess
 from buyersync.rules.normalize import ColumnMap, map_headers, normalize_key
 from buyersync.rules.rows import Accepted, RowChecker, failure
 from buyersync.sources.base import Source
@@ -415,9 +416,8 @@ class SyncEngine:
                 values = dict(zip(writer.columns, row[0][3:], strict=True))
                 values["buyer_number"] = key
                 over = [
-                    {"column": c, "length": len(v), "limit": limits[c]}
-                    for c, v in values.items()
-                    if v is not None and c in limits and len(v) > limits[c]
+                    e.to_json(c) for c, v in values.items()
+                    if v is not None and c in limits and (e := excess(v, limits[c])) is not None
                 ]
                 if over:
                     category = ErrorCategory.VALUE_TOO_LONG
@@ -425,8 +425,8 @@ class SyncEngine:
                     hint = "convert the columns to TEXT with: buyersync schema fix --apply"
         message = f"row {row_number} (buyer {key}) was rejected by the database: {exc.message}"
         if details.get("columns"):
-            shown = ", ".join(f"{c['column']} is {c['length']} characters (limit {c['limit']})"
-                              for c in details["columns"])
+            shown = ", ".join(f"{c['column']} is {c['length']} {c.get('unit', 'characters')} "
+                              f"(limit {c['limit']})" for c in details["columns"])
             message = f"row {row_number} (buyer {key}) does not fit the buyers table: {shown}"
         return failure(category, f"{message}; {hint}", row_number, key, details, self.operation)
 

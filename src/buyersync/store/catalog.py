@@ -2,7 +2,7 @@
 
 One reader serves the schema validator, Migration 050 and the sync's pre-flight
 (:func:`column_limits`). PostgreSQL answers from ``pg_attribute``/``pg_type`` (with
-domains resolved to their base type), ``pg_depend``/``pg_rewrite`` (views and
+domains resolved to their base type), ``pg_constraint`` (length CHECKs, pure or mixed), ``pg_depend``/``pg_rewrite`` (views and
 materialized views that use a column, transitively) and ``aclexplode`` (grants).
 SQLite answers from ``PRAGMA table_info`` and the ``CREATE TABLE`` text in
 ``sqlite_master`` (``CHECK (length(col) <= n)`` — the only limit SQLite enforces).
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from buyersync.rules import schema as rules
+from buyersync.rules.lengths import ColumnLimit, LengthCheck
 from buyersync.store.db import Database
 
 TABLE = "buyers"
@@ -79,6 +80,18 @@ WHERE i.indrelid = %s ORDER BY i.indexrelid
 """
 
 
+# CHECK constraints of the table, with the columns each one uses.
+_PG_CHECKS = """
+SELECT c.conname AS name, pg_get_constraintdef(c.oid) AS definition,
+       ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(attnum, i)
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+             ORDER BY k.i) AS columns
+FROM pg_constraint c
+WHERE c.conrelid = to_regclass(%(t)s) AND c.contype = 'c'
+ORDER BY c.conname
+"""
+
+
 def columns(db: Database) -> dict[str, str]:
     """Every column of ``buyers`` with its declared type, in table order."""
     return db.columns(TABLE)
@@ -92,19 +105,47 @@ def limited_columns(db: Database) -> list[rules.LimitedColumn]:
         rows = db.query(_PG_COLUMNS, {"t": db.quote(TABLE)})
         cols = {r["name"]: r["type"] for r in rows}
         domains = {r["name"]: r["base"] for r in rows if r["base"] is not None}
-        return rules.limited_columns(cols, dialect="postgresql", domains=domains)
+        return rules.limited_columns(cols, dialect="postgresql", domains=domains,
+                                     checks=_pg_length_checks(db))
     cols = db.columns(TABLE)
     checks = rules.parse_length_checks(sqlite_create_sql(db), cols)
     return rules.limited_columns(cols, dialect="sqlite", checks=checks)
 
 
-def column_limits(db: Database) -> dict[str, int]:
-    """Length limits the database enforces on ``buyers`` columns: ``{column: n}``.
+def _pg_length_checks(db: Database) -> dict[str, list[LengthCheck]]:
+    found: dict[str, list[LengthCheck]] = {}
+    for r in db.query(_PG_CHECKS, {"t": db.quote(TABLE)}):
+        parsed = rules.parse_pg_check(r["definition"], r["name"])
+        if parsed is not None and list(r["columns"]) == [parsed[0]]:
+            found.setdefault(parsed[0], []).append(parsed[1])
+    return found
 
-    PostgreSQL: VARCHAR(n)/CHAR(n), directly or through a domain. SQLite: only
+
+def mixed_checks(db: Database) -> list[rules.MixedCheck]:
+    """CHECK constraints on ``buyers`` that limit a length together with other
+    conditions: reported, never dropped (empty when there is no table)."""
+    if not db.table_exists(TABLE):
+        return []
+    if db.dialect == "postgresql":
+        found = []
+        for r in db.query(_PG_CHECKS, {"t": db.quote(TABLE)}):
+            m = rules.mixed_check(r["definition"], list(r["columns"]), r["name"])
+            if m is not None:
+                found.append(m)
+        return found
+    return rules.sqlite_mixed_checks(sqlite_create_sql(db), db.columns(TABLE))
+
+
+def column_limits(db: Database) -> dict[str, ColumnLimit]:
+    """The length bounds the database enforces on ``buyers`` columns, per column.
+
+    PostgreSQL: VARCHAR(n)/CHAR(n), directly or through a domain, and pure length
+    CHECKs (``char_length``/``length``/``octet_length``). SQLite: only
     ``CHECK (length(col) <= n)``, because SQLite stores longer values in a VARCHAR(n).
+    Judge a value with :func:`buyersync.rules.lengths.excess`: it applies them exactly
+    as the database does (PostgreSQL cuts excess trailing spaces instead of failing).
     """
-    return rules.enforced_limits(limited_columns(db))
+    return rules.enforced_limits(limited_columns(db), db.dialect)
 
 
 def sqlite_create_sql(db: Database, table: str = TABLE) -> str:

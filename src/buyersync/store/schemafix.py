@@ -57,6 +57,10 @@ class FixResult:
     backup_identical: bool | None = None
     converted: list[dict[str, Any]] = field(default_factory=list)
     not_converted: list[dict[str, Any]] = field(default_factory=list)
+    #: pure length CHECK constraints dropped: ``{constraint, column, limit, unit}``
+    dropped_constraints: list[dict[str, Any]] = field(default_factory=list)
+    #: CHECKs that limit a length with other conditions: left in place, reported
+    kept_constraints: list[rules.MixedCheck] = field(default_factory=list)
     dependents: list[str] = field(default_factory=list)
     added_columns: list[str] = field(default_factory=list)
     attempts: int = 0
@@ -72,7 +76,8 @@ class FixResult:
 
     @property
     def ok(self) -> bool:
-        return not self.limited_after and not self.not_converted and self.identical
+        return (not self.limited_after and not self.not_converted
+                and not self.kept_constraints and self.identical)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,6 +89,8 @@ class FixResult:
             "backup_identical": self.backup_identical,
             "converted": self.converted,
             "not_converted": self.not_converted,
+            "dropped_constraints": self.dropped_constraints,
+            "kept_constraints": [m.to_json() for m in self.kept_constraints],
             "dependents_recreated": self.dependents,
             "added_columns": self.added_columns,
             "attempts": self.attempts,
@@ -133,18 +140,22 @@ def build_plan(
 ) -> tuple[rules.FixPlan, list[rules.LimitedColumn]]:
     """The Migration 050 plan for this database as it is now, and the columns it fixes."""
     limited = catalog.limited_columns(db)
+    mixed = catalog.mixed_checks(db)
     backup = rules.backup_table_name(now or utcnow(), catalog.table_names(db, f"{TABLE}_backup_"))
     if db.dialect == "postgresql":
         plan = rules.postgres_plan_sql(
             quote=db.quote, table=TABLE, columns=limited,
-            dependents=catalog.pg_dependents(db, [c.column for c in limited]),
+            # dropping a CHECK does not disturb views: only columns whose type changes
+            dependents=catalog.pg_dependents(db, [c.column for c in limited if c.type_limited]),
             backup_table=backup, add_columns=add_columns, current_user=catalog.current_user(db),
+            mixed=mixed,
         )
     else:
         plan = rules.sqlite_plan_sql(
             quote=db.quote, table=TABLE, create_sql=catalog.sqlite_create_sql(db),
             column_names=list(db.columns(TABLE)), columns=limited,
             objects=catalog.sqlite_objects(db), backup_table=backup, add_columns=add_columns,
+            mixed=mixed,
         ) if limited else rules.FixPlan(
             dialect="sqlite", backup_table=backup, backup=(), before=(), alters=(),
             after=tuple(f"ALTER TABLE {db.quote(TABLE)} ADD COLUMN {db.quote(c)} TEXT"
@@ -203,6 +214,7 @@ def apply(
 def _verify(db: Database, result: FixResult) -> None:
     result.columns_after = catalog.columns(db)
     result.limited_after = catalog.limited_columns(db)
+    result.kept_constraints = catalog.mixed_checks(db)
 
 
 def _retrying(
@@ -308,8 +320,10 @@ def _convert_pg(db: Database, add: Sequence[str], lock_timeout_s: float, attempt
             types = {c.column: c.type for c in limited}
             original = list(db.columns(TABLE))
             before = fingerprint(db)
-            for statement in plan.before:
+            for statement in (*plan.before, *plan.drop_checks):
                 db.execute(statement)
+            dropped = [{"constraint": k.name, "column": c.column, "limit": k.limit,
+                        "unit": str(k.unit)} for c in limited for k in c.checks if k.name]
             for column, statement in plan.alters:
                 try:
                     with db.transaction():
@@ -335,6 +349,7 @@ def _convert_pg(db: Database, add: Sequence[str], lock_timeout_s: float, attempt
                 )
         result.before, result.after = before, after
         result.converted, result.not_converted = converted, refused
+        result.dropped_constraints = dropped
         result.dependents = list(plan.dependents)
         result.notes = list(plan.notes)
 
@@ -370,7 +385,10 @@ def _convert_sqlite(db: Database, add: Sequence[str], lock_timeout_s: float, att
             db.execute("PRAGMA busy_timeout = 10000")
         result.before, result.after = before, after
         result.converted = [{"column": c.column, "from_type": c.type}
-                            for c in limited if c.column not in left]
+                            for c in limited if c.column not in left and c.type_limited]
+        result.dropped_constraints = [
+            {"constraint": k.name, "column": c.column, "limit": k.limit, "unit": str(k.unit)}
+            for c in limited if c.column not in left for k in c.checks]
         result.not_converted = [
             {"column": c.column, "type": c.type,
              "reason": "its length limit is part of a constraint buyersync cannot rewrite "
