@@ -186,6 +186,13 @@ class Writer:
             f"ORDER BY s.seq "
             f"ON CONFLICT ({q(KEY_COLUMN)}) DO UPDATE SET {updates}"
         )
+        # PostgreSQL counts inserts and updates in the merge itself: a row that was
+        # inserted has xmax = 0, an updated one has the locking transaction's id. That
+        # saves a join of the slice with buyers (a quarter of a re-sync's time).
+        self._merge_counted_sql = (
+            f"WITH w AS ({self._merge_sql} RETURNING (xmax = 0) AS ins) "
+            "SELECT count(*) FILTER (WHERE ins) AS inserted, count(*) AS written FROM w"
+        )
         self._existing_sql = (
             f"SELECT count(*) AS n FROM {stage} s JOIN {q(TABLE)} b "
             f"ON b.{q(KEY_COLUMN)} = {key_expr} WHERE s.seq >= %(lo)s AND s.seq < %(hi)s"
@@ -219,7 +226,9 @@ class Writer:
         """Index the staging table for slice reads (after the bulk load: faster)."""
         if self.db.dialect == "postgresql":
             self.db.execute(f"CREATE UNIQUE INDEX ON {_STAGE} (seq)")
-            self.db.execute(f"ANALYZE {_STAGE}")
+            # Statistics of seq alone are what the slice reads need; analyzing every
+            # text column cost a second per 100,000 rows.
+            self.db.execute(f"ANALYZE {_STAGE} (seq)")
 
     def merge(self, lo: int, hi: int, ts: datetime) -> MergeResult:
         """Merge staged rows ``lo <= seq < hi`` into ``buyers`` in one transaction.
@@ -228,6 +237,12 @@ class Writer:
         data was refused); nothing of the slice is written then.
         """
         params = {"lo": lo, "hi": hi, "ts": self.db.ts(ts)}
+        if self.db.dialect == "postgresql":
+            with self.db.transaction():
+                row = self.db.query_one(self._merge_counted_sql, params)
+            assert row is not None
+            inserted = int(row["inserted"])
+            return MergeResult(inserted=inserted, updated=int(row["written"]) - inserted)
         with self.db.transaction():
             existing = int(self.db.query_value(self._existing_sql, params))
             written = self.db.execute(self._merge_sql, params)
