@@ -200,3 +200,28 @@ def test_every_row_of_a_messy_sheet_lands_or_is_logged(db: Database, tmp_path: P
     for entry in error_rows(db, report.run_id):
         details = entry["details"]
         assert isinstance(details if isinstance(details, dict) else json.loads(details), dict)
+
+
+def test_a_refused_sync_alerts_and_a_later_sync_recovers(db_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    src = write_csv(tmp_path / "s.csv", HEADER, _rows(20))
+    args = [sys.executable, "-m", "buyersync", "sync", "--source", str(src), "--db", db_url]
+    assert subprocess.run(args, capture_output=True, text=True).returncode == 0
+    write_csv(src, HEADER, [])
+    refused = subprocess.run(args, capture_output=True, text=True)
+    assert refused.returncode == 3 and "refusing to sync an empty sheet" in refused.stderr
+    assert "ALERT [sync_refused]" in refused.stderr  # the console channel always speaks
+    db = open_database(db_url)
+    try:
+        state = db.query_one("SELECT active FROM alert_state WHERE condition = 'sync_refused'")
+        assert state is not None and bool(state["active"])
+        write_csv(src, HEADER, _rows(20))
+        again = subprocess.run([*args, "-v"], capture_output=True, text=True)
+        assert again.returncode == 0
+        assert "recovered: a sync accepted the sheet again" in again.stderr
+        state = db.query_one("SELECT active FROM alert_state WHERE condition = 'sync_refused'")
+        assert state is not None and not bool(state["active"])
+    finally:
+        db.close()

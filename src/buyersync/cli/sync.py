@@ -17,6 +17,7 @@ from buyersync.cli.common import (
     stderr_console,
     stdout_console,
 )
+from buyersync.errors import SyncRefused
 from buyersync.services.sync import RetryPolicy, SyncEngine, SyncReport
 
 
@@ -97,11 +98,17 @@ def sync(ctx: Context, dry_run: bool) -> int:
     with ctx.database() as db:
         bar, update = progress_bar(ctx, "syncing")
         engine = SyncEngine(db, source, **engine_options(ctx, progress=update))
-        if bar is not None:
-            with bar:
+        try:
+            if bar is not None:
+                with bar:
+                    report = engine.run(dry_run=dry_run)
+            else:
                 report = engine.run(dry_run=dry_run)
-        else:
-            report = engine.run(dry_run=dry_run)
+        except SyncRefused as refused:
+            from buyersync.services.monitor import after_refused
+
+            after_refused(db, ctx.settings, refused.message)
+            raise
         after_sync(ctx, db, report)
     if ctx.json:
         emit_json(report.to_json())
@@ -114,12 +121,6 @@ def after_sync(ctx: Context, db: Any, report: SyncReport) -> None:
     """Hooks that run after a sync (the slow-sync alert lives in the monitor)."""
     if report.dry_run:
         return
-    import importlib
+    from buyersync.services.monitor import after_sync as monitor_after_sync
 
-    try:
-        monitor = importlib.import_module("buyersync.services.monitor")
-    except ImportError:
-        return
-    hook = getattr(monitor, "after_sync", None)
-    if hook is not None:
-        hook(db, ctx.settings, report)
+    monitor_after_sync(db, ctx.settings, report)

@@ -40,12 +40,13 @@ class Condition(enum.StrEnum):
     SLOW_SYNC = "slow_sync"  # the last sync took longer than the slow-sync limit
     STALE_SYNC = "stale_sync"  # no sync has succeeded for longer than the staleness limit
     SHEET_UNREADABLE = "sheet_unreadable"  # the health check could not read the sheet's keys
+    SYNC_REFUSED = "sync_refused"  # a sync refused an empty or sharply shrunken sheet
 
 
-#: Conditions a health check evaluates (all of them).
-HEALTH_CONDITIONS: frozenset[Condition] = frozenset(Condition)
+#: Conditions a health check evaluates (all but what only a sync can see).
+HEALTH_CONDITIONS: frozenset[Condition] = frozenset(Condition) - {Condition.SYNC_REFUSED}
 #: Conditions the end of a sync evaluates (only what the sync itself measured).
-SYNC_CONDITIONS: frozenset[Condition] = frozenset({Condition.SLOW_SYNC})
+SYNC_CONDITIONS: frozenset[Condition] = frozenset({Condition.SLOW_SYNC, Condition.SYNC_REFUSED})
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ _RECOVERY_TEXT = {
     Condition.SLOW_SYNC: "the last sync finished within the slow-sync limit",
     Condition.STALE_SYNC: "a sync has succeeded again",
     Condition.SHEET_UNREADABLE: "the sheet can be read again",
+    Condition.SYNC_REFUSED: "a sync accepted the sheet again",
 }
 
 
@@ -476,6 +478,18 @@ def _stale_alert(since: float | None, limit_s: float) -> Alert:
     )
     return Alert(Condition.STALE_SYNC, title, text, command,
                  {"seconds_since_last_success": since, "limit_s": limit_s})
+
+
+def refused_alert(reason: str) -> Alert:
+    """The alert a refused sync raises: the sheet came back empty or sharply shrunken."""
+    title = "a sync refused the sheet"
+    command = "buyersync sync --dry-run -v"
+    text = (
+        f"{title}: {reason}\nNothing was written and no buyer was deleted. Check the sheet "
+        f"(was it emptied, filtered, or moved?) and investigate with: {command}\n"
+        "If the sheet really shrank, sync once with: buyersync sync --max-shrink-ratio 0"
+    )
+    return Alert(Condition.SYNC_REFUSED, title, text, command, {"reason": reason})
 
 
 def _sheet_alert(problem: str) -> Alert:

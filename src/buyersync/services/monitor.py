@@ -358,6 +358,16 @@ def after_sync(db: Database, settings: Settings, report: Any) -> None:
         log.exception("the post-sync monitoring step failed (the sync itself is recorded)")
 
 
+def after_refused(db: Database, settings: Settings, reason: str) -> None:
+    """Alert that a sync refused the sheet (empty or shrunken). Never raises."""
+    try:
+        monitor = SyncMonitor.from_settings(db, settings)
+        monitor.apply([rules.refused_alert(reason)], evaluated=frozenset(
+            {rules.Condition.SYNC_REFUSED}), healthy=False)
+    except Exception:  # alerting must never hide the refusal itself
+        log.exception("could not send the sync-refused alert")
+
+
 # -- dashboard (requirement 5.5) -----------------------------------------------------
 
 
