@@ -428,11 +428,13 @@ def would_fail(
 
 @dataclass(frozen=True)
 class Grant:
-    """One privilege on a view; ``grantee`` None means PUBLIC."""
+    """One privilege on a view; ``grantee`` None means PUBLIC; ``column`` set for a
+    column-level grant (``GRANT SELECT (col) ON view``)."""
 
     grantee: str | None
     privilege: str
     grantable: bool = False
+    column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -452,6 +454,9 @@ class Dependent:
     populated: bool = True
     grants: tuple[Grant, ...] = ()
     indexes: tuple[str, ...] = ()
+    comment: str | None = None
+    #: ``(column, comment)`` for every commented column of the view
+    column_comments: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -500,6 +505,12 @@ def backup_table_name(now: datetime, existing: Iterable[str], table: str = "buye
     return candidate
 
 
+def quote_literal(text: str) -> str:
+    """A SQL string literal (standard_conforming_strings, on by default since
+    PostgreSQL 9.1: a backslash is an ordinary character, a quote is doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _qualified(quote: Quote, schema: str, name: str) -> str:
     return f"{quote(schema)}.{quote(name)}"
 
@@ -516,7 +527,10 @@ def postgres_plan_sql(
     mixed: Sequence[MixedCheck] = (),
 ) -> FixPlan:
     """The PostgreSQL Migration 050: back up, drop dependents, ALTER … TYPE text,
-    recreate dependents with their options, owners, grants and indexes."""
+    recreate dependents with their options, owners, grants (table- and column-level),
+    comments (on the view and its columns) and indexes.
+
+    Column comments on ``buyers`` itself need nothing: ALTER … TYPE keeps them."""
     t = quote(table)
     ordered = sorted(dependents, key=lambda d: d.depth)
     before = [
@@ -550,7 +564,12 @@ def postgres_plan_sql(
         for g in d.grants:
             who = "PUBLIC" if g.grantee is None else quote(g.grantee)
             option = " WITH GRANT OPTION" if g.grantable else ""
-            after.append(f"GRANT {g.privilege} ON {name} TO {who}{option}")
+            cols = f" ({quote(g.column)})" if g.column is not None else ""
+            after.append(f"GRANT {g.privilege}{cols} ON {name} TO {who}{option}")
+        if d.comment is not None:
+            after.append(f"COMMENT ON {kind} {name} IS {quote_literal(d.comment)}")
+        for column, text in d.column_comments:
+            after.append(f"COMMENT ON COLUMN {name}.{quote(column)} IS {quote_literal(text)}")
     after.extend(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {quote(c)} text" for c in add_columns)
     notes = tuple(
         f"{c.column} is of domain {c.domain}: it becomes plain text (the domain's own "
@@ -714,6 +733,6 @@ __all__ = [
     "MixedCheck", "mixed_check", "parse_pg_check", "sqlite_mixed_checks",
     "Overflow", "OverflowRow", "SqliteObject", "TypeInfo", "TypeKind", "backup_table_name",
     "classify_type", "enforced_limits", "limited_columns", "parse_length_checks",
-    "postgres_plan_sql", "render_script", "rewrite_sqlite_create", "row_overflows",
+    "postgres_plan_sql", "quote_literal", "render_script", "rewrite_sqlite_create", "row_overflows",
     "sqlite_plan_sql", "would_fail",
 ]

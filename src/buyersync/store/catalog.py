@@ -74,6 +74,25 @@ WHERE c.oid = %s AND a.grantee <> c.relowner
 ORDER BY 1, 2
 """
 
+_PG_COLUMN_GRANTS = """
+SELECT a.attname AS column,
+       CASE WHEN g.grantee = 0 THEN NULL ELSE pg_get_userbyid(g.grantee) END AS grantee,
+       g.privilege_type AS privilege, g.is_grantable AS grantable
+FROM pg_class c
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+CROSS JOIN LATERAL aclexplode(a.attacl) g
+WHERE c.oid = %s AND g.grantee <> c.relowner
+ORDER BY a.attnum, 2, 3
+"""
+
+_PG_COMMENTS = """
+SELECT a.attname AS column, col_description(a.attrelid, a.attnum) AS comment
+FROM pg_attribute a
+WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
+  AND col_description(a.attrelid, a.attnum) IS NOT NULL
+ORDER BY a.attnum
+"""
+
 _PG_INDEXES = """
 SELECT pg_get_indexdef(i.indexrelid) AS def FROM pg_index i
 WHERE i.indrelid = %s ORDER BY i.indexrelid
@@ -167,7 +186,8 @@ def sqlite_objects(db: Database) -> list[rules.SqliteObject]:
 
 def pg_dependents(db: Database, column_names: Sequence[str]) -> list[rules.Dependent]:
     """Views and materialized views that depend on these ``buyers`` columns (and views
-    on those views), with definitions, options, owners, grants and indexes."""
+    on those views), with definitions, options, owners, grants (table- and
+    column-level), comments and indexes."""
     if not column_names:
         return []
     found: list[rules.Dependent] = []
@@ -176,12 +196,19 @@ def pg_dependents(db: Database, column_names: Sequence[str]) -> list[rules.Depen
             rules.Grant(g["grantee"], g["privilege"], bool(g["grantable"]))
             for g in db.query(_PG_GRANTS, (r["oid"],))
         )
+        grants += tuple(
+            rules.Grant(g["grantee"], g["privilege"], bool(g["grantable"]), g["column"])
+            for g in db.query(_PG_COLUMN_GRANTS, (r["oid"],))
+        )
         indexes = tuple(i["def"] for i in db.query(_PG_INDEXES, (r["oid"],)))
+        comment = db.query_value("SELECT obj_description(%s, 'pg_class') AS c", (r["oid"],))
+        column_comments = tuple((c["column"], c["comment"])
+                                for c in db.query(_PG_COMMENTS, (r["oid"],)))
         found.append(rules.Dependent(
             schema=r["schema"], name=r["name"], materialized=bool(r["materialized"]),
             definition=r["definition"], depth=int(r["depth"]), owner=r["owner"],
             options=tuple(r["options"] or ()), populated=bool(r["populated"]),
-            grants=grants, indexes=indexes,
+            grants=grants, indexes=indexes, comment=comment, column_comments=column_comments,
         ))
     return found
 
