@@ -157,3 +157,14 @@ def test_configuration_reference_lists_every_setting() -> None:
         "docs/configuration.md is stale: run python -m buyersync.settings > docs/configuration.md")
     for spec in SETTINGS:
         assert f"`{spec.env_var}`" in doc and f"`{spec.name}`" in doc
+
+
+def test_shrunken_sheet_is_refused_until_the_guard_is_lifted(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'd.db'}"
+    src = write_csv(tmp_path / "b.csv", HEADER, [[f"B{i}", "x", ""] for i in range(10)])
+    assert run("sync", "--source", str(src), "--db", db).returncode == 0
+    write_csv(src, HEADER, [["B1", "y", ""]])
+    refused = run("sync", "--source", str(src), "--db", db)
+    assert refused.returncode == 3 and "--max-shrink-ratio 0" in refused.stderr
+    lifted = run("sync", "--source", str(src), "--db", db, "--max-shrink-ratio", "0", "--json")
+    assert lifted.returncode == 0 and json.loads(lifted.stdout)["updated"] == 1
