@@ -178,4 +178,26 @@ def test_fix_drops_pure_checks_and_keeps_mixed(pg_url: str, tmp_path: Path) -> N
         assert db.query_value("SELECT count(*) FROM buyer_names") == 2
 
     code, out = _cli("schema", "fix", "--apply", "--db", pg_url)
-    assert code == 1 and "nothing to do" in out and "NOT dropped: constraint kind_shape" in out
+    assert code == 1 and "nothing to convert" in out
+    assert "NOT dropped: constraint kind_shape on kind" in out and "what to do:" in out
+    assert "schema NOT OK: CHECK constraint(s) kind_shape still limit a length" in out
+
+
+@pytest.mark.postgres
+def test_operator_output_names_column_limit_and_command(pg_url: str, tmp_path: Path) -> None:
+    _legacy(pg_url)
+    sheet = write_csv(tmp_path / "s.csv", ["buyer_number", "name", "city", "Phone"],
+                      [["B1", "n" * 25, "Ely", "1"]])
+    code, out = _cli("schema", "check", "--db", pg_url, "--source", str(sheet))
+    assert code == 1
+    assert "row 2 (buyer B1) would fail: name is 25 characters (limit 20, constraint " \
+        "name_len)" in out
+    assert "then run buyersync schema fix --apply --add-columns (with the same --db/--source" \
+        in out
+    code, script = _cli("schema", "fix", "--db", pg_url)
+    assert "1 column(s) to convert to TEXT, 4 length CHECK constraint(s) to drop" in script
+    assert script.rstrip().endswith("-- afterwards: buyersync schema check (exit 0 when "
+                                    "nothing is limited any more)")
+    code, out = _cli("schema", "fix", "--apply", "--db", pg_url)
+    assert "(1 rows, identical to buyers before the conversion; roll back" in out
+    assert "dropped constraint notes_bytes on notes (at most 12 bytes)" in out

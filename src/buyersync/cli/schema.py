@@ -16,7 +16,7 @@ from buyersync.cli.common import (
     emit_json,
 )
 from buyersync.errors import ConfigError
-from buyersync.rules.schema import FIX_COMMAND, LimitedColumn
+from buyersync.rules.schema import FIX_COMMAND, LimitedColumn, MixedCheck
 from buyersync.services.schema import SchemaReport, SchemaValidator
 from buyersync.store.schemafix import FixResult
 
@@ -61,14 +61,18 @@ def _describe_limited(c: LimitedColumn) -> str:
             f"({'; '.join(parts)})")
 
 
+def _describe_mixed(label: str, m: MixedCheck) -> str:
+    return (f"{label}: constraint {m.name or '(unnamed)'} on {', '.join(m.columns)}: "
+            f"{m.definition}\n  why: {m.reason}\n  what to do: {m.what_to_do}")
+
+
 def _print_check(report: SchemaReport) -> None:
     if not report.table_exists:
         click.echo("buyers does not exist yet: the first sync creates it with TEXT columns")
     for c in report.non_text_fields:
         click.echo(_describe_limited(c))
     for m in report.mixed_checks:
-        click.echo(f"length CHECK left alone: constraint {m.name or '(unnamed)'} "
-                   f"{m.definition} — {m.reason}; {m.what_to_do}")
+        click.echo(_describe_mixed("length CHECK that schema fix leaves alone", m))
     if report.unmapped_sheet_columns:
         click.echo("sheet columns without a column in buyers: "
                    + ", ".join(report.unmapped_sheet_columns))
@@ -83,7 +87,8 @@ def _print_check(report: SchemaReport) -> None:
     if report.ok:
         click.echo("schema OK: every text column of buyers is TEXT")
     elif report.fix_command:
-        click.echo(f"to fix: buyersync schema fix (review the SQL), then {report.fix_command}")
+        click.echo("to fix: review the SQL with buyersync schema fix, then run "
+                   f"{report.fix_command} (with the same --db/--source options as here)")
 
 
 @schema.command("fix")
@@ -150,9 +155,14 @@ def _show_script(ctx: Context, script: str, output: Path | None,
 
 def _print_result(result: FixResult) -> None:
     if result.nothing_to_do:
-        click.echo("nothing to do: buyers has no length-limited column")
+        click.echo("nothing to convert: no column of buyers has a length limit buyersync "
+                   "can remove")
     if result.backup_table:
-        click.echo(f"backup: {result.backup_table} ({result.backup_rows} rows)")
+        same = {True: ", identical to buyers before the conversion",
+                False: ", DIFFERENT from buyers before the conversion",
+                None: ""}[result.backup_identical]
+        click.echo(f"backup: {result.backup_table} ({result.backup_rows} rows{same}; "
+                   "roll back from it as docs/migration-050.md says)")
     for c in result.converted:
         click.echo(f"converted {c['column']}: {c['from_type']} → text")
     for d in result.dropped_constraints:
@@ -168,8 +178,7 @@ def _print_result(result: FixResult) -> None:
         click.echo(f"NOT converted {c['column']} ({c['type']}): {c['reason']} — "
                    f"{c['what_to_do']}")
     for m in result.kept_constraints:
-        click.echo(f"NOT dropped: constraint {m.name or '(unnamed)'} {m.definition} — "
-                   f"{m.reason}; {m.what_to_do}")
+        click.echo(_describe_mixed("NOT dropped", m))
     if result.before and result.after:
         same = "identical" if result.identical else "DIFFERENT"
         click.echo(f"verified: {result.after.rows} rows, content {same} "
@@ -179,5 +188,14 @@ def _print_result(result: FixResult) -> None:
         click.echo(f"  {column}: {type_}")
     if result.ok:
         click.echo("schema OK: no length-limited column left")
+    elif result.limited_after or result.not_converted:
+        left = sorted({c.column for c in result.limited_after}
+                      | {c["column"] for c in result.not_converted})
+        click.echo("schema NOT OK: still length-limited: " + ", ".join(left)
+                   + " — see NOT converted above for the reason and what to do")
+    elif result.kept_constraints:
+        names = ", ".join(m.name or "(unnamed)" for m in result.kept_constraints)
+        click.echo(f"schema NOT OK: CHECK constraint(s) {names} still limit a length — "
+                   "replace them by hand as said above, then run buyersync schema check")
     else:
-        click.echo("schema still has length-limited columns: see above")
+        click.echo("schema NOT OK: the content changed during the conversion (see verified)")

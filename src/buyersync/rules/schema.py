@@ -488,6 +488,8 @@ class FixPlan:
     #: PostgreSQL: ``ALTER TABLE … DROP CONSTRAINT`` for every pure length CHECK, run
     #: inside ``convert`` after ``before`` and before ``alters``.
     drop_checks: tuple[str, ...] = field(default_factory=tuple)
+    #: length CHECKs mixed with other conditions: left in place, named in the script
+    kept: tuple[MixedCheck, ...] = field(default_factory=tuple)
     #: Names of the views and materialized views dropped and recreated.
     dependents: tuple[str, ...] = field(default_factory=tuple)
 
@@ -575,7 +577,11 @@ def postgres_plan_sql(
         f"{c.column} is of domain {c.domain}: it becomes plain text (the domain's own "
         "constraints no longer apply to it)"
         for c in columns if c.domain
-    ) + _mixed_notes(mixed)
+    ) + tuple(
+        f"{c.column} is {c.type}: the padding spaces of its values are dropped (they are "
+        "not content: PostgreSQL ignores them when comparing and casting to text)"
+        for c in columns if c.type_limited and c.column_limit("postgresql").padded
+    )
     return FixPlan(
         dialect="postgresql",
         backup_table=backup_table,
@@ -586,13 +592,7 @@ def postgres_plan_sql(
         notes=notes,
         dependents=tuple(f"{d.schema}.{d.name}" for d in ordered),
         drop_checks=drop_checks,
-    )
-
-
-def _mixed_notes(mixed: Sequence[MixedCheck]) -> tuple[str, ...]:
-    return tuple(
-        f"NOT dropped: constraint {m.name or '(unnamed)'} {m.definition} — {m.reason}; "
-        f"{m.what_to_do}" for m in mixed
+        kept=tuple(mixed),
     )
 
 
@@ -692,7 +692,7 @@ def sqlite_plan_sql(
         alters=(),
         after=tuple(after),
         dependents=tuple(v.name for v in views),
-        notes=_mixed_notes(mixed),
+        kept=tuple(mixed),
     )
 
 
@@ -702,6 +702,10 @@ def render_script(plan: FixPlan, *, lock_timeout_ms: int = 2000, header: str = "
     if header:
         lines += [f"-- {h}" for h in header.splitlines()]
     lines += [f"-- note: {n}" for n in plan.notes]
+    for m in plan.kept:
+        lines += [f"-- NOT dropped: constraint {m.name or '(unnamed)'} on "
+                  f"{', '.join(m.columns)}: {m.definition}",
+                  f"--   why: {m.reason}", f"--   what to do: {m.what_to_do}"]
     lines += ["", "-- 1. back up the table (roll back: see docs/migration-050.md)"]
     lines += [f"{s};" for s in plan.backup]
     if plan.dialect == "sqlite":
@@ -714,17 +718,18 @@ def render_script(plan: FixPlan, *, lock_timeout_ms: int = 2000, header: str = "
         lines += ["-- 2. set aside what depends on the table"]
         lines += [f"{s};" for s in plan.before]
     if plan.drop_checks:
-        lines += ["-- 3a. drop CHECK constraints that do nothing but limit a length"]
+        lines += ["-- 2b. drop the CHECK constraints that do nothing but limit a length (for good)"]
         lines += [f"{s};" for s in plan.drop_checks]
     if plan.alters:
         lines += ["-- 3. convert (varchar/char → text does not rewrite the table)"]
         lines += [f"{s};" for _, s in plan.alters]
     if plan.after:
-        lines += ["-- 4. restore dependents, grants and indexes"]
+        lines += ["-- 4. restore dependents, their grants, comments and indexes"]
         lines += [f"{s};" for s in plan.after]
     lines += ["COMMIT;"]
     if plan.dialect == "sqlite":
         lines += ["PRAGMA foreign_keys = ON;"]
+    lines += ["", "-- afterwards: buyersync schema check (exit 0 when nothing is limited any more)"]
     return "\n".join(lines) + "\n"
 
 
