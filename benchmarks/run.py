@@ -53,17 +53,42 @@ class Run:
     stderr: str
 
 
+def _peak_rss_kb(pid: int) -> int | None:
+    """The process's own RSS high-water mark (``VmHWM``), or None once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def run_process(cmd: list[str], *, env: dict[str, str], cwd: Path) -> Run:
-    """Run ``cmd`` to completion; peak RSS is the child's own (``wait4`` rusage)."""
+    """Run ``cmd`` to completion, timing it and tracking its peak RSS.
+
+    Peak RSS is polled from ``/proc/PID/status`` (``VmHWM``) while the child runs:
+    ``wait4()``'s ``ru_maxrss`` would also count the runner's own memory, which Linux
+    carries into a child across fork and exec.
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
+        peak = 0
+        while True:
+            hwm = _peak_rss_kb(proc.pid)
+            if hwm is not None:
+                peak = max(peak, hwm)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(0.02)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Run(seconds, usage.ru_maxrss / 1024, proc.returncode,
+        return Run(seconds, (peak or usage.ru_maxrss) / 1024, proc.returncode,
                    out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
 
 
