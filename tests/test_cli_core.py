@@ -168,3 +168,15 @@ def test_shrunken_sheet_is_refused_until_the_guard_is_lifted(tmp_path: Path) -> 
     assert refused.returncode == 3 and "--max-shrink-ratio 0" in refused.stderr
     lifted = run("sync", "--source", str(src), "--db", db, "--max-shrink-ratio", "0", "--json")
     assert lifted.returncode == 0 and json.loads(lifted.stdout)["updated"] == 1
+
+
+def test_a_database_url_without_password_is_shown_and_a_password_is_not() -> None:
+    s = load_settings({"database_url": "postgresql://app@db.internal:5432/buyers"}, env={})
+    assert s.secrets() == []
+    s = load_settings({"database_url": "postgresql://app:pw-77z@db/buyers?sslpassword=k-88q"},
+                      env={})
+    assert set(s.secrets()) == {"pw-77z", "k-88q"}
+    out = run("sync", "--source", "x.csv", "--db", "postgresql://app@127.0.0.1:1/buyers",
+              "--connect-attempts", "1")
+    assert out.returncode == 3 and "***" not in out.stderr
+    assert "postgresql://app@127.0.0.1:1/buyers" in out.stderr

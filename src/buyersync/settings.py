@@ -184,11 +184,11 @@ class Settings:
         found = []
         for spec in SETTINGS:
             value = getattr(self, spec.name)
-            if spec.secret and value:
+            if spec.secret and value and spec.name != "database_url":
                 found.append(str(value))
-        password = urlsplit(self.database_url).password if "://" in self.database_url else None
-        if password:
-            found.append(password)
+        # Of the database URL only the password is secret: the rest (host, database
+        # name) is what an operator needs to see in "cannot connect to ..." messages.
+        found.extend(url_secrets(self.database_url))
         return found
 
 
@@ -206,6 +206,20 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[-1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The password of a URL, and any ``password=``/``token=`` query values."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    found = [parts.password] if parts.password else []
+    for pair in parts.query.split("&"):
+        name, _, value = pair.partition("=")
+        if value and name.lower() in ("password", "token", "sslpassword"):
+            found.append(value)
+    return found
 
 
 def scrub(text: str, secrets: list[str]) -> str:

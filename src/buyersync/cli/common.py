@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from buyersync.errors import BuyersyncError
-from buyersync.settings import SPECS, Settings, load_settings, scrub
+from buyersync.settings import SPECS, Settings, load_settings, scrub, url_secrets
 from buyersync.store import open_database
 from buyersync.store.db import Database
 
@@ -128,7 +128,10 @@ def command_settings(*groups: tuple[str, ...] | str) -> Callable[[F], F]:
 
 
 def _flag_secrets(flags: dict[str, Any]) -> list[str]:
-    return [str(v) for k, v in flags.items() if v and SPECS[k].secret]
+    found = [str(v) for k, v in flags.items() if v and SPECS[k].secret and k != "database_url"]
+    if flags.get("database_url"):
+        found.extend(url_secrets(str(flags["database_url"])))
+    return found
 
 
 def _configure_logging(verbose: int, debug: bool, json_output: bool) -> None:
