@@ -52,7 +52,7 @@ def _describe_limited(c: LimitedColumn) -> str:
     """One line: the column, its type, every limit and where it comes from."""
     parts = []
     if c.type_limited:
-        note = "" if c.enforced or c.checks else " (declared only: SQLite does not enforce it)"
+        note = "" if c.enforced or c.checks else ", declared only: SQLite does not enforce it"
         parts.append(f"type {c.type}{note}")
     for k in c.checks:
         label = f"constraint {k.name}" if k.name else "a CHECK"
