@@ -127,7 +127,8 @@ def test_postgres_script_orders_dependents() -> None:
                                        'GRANT SELECT ON "public"."mv" TO PUBLIC',
                                        'CREATE VIEW "public"."v2"')]
     assert order == sorted(order)
-    assert script.index('CREATE TABLE "buyers_backup_x" AS TABLE "buyers"') < script.index("BEGIN")
+    assert script.index('CREATE TABLE "buyers_backup_x" (LIKE "buyers" INCLUDING ALL)') < script.index("BEGIN")
+    assert script.index('INSERT INTO "buyers_backup_x" OVERRIDING SYSTEM VALUE SELECT') < script.index("BEGIN")
     assert "lock_timeout = '1500ms'" in script
 
 

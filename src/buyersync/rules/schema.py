@@ -585,7 +585,10 @@ def postgres_plan_sql(
     return FixPlan(
         dialect="postgresql",
         backup_table=backup_table,
-        backup=(f"CREATE TABLE {quote(backup_table)} AS TABLE {t}",),
+        # LIKE … INCLUDING ALL keeps the types, defaults, constraints and indexes, so
+        # rolling back is a rename (docs/migration-050.md).
+        backup=(f"CREATE TABLE {quote(backup_table)} (LIKE {t} INCLUDING ALL)",
+                f"INSERT INTO {quote(backup_table)} OVERRIDING SYSTEM VALUE SELECT * FROM {t}"),
         before=tuple(before),
         alters=alters,
         after=tuple(after),
@@ -687,7 +690,10 @@ def sqlite_plan_sql(
     return FixPlan(
         dialect="sqlite",
         backup_table=backup_table,
-        backup=(f"CREATE TABLE {quote(backup_table)} AS SELECT * FROM {t}",),
+        # The original CREATE statement under the backup's name keeps the declared
+        # types, key and constraints, so rolling back is a rename.
+        backup=(rewrite_sqlite_create(create_sql, new_name=backup_table, quote=quote, columns=()),
+                f"INSERT INTO {quote(backup_table)} SELECT * FROM {t}"),
         before=tuple(before),
         alters=(),
         after=tuple(after),
