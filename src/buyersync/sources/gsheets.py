@@ -313,7 +313,8 @@ class GoogleSheetsSource(Source):
                 return
             row = end + 1
 
-    def read(self) -> SheetData:
+    def _grid(self) -> tuple[str, int, int]:
+        """The sheet's title, row count and column count; checks the header row exists."""
         props = self._properties()
         title = str(props.get("title", ""))
         grid = props.get("gridProperties", {})
@@ -322,6 +323,10 @@ class GoogleSheetsSource(Source):
         if self.header_row > row_count:
             raise SourceError(f"sheet {title!r} has {row_count} rows; there is no header "
                               f"row on row {self.header_row}", hint="check --header-row")
+        return title, row_count, col_count
+
+    def read(self) -> SheetData:
+        title, row_count, col_count = self._grid()
         pages = self._pages(title, self.header_row, row_count, 0, col_count - 1, PAGE_ROWS)
         first_row, first = next(pages)
         if not first:
@@ -360,14 +365,7 @@ class GoogleSheetsSource(Source):
         Costs the metadata request plus one request per :data:`COLUMN_PAGE_ROWS` rows
         (the header row is part of the first); blank cells are skipped.
         """
-        props = self._properties()
-        title = str(props.get("title", ""))
-        grid = props.get("gridProperties", {})
-        row_count = int(grid.get("rowCount", 0))
-        col_count = max(1, int(grid.get("columnCount", 26)))
-        if self.header_row > row_count:
-            raise SourceError(f"sheet {title!r} has {row_count} rows; there is no header "
-                              f"row on row {self.header_row}", hint="check --header-row")
+        title, row_count, col_count = self._grid()
         # The header itself is needed whole (to name the column); it is one row.
         head = self._values(title, self.header_row, self.header_row, 0, col_count - 1)
         header = [_text(v) for v in head[0]] if head else []
