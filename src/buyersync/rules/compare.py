@@ -5,6 +5,11 @@ text is stored as read (no trimming, no number or date conversion) and an empty 
 is stored as NULL. So ``""`` and ``None`` are equal here, and anything else must match
 character for character. Buyer numbers are compared after
 :func:`buyersync.rules.normalize.normalize_key`, as the sync stores them.
+
+Row fingerprints let ``verify --full`` skip rows that certainly match: SHA-256 of the
+row's values joined with :data:`SEPARATOR` (NULL and ``""`` alike), computed the same
+way by PostgreSQL (:mod:`buyersync.store.fingerprints`) and here, so only
+(buyer number, fingerprint) pairs cross the wire.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -55,25 +61,81 @@ def db_text(value: object) -> str | None:
     return str(value)
 
 
-def sheet_fingerprint(values: Sequence[str | None]) -> int:
+#: Joins a row's values before hashing. A value that holds it makes the join ambiguous
+#: (``("a\x1f", "b")`` and ``("a", "\x1fb")`` join alike), see :func:`text_fingerprint`.
+SEPARATOR = "\x1f"
+#: The fingerprint of a database row that cannot be fingerprinted (a non-text value):
+#: it equals no sheet fingerprint, so the row is always compared field by field.
+NO_FINGERPRINT = b""
+
+
+def _digest(text: str) -> bytes:
+    # "surrogatepass": a lone surrogate from a sheet must not crash the check; no
+    # database stores one, so such a row simply never matches and is compared.
+    return sha256(text.encode("utf-8", "surrogatepass")).digest()[:16]
+
+
+def joined(values: Sequence[str]) -> str:
+    """A sheet row's values joined with :data:`SEPARATOR`, the text its fingerprint hashes.
+
+    ``values`` are cells as read (``""`` for an empty cell: it hashes as NULL does).
+    """
+    return SEPARATOR.join(values)
+
+
+def text_fingerprint(text: str, width: int) -> bytes | None:
+    """The fingerprint of a :func:`joined` row of ``width`` values, when it can be trusted.
+
+    ``None`` when a value holds :data:`SEPARATOR` (the join no longer says where values
+    end): such a row must be compared field by field. Otherwise equal to
+    :func:`db_fingerprint` of exactly the values the sync stores for the row, and
+    unequal (but for a hash collision, odds 2**-128) to that of any other values.
+    """
+    if width == 0:
+        return _digest("")
+    if text.count(SEPARATOR) != width - 1:
+        return None
+    # _digest, inlined: this runs once per sheet row.
+    return sha256(text.encode("utf-8", "surrogatepass")).digest()[:16]
+
+
+def split_joined(text: str, width: int) -> tuple[str, ...]:
+    """The values of a :func:`joined` row that :func:`text_fingerprint` trusted."""
+    return tuple(text.split(SEPARATOR)) if width else ()
+
+
+def sheet_fingerprint(values: Sequence[str | None]) -> bytes:
     """A hash of a row's stored values, equal to :func:`db_fingerprint` of equal values.
 
-    Used only to skip rows that certainly match; rows whose fingerprints differ are
-    compared field by field with :func:`compare_row`. Python's keyed string hash makes
-    an accidental collision about 2**-64 per row within one process.
+    An empty cell hashes as NULL. Used only to skip rows that certainly match (see
+    :func:`text_fingerprint` for the one case where equal fingerprints prove nothing);
+    rows whose fingerprints differ are compared field by field with :func:`compare_row`.
     """
-    return hash(tuple([v or None for v in values]))
+    return _digest(SEPARATOR.join([v or "" for v in values]))
 
 
-def db_fingerprint(values: tuple[object, ...]) -> int:
-    """The fingerprint of a database row's values (see :func:`sheet_fingerprint`).
+def db_fingerprint(values: Sequence[object]) -> bytes:
+    """The fingerprint of a database row's values, byte for byte what PostgreSQL computes.
 
-    Hashes the values as they come: the sync stores an empty cell as NULL and text as
-    ``str``, so equal rows hash equal without converting each value. A row that hashes
-    differently only for its representation (``""`` instead of NULL, a legacy integer
-    column) is merely sent to :func:`compare_row`, which decides with :func:`db_text`.
+    The first 16 bytes of the SHA-256 of the UTF-8 text of the values joined with :data:`SEPARATOR`, NULL as ``""``:
+    :func:`buyersync.store.fingerprints.fingerprint_sql` computes the same in the
+    database. A row with a non-text value (a legacy typed column, an SQLite BLOB) gets
+    :data:`NO_FINGERPRINT` and is compared with :func:`compare_row`, which decides with
+    :func:`db_text`.
     """
-    return hash(values)
+    try:
+        return _digest(SEPARATOR.join(values))  # type: ignore[arg-type]
+    except TypeError:  # a NULL (common) or a non-text value (legacy)
+        pass
+    texts: list[str] = []
+    for v in values:
+        if v is None:
+            texts.append("")
+        elif isinstance(v, str):
+            texts.append(v)
+        else:
+            return NO_FINGERPRINT
+    return _digest(SEPARATOR.join(texts))
 
 
 def compare_row(

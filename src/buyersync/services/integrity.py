@@ -23,29 +23,34 @@ import enum
 import logging
 import random
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from buyersync.rules.compare import (
+    SEPARATOR,
     Mismatch,
     Reservoir,
     compare_row,
-    db_fingerprint,
-    sheet_fingerprint,
+    split_joined,
+    text_fingerprint,
 )
 from buyersync.rules.diff import Duplicate, KeyDiff, KeyScan, diff_keys
 from buyersync.rules.normalize import ColumnMap
-from buyersync.services.missing import key_cell, read_sheet
+from buyersync.services.missing import Prefetch, read_sheet
 from buyersync.sources.base import Source
-from buyersync.store import buyers
+from buyersync.store import fingerprints
 from buyersync.store.db import Database, utcnow
 
 log = logging.getLogger(__name__)
 
 #: Rows whose fingerprints differ are fetched and compared this many at a time.
 FETCH_CHUNK = 2000
+#: At most this many characters of sheet rows wait for the database's fingerprints
+#: (~64 MB); then the sheet read waits for the database instead.
+WAITING_CHARS = 32_000_000
 
 
 class VerifyMode(enum.StrEnum):
@@ -124,12 +129,6 @@ class VerifyReport:
         }
 
 
-def _text_keys(keys: Iterable[object]) -> Iterator[str]:
-    # A legacy integer buyer_number column comes back as int; the sync compares text.
-    for key in keys:
-        yield key if isinstance(key, str) else str(key)
-
-
 @dataclass
 class _Plan:
     """What to compare: the mapped columns buyers has, and where they sit in a sheet row."""
@@ -142,10 +141,44 @@ class _Plan:
     is_blank: Any
     scan: KeyScan = field(default_factory=KeyScan)
 
-    def values(self, row_values: Sequence[str]) -> tuple[str, ...]:
-        # Sources pad every row to the header's width (sources.base.make_row), and
-        # every index here is inside the header: no bounds checks in this hot loop.
-        return tuple([row_values[i] for i in self.indexes])
+    def __post_init__(self) -> None:
+        # Sources pad every row to the header's width (sources.base.make_row), and every
+        # index here is inside the header: the compared cells are picked in C.
+        self.pick: Callable[[Sequence[str]], tuple[str, ...]] = _picker(self.indexes)
+
+
+def _picker(indexes: tuple[int, ...]) -> Callable[[Sequence[str]], tuple[str, ...]]:
+    """A function returning ``tuple(values[i] for i in indexes)``."""
+    if len(indexes) > 1:
+        return itemgetter(*indexes)  # type: ignore[return-value]
+    if indexes:
+        only = indexes[0]
+        return lambda values: (values[only],)
+    return lambda values: ()
+
+
+#: A sheet row waiting for the database: key, row number, fingerprint (None: compare
+#: it whatever the database holds), joined text (or the cells, when fingerprint is None).
+_Waiting = tuple[str, int, "bytes | None", Any]
+
+
+def _settle(waiting: list[_Waiting], stored: Mapping[str, bytes], width: int,
+            suspects: dict[str, tuple[int, tuple[str, ...]]]) -> int:
+    """Match waiting rows with the database's fingerprints; return how many were checked.
+
+    Rows whose fingerprints differ go to ``suspects`` with their cells.
+    """
+    checked = 0
+    for key, row_number, fingerprint, payload in waiting:
+        expected = stored.get(key)
+        if expected is None:
+            continue  # missing: the key diff reports it
+        checked += 1
+        if fingerprint is None:
+            suspects[key] = (row_number, payload)
+        elif fingerprint != expected:
+            suspects[key] = (row_number, split_joined(payload, width))
+    return checked
 
 
 class IntegrityChecker:
@@ -191,38 +224,65 @@ class IntegrityChecker:
         """Completeness plus every buyer compared field by field."""
         started, clock = utcnow(), time.perf_counter()
         plan = self._plan()
-        fingerprints: dict[str, int] = {}
-        for row in buyers.iter_rows(self.db, plan.columns):
-            db_key = row[0] if isinstance(row[0], str) else str(row[0])
-            fingerprints[db_key] = db_fingerprint(tuple(row[1:]))
-        mismatches: list[Mismatch] = []
+        width, pick, join = len(plan.columns), plan.pick, SEPARATOR.join  # join: joined()
+        add, is_blank, key_index = plan.scan.add, plan.is_blank, plan.colmap.key_index
         suspects: dict[str, tuple[int, tuple[str, ...]]] = {}
+        mismatches: list[Mismatch] = []
         checked = 0
-        for row in plan.rows:
-            if plan.is_blank(row):
-                continue
-            key = plan.scan.add(row.row_number, key_cell(row, plan.colmap.key_index))
-            if key is None:
-                continue
-            expected = fingerprints.get(key)
-            if expected is None:
-                continue  # missing: the key diff reports it
-            checked += 1
-            values = plan.values(row.values)
-            if sheet_fingerprint(values) != expected:
-                suspects[key] = (row.row_number, values)
-                if len(suspects) >= FETCH_CHUNK:
-                    mismatches.extend(self._compare(plan.columns, suspects))
-                    suspects.clear()
+        # Rows read before the database's fingerprints arrive wait here, as their joined
+        # text (a third of the memory of a tuple of cells); a bounded number of them.
+        waiting: list[_Waiting] = []
+        waiting_chars = 0
+        stored: dict[str, bytes] | None = None
+        with Prefetch(self.db, lambda: fingerprints.iter_fingerprints(self.db, plan.columns),
+                      dict[str, bytes]()) as prefetch:
+            if prefetch.done():  # no worker (SQLite): read the database first
+                stored = prefetch.result()
+            for row in plan.rows:
+                values = row.values
+                raw = values[key_index]  # sources pad rows to the header's width
+                # A key cell with a non-space character makes the row non-blank: the
+                # whole-row blank check is needed only for rows without one.
+                if not raw.strip() and is_blank(row):
+                    continue
+                key = add(row.row_number, raw)
+                if key is None:
+                    continue
+                picked = pick(values)
+                text = join(picked)
+                fingerprint = text_fingerprint(text, width)
+                if stored is None:
+                    waiting.append((key, row.row_number, fingerprint,
+                                    picked if fingerprint is None else text))
+                    waiting_chars += len(text)
+                    if waiting_chars > WAITING_CHARS or (
+                            len(waiting) % 1024 == 0 and prefetch.done()):
+                        stored = prefetch.result()
+                        checked += _settle(waiting, stored, width, suspects)
+                        waiting.clear()
+                    continue
+                expected = stored.get(key)
+                if expected is None:
+                    continue  # missing: the key diff reports it
+                checked += 1
+                if fingerprint is None or fingerprint != expected:
+                    suspects[key] = (row.row_number, picked)
+                    if len(suspects) >= FETCH_CHUNK:
+                        mismatches.extend(self._compare(plan.columns, suspects))
+                        suspects.clear()
+            if stored is None:
+                stored = prefetch.result()
+                checked += _settle(waiting, stored, width, suspects)
         mismatches.extend(self._compare(plan.columns, suspects))
-        diff = diff_keys(plan.scan.first_row, fingerprints.keys())
+        diff = diff_keys(plan.scan.first_row, stored.keys())
         return self._report(VerifyMode.FULL, plan, diff, mismatches, checked, started, clock)
 
     # -- steps -----------------------------------------------------------------
     def _plan(self) -> _Plan:
         colmap, rows, checker = read_sheet(self.source, key_column=self.key_column,
                                            mapping=self.mapping)
-        existing = self.db.columns(buyers.TABLE) if self.db.table_exists(buyers.TABLE) else {}
+        table = fingerprints.TABLE
+        existing = self.db.columns(table) if self.db.table_exists(table) else {}
         index_of = {c: i for i, c in enumerate(colmap.columns) if c is not None}
         data = colmap.data_columns
         columns = tuple(c for c in data if not existing or c in existing)
@@ -235,15 +295,22 @@ class IntegrityChecker:
     def _sampled(self, size: int, seed: int | None, mode: VerifyMode) -> VerifyReport:
         started, clock = utcnow(), time.perf_counter()
         plan = self._plan()
-        db_keys = set(_text_keys(buyers.iter_keys(self.db)))
         reservoir: Reservoir[tuple[str, int, tuple[str, ...]]] = Reservoir(
             size, random.Random(seed))
-        for row in plan.rows:
-            if plan.is_blank(row):
-                continue
-            key = plan.scan.add(row.row_number, key_cell(row, plan.colmap.key_index))
-            if key is not None and size and key in db_keys:
-                reservoir.offer((key, row.row_number, plan.values(row.values)))
+        add, is_blank, key_index = plan.scan.add, plan.is_blank, plan.colmap.key_index
+        with Prefetch(self.db, lambda: fingerprints.iter_text_keys(self.db),
+                      set[str]()) as prefetch:
+            # A sample is drawn from buyers in the database, so it needs the keys while
+            # the sheet streams by; completeness needs them only at the end.
+            db_keys = prefetch.result() if size else set()
+            for row in plan.rows:
+                raw = row.values[key_index]  # sources pad rows to the header's width
+                if not raw.strip() and is_blank(row):
+                    continue
+                key = add(row.row_number, raw)
+                if key is not None and size and key in db_keys:
+                    reservoir.offer((key, row.row_number, plan.pick(row.values)))
+            db_keys = prefetch.result()
         sample = {key: (row, values) for key, row, values in reservoir.items}
         mismatches = self._compare(plan.columns, sample) if sample else []
         diff = diff_keys(plan.scan.first_row, db_keys)
@@ -257,6 +324,10 @@ class IntegrityChecker:
         """Fetch these buyers' database values in one query per chunk and compare them."""
         if not rows:
             return []
+        # Imported here: the buyers store (and the catalog it loads) is needed only
+        # when something differs, and start-up is a visible part of a check's time.
+        from buyersync.store import buyers
+
         stored = buyers.fetch(self.db, list(rows), columns)
         found: list[Mismatch] = []
         for key, (row_number, values) in rows.items():

@@ -15,20 +15,25 @@ apart as ``duplicates`` and ``blank_key_rows``, so that the counts always add up
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from buyersync.errors import ErrorCategory
 from buyersync.records import RowFailure, SheetRow
 from buyersync.rules.diff import Duplicate, KeyDiff, KeyScan, diff_keys
 from buyersync.rules.normalize import ColumnMap, map_headers
 from buyersync.rules.rows import RowChecker
-from buyersync.services.sync import SyncEngine, SyncReport, ensure_schema
 from buyersync.sources.base import Source
-from buyersync.store import buyers, outcomes
+from buyersync.store import fingerprints, outcomes
 from buyersync.store.db import Database
 from buyersync.store.outcomes import BuyerOutcome, Outcome
+
+if TYPE_CHECKING:
+    from buyersync.services.sync import SyncReport
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,73 @@ def read_sheet(
 def key_cell(row: SheetRow, key_index: int) -> str:
     """The raw buyer-number cell of a row (``""`` when the row is short)."""
     return row.values[key_index] if key_index < len(row.values) else ""
+
+
+C = TypeVar("C", bound="_Collection")
+
+
+class _Collection(Protocol):
+    def update(self, items: Iterable[Any], /) -> None: ...
+
+
+class Prefetch(Generic[C]):
+    """Reads the database into a set or dict in a worker thread while the sheet is read.
+
+    The sheet read is Python work and the database read mostly waiting (PostgreSQL
+    computes, sends), so overlapping them hides the database. PostgreSQL only: until
+    :meth:`result` returns, the worker alone uses the connection — callers must not
+    touch ``db`` in between. On SQLite (one connection, CPU-bound in this process)
+    the read happens in :meth:`result`. Use as a context manager: leaving the block
+    early stops the worker after its current chunk.
+    """
+
+    def __init__(self, db: Database, rows: Callable[[], Iterator[Any]], into: C) -> None:
+        self._rows = rows
+        self._into = into
+        self._stop = threading.Event()
+        self._pool: ThreadPoolExecutor | None = None
+        self._future: Future[C] | None = None
+        self._value: C | None = None
+        if db.dialect == "postgresql":
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="buyersync-prefetch")
+            self._future = self._pool.submit(self._load)
+
+    def _load(self) -> C:
+        rows = self._rows()
+        try:
+            while not self._stop.is_set():
+                chunk = list(islice(rows, fingerprints.CHUNK))
+                if not chunk:
+                    break
+                self._into.update(chunk)
+        finally:
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()  # ends the server-side cursor and its transaction
+        return self._into
+
+    def done(self) -> bool:
+        """True when :meth:`result` would not wait (always, when there is no worker)."""
+        return self._future is None or self._future.done()
+
+    def result(self) -> C:
+        """The filled set or dict; raises what the read raised (e.g. ``StoreError``)."""
+        if self._value is None:
+            self._value = self._future.result() if self._future is not None else self._load()
+            self.close()
+        return self._value
+
+    def close(self) -> None:
+        """Stop the worker (after its current chunk) and wait for it."""
+        self._stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> Prefetch[C]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -101,13 +173,18 @@ def find_missing(
     """
     colmap, rows, checker = read_sheet(source, key_column=key_column, mapping=mapping)
     scan = KeyScan()
+    add, is_blank, key_index = scan.add, checker.is_blank, colmap.key_index
     sheet_rows = 0
-    for row in rows:
-        if checker.is_blank(row):
-            continue
-        sheet_rows += 1
-        scan.add(row.row_number, key_cell(row, colmap.key_index))
-    diff = diff_keys(scan.first_row, buyers.iter_keys(db))
+    with Prefetch(db, lambda: fingerprints.iter_text_keys(db), set[str]()) as db_keys:
+        for row in rows:
+            raw = row.values[key_index]  # sources pad rows to the header's width
+            # A key cell with a non-space character makes the row non-blank: the
+            # whole-row blank check is needed only for rows without one.
+            if not raw.strip() and is_blank(row):
+                continue
+            sheet_rows += 1
+            add(row.row_number, raw)
+        diff = diff_keys(scan.first_row, db_keys.result())
     log.info("missing: sheet %d buyers, database %d, missing %d, extra %d",
              diff.sheet_count, diff.database_count, diff.missing_count, diff.extra_count)
     return MissingReport(
@@ -160,6 +237,11 @@ def sync_missing(
     (lock held, sheet unreadable) raise as in the sync; nothing is recorded then beyond
     what the sync records.
     """
+    # Imported here: `missing` and `verify` never sync, and the engine's imports are a
+    # visible part of their start-up.
+    from buyersync.services.sync import SyncEngine, ensure_schema
+    from buyersync.store import buyers
+
     before = find_missing(db, source, key_column=key_column, mapping=mapping)
     if not before.diff.missing:
         return SyncMissingReport(before=before, run=None, outcomes=())

@@ -1,0 +1,95 @@
+"""Read ``buyers`` cheaply for verification: buyer numbers, or (buyer number, fingerprint).
+
+``verify --full`` compares every buyer, but only rows whose fingerprints differ need
+their values. On PostgreSQL the server computes each row's fingerprint — SHA-256 of its
+values joined with U+001F, NULL as ``""`` (see :func:`buyersync.rules.compare.db_fingerprint`,
+which computes the same bytes in Python) — so 16 bytes per buyer cross the wire instead
+of the whole row. Where the server cannot compute exactly what Python would compare (SQLite,
+or a legacy non-text column whose text form PostgreSQL and Python spell differently),
+the rows are streamed and fingerprinted in Python.
+
+Buyer numbers come back as text (a legacy integer column as ``str(value)``, the way the
+sync compares them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+from buyersync.rules.compare import SEPARATOR, db_fingerprint
+from buyersync.rules.normalize import KEY_COLUMN
+from buyersync.store.db import Database
+
+log = logging.getLogger(__name__)
+
+TABLE = "buyers"
+#: Declared types whose values PostgreSQL hashes exactly as Python sees them. Not
+#: ``character(n)``: its cast to text drops the padding Python's value keeps.
+_SQL_HASHABLE = ("text", "character varying")
+#: PostgreSQL functions take at most 100 arguments; longer rows nest concat_ws calls.
+_MAX_ARGS = 90
+#: Rows per round trip when streaming (a fingerprint row is ~40 bytes).
+CHUNK = 20_000
+
+
+def _hashable(declared: str) -> bool:
+    return declared.lower().split("(")[0].strip() in _SQL_HASHABLE
+
+
+def fingerprint_sql(db: Database, columns: Sequence[str]) -> str:
+    """The PostgreSQL expression of a ``buyers`` row's fingerprint (a 16-byte bytea).
+
+    SHA-256 rather than MD5: cheaper on both sides (PostgreSQL's md5() returns hex
+    text; Python's sha256 uses the CPU's SHA instructions).
+
+    Equal, byte for byte, to :func:`buyersync.rules.compare.db_fingerprint` of the
+    row's values, for text and varchar columns.
+    """
+    parts = [f"coalesce({db.quote(c)}, '')" for c in columns]
+    sep = f"chr({ord(SEPARATOR)})"
+    # concat_ws never sees a NULL (each value is coalesced), so nesting it in groups
+    # joins exactly as one call would.
+    while len(parts) > _MAX_ARGS:
+        parts = [f"concat_ws({sep}, {', '.join(parts[i:i + _MAX_ARGS])})"
+                 for i in range(0, len(parts), _MAX_ARGS)]
+    text = f"concat_ws({sep}, {', '.join(parts)})" if parts else "''"
+    # convert_to: hash the UTF-8 bytes (what Python hashes) whatever the server encoding.
+    return f"substr(sha256(convert_to({text}, 'UTF8')), 1, 16)"
+
+
+def server_can_fingerprint(db: Database, columns: Sequence[str]) -> bool:
+    """Whether :func:`iter_fingerprints` lets the database compute the fingerprints."""
+    if db.dialect != "postgresql":
+        return False
+    declared = db.columns(TABLE)
+    return all(_hashable(declared.get(c, "text")) for c in (KEY_COLUMN, *columns))
+
+
+def iter_fingerprints(db: Database, columns: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+    """``(buyer_number, fingerprint of its columns)`` for every buyer, streamed, unordered.
+
+    Nothing when the table does not exist. Raises ``StoreError`` when it cannot be read.
+    """
+    if not db.table_exists(TABLE):
+        return
+    q = db.quote
+    if server_can_fingerprint(db, columns):
+        sql = f"SELECT {q(KEY_COLUMN)}, {fingerprint_sql(db, columns)} FROM {q(TABLE)}"
+        yield from db.iterate(sql, chunk=CHUNK)  # psycopg returns bytea as bytes
+        return
+    log.debug("fingerprinting buyers in Python (%s or a non-text column)", db.dialect)
+    cols = ", ".join(q(c) for c in (KEY_COLUMN, *columns))
+    for row in db.iterate(f"SELECT {cols} FROM {q(TABLE)}", chunk=CHUNK):
+        key = row[0]
+        yield (key if isinstance(key, str) else str(key)), db_fingerprint(row[1:])
+
+
+def iter_text_keys(db: Database) -> Iterator[str]:
+    """Every buyer number as text, streamed, unordered (nothing when there is no table)."""
+    if not db.table_exists(TABLE):
+        return
+    sql = f"SELECT {db.quote(KEY_COLUMN)} FROM {db.quote(TABLE)}"
+    for (key,) in db.iterate(sql, chunk=CHUNK):
+        # A legacy integer buyer_number column comes back as int; the sync compares text.
+        yield key if isinstance(key, str) else str(key)
