@@ -57,16 +57,15 @@ def diff_keys(sheet_keys: Mapping[str, int], db_keys: Iterable[str]) -> KeyDiff:
     one pass over the sheet keys. The blank key ``""`` is not a buyer and is ignored on
     both sides.
     """
-    db_set: set[str] = set()
-    for key in db_keys:
-        if key:
-            db_set.add(key)
+    # Set operations and comprehensions: at 100,000 buyers the explicit Python loops
+    # here were a tenth of `missing`'s time.
+    db_set = {key for key in db_keys if key}
     missing = sorted(
         ((key, row) for key, row in sheet_keys.items() if key and key not in db_set),
         key=lambda item: (item[1], item[0]),
     )
-    sheet_count = sum(1 for key in sheet_keys if key)
-    extra = sorted(key for key in db_set if key not in sheet_keys)
+    sheet_count = len(sheet_keys) - ("" in sheet_keys)
+    extra = sorted(db_set.difference(sheet_keys))
     return KeyDiff(
         missing=tuple(missing),
         extra=tuple(extra),

@@ -75,12 +75,15 @@ def iter_fingerprints(db: Database, columns: Sequence[str]) -> Iterator[tuple[st
         return
     q = db.quote
     if server_can_fingerprint(db, columns):
-        sql = f"SELECT {q(KEY_COLUMN)}, {fingerprint_sql(db, columns)} FROM {q(TABLE)}"
+        sql = (f"SELECT {q(KEY_COLUMN)}, {fingerprint_sql(db, columns)} FROM {q(TABLE)} "
+               f"WHERE {q(KEY_COLUMN)} IS NOT NULL")
         yield from db.iterate(sql, chunk=CHUNK)  # psycopg returns bytea as bytes
         return
     log.debug("fingerprinting buyers in Python (%s or a non-text column)", db.dialect)
     cols = ", ".join(q(c) for c in (KEY_COLUMN, *columns))
-    for row in db.iterate(f"SELECT {cols} FROM {q(TABLE)}", chunk=CHUNK):
+    # A NULL buyer number (possible in a legacy table) is no buyer: skipped.
+    sql = f"SELECT {cols} FROM {q(TABLE)} WHERE {q(KEY_COLUMN)} IS NOT NULL"
+    for row in db.iterate(sql, chunk=CHUNK):
         key = row[0]
         yield (key if isinstance(key, str) else str(key)), db_fingerprint(row[1:])
 
@@ -89,7 +92,8 @@ def iter_text_keys(db: Database) -> Iterator[str]:
     """Every buyer number as text, streamed, unordered (nothing when there is no table)."""
     if not db.table_exists(TABLE):
         return
-    sql = f"SELECT {db.quote(KEY_COLUMN)} FROM {db.quote(TABLE)}"
+    key_column = db.quote(KEY_COLUMN)
+    sql = f"SELECT {key_column} FROM {db.quote(TABLE)} WHERE {key_column} IS NOT NULL"
     for (key,) in db.iterate(sql, chunk=CHUNK):
         # A legacy integer buyer_number column comes back as int; the sync compares text.
         yield key if isinstance(key, str) else str(key)
