@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buyersync.errors import ErrorCategory, SourceUnavailable, StoreError
+from buyersync.errors import ErrorCategory, SourceUnavailable
 from buyersync.records import RowFailure
 from buyersync.rules.backoff import BackoffPolicy, Verdict, decide, delay_seconds
 from buyersync.rules.categories import is_retryable
