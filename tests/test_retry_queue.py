@@ -382,3 +382,19 @@ def test_a_sheet_edit_that_breaks_a_queued_row_drops_it(pg: Database, tmp_path: 
     assert [(r.verdict, r.error_type) for r in report.results] == [
         (Verdict.NOT_RETRYABLE, "constraint")]
     assert queue_keys(pg) == set()
+
+
+def test_a_full_sync_that_writes_a_queued_buyer_resolves_its_entry(db: Database,
+                                                                    tmp_path: Path) -> None:
+    source = write_sheet(tmp_path / "s.csv", [["B1", "x"], ["B2", "y"]])
+    SyncEngine(db, source).run()
+    now = datetime.now(UTC)
+    failures = [RowFailure(ErrorCategory.TIMEOUT, "timed out", 2, "B1", retryable=True),
+                RowFailure(ErrorCategory.TIMEOUT, "timed out", 9, "B9", retryable=True)]
+    retryqueue.enqueue(db, failures, run_id="r0", now=now, next_retry_at=now, max_attempts=5)
+    retryqueue.mark_permanently_failed(db, "B9", reason="gave up", now=now)
+    report = SyncEngine(db, source).run()
+    assert report.failed == 0
+    assert queue_keys(db) == {"B9"}  # B1 was written: resolved; B9 is not in the sheet
+    outcomes = [(a.buyer_number, a.outcome, a.worker) for a in retryqueue.attempts(db)]
+    assert ("B1", "succeeded", "sync") in outcomes

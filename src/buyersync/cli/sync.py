@@ -75,8 +75,7 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
     return dict(
         key_column=s.key_column, mapping=s.mapping, batch_size=s.batch_size,
         max_shrink_ratio=s.max_shrink_ratio,
-        retry=RetryPolicy(max_attempts=s.retry_max_attempts, base_seconds=s.retry_base_seconds,
-                          max_seconds=s.retry_max_seconds, jitter=s.retry_jitter),
+        retry=RetryPolicy.from_settings(s),
         lock_wait_seconds=s.lock_wait_seconds, **extra,
     )
 

@@ -242,9 +242,7 @@ def sync_job(settings: Settings) -> JobFn:
             report = SyncEngine(
                 db, source, key_column=s.key_column, mapping=s.mapping, batch_size=s.batch_size,
                 max_shrink_ratio=s.max_shrink_ratio,
-                retry=RetryPolicy(max_attempts=s.retry_max_attempts,
-                                  base_seconds=s.retry_base_seconds,
-                                  max_seconds=s.retry_max_seconds, jitter=s.retry_jitter),
+                retry=RetryPolicy.from_settings(s),
                 lock_wait_seconds=0.0, progress=check_stop,
             ).run()
             try:

@@ -60,6 +60,13 @@ class RetryPolicy:
     max_seconds: float = 21600.0
     jitter: float = 0.0
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> RetryPolicy:
+        """The policy of a :class:`buyersync.settings.Settings` (read at the edge)."""
+        return cls(max_attempts=settings.retry_max_attempts,
+                   base_seconds=settings.retry_base_seconds,
+                   max_seconds=settings.retry_max_seconds, jitter=settings.retry_jitter)
+
 
 @dataclass
 class SyncReport:
@@ -309,6 +316,14 @@ class SyncEngine:
             # row of the same buyer failing does not.
             report.synced_keys = [k for k in staged.keys if k not in self._merge_failed]
             report.not_found = sorted(self.select_keys - set(checker.first_row))
+        if self.queue_failures:
+            # A queued buyer this sync wrote is a successful retry: its entry goes.
+            resolved = retryqueue.resolve_synced(
+                db, (k for k in staged.keys if k not in self._merge_failed),
+                run_id=report.run_id, now=utcnow())
+            if resolved:
+                log.info("%d retry-queue entries resolved by this sync", len(resolved),
+                         extra={"run_id": report.run_id})
         self._log_failures(report)
 
     def _guard_shrink(self, report: SyncReport, staged: int, db_count: int) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -407,3 +407,33 @@ def attempts(db: Database, *, buyer_number: str | None = None, run_id: str | Non
         )
         for r in rows
     ]
+
+
+def resolve_synced(db: Database, synced: Iterable[str], *, run_id: str | None,
+                   now: datetime) -> list[str]:
+    """Remove the queue entries of buyers a sync has just written (retried or not).
+
+    A full sync that lands a queued buyer is a successful retry: the entry is deleted
+    and the success recorded in ``retry_attempts`` (worker ``sync``). Entries a retry
+    worker holds right now (``processing``) are left to that worker. Returns the
+    buyer numbers resolved.
+    """
+    queued = {r["buyer_number"]: r for r in db.query(
+        "SELECT buyer_number, attempt_count FROM retry_queue WHERE status <> %s",
+        (str(QueueStatus.PROCESSING),))}
+    if not queued:
+        return []
+    done = sorted({k for k in synced if k in queued})
+    if not done:
+        return []
+    manual = False if db.dialect == "postgresql" else 0
+    with db.transaction():
+        for key in done:
+            db.execute("DELETE FROM retry_queue WHERE buyer_number = %s AND status <> %s",
+                       (key, str(QueueStatus.PROCESSING)))
+        db.executemany(_INSERT_ATTEMPT, [
+            (key, int(queued[key]["attempt_count"] or 0), str(Verdict.SUCCEEDED), manual,
+             run_id, "sync", None, "written by a sync", None, db.ts(now))
+            for key in done
+        ])
+    return done
