@@ -32,7 +32,7 @@ from buyersync.services.integrity import IntegrityChecker
 from buyersync.services.missing import Prefetch, find_missing
 from buyersync.services.sync import SyncEngine
 from buyersync.sources import open_source
-from buyersync.store import fingerprints
+from buyersync.store import fingerprints, open_database
 from buyersync.store.db import Database
 from tests.helpers import write_csv
 
@@ -128,6 +128,21 @@ def test_long_cells_and_many_columns_agree(db: Database) -> None:
     assert fingerprints.server_can_fingerprint(db, columns) == (db.dialect == "postgresql")
     got = dict(fingerprints.iter_fingerprints(db, columns))
     assert got == {r[0]: db_fingerprint(tuple(r[1:])) for r in rows}
+
+
+@pytest.mark.postgres
+def test_both_ways_to_utf8_bytes_agree(pg_url: str) -> None:
+    """textsend (UTF8 client) and convert_to (any client) hash the same bytes."""
+    columns = ["a", "b"]
+    rows = [["K1", "日本語😀", None], ["K2", f"x{SEPARATOR}\n", "\\ é"], ["K3", "", "ｱ"]]
+    with open_database(pg_url) as db:
+        make_table(db, columns)
+        insert(db, columns, rows)
+        for utf8_client in (True, False):
+            expr = fingerprints.fingerprint_sql(db, columns, utf8_client=utf8_client)
+            got = {r["buyer_number"]: bytes(r["f"])
+                   for r in db.query(f"SELECT buyer_number, {expr} AS f FROM buyers")}
+            assert got == {r[0]: db_fingerprint(tuple(r[1:])) for r in rows}
 
 
 def test_legacy_typed_columns_are_compared_in_python(db: Database) -> None:

@@ -99,7 +99,8 @@ class KeyScan:
 
     def add(self, row_number: int, raw_key: str | None) -> str | None:
         """Record one non-blank row; return its key when it is the buyer's first row."""
-        key = normalize_key(raw_key)
+        # NFKC leaves ASCII unchanged: skip the call for the usual key (once per row).
+        key = raw_key.strip() if raw_key and raw_key.isascii() else normalize_key(raw_key)
         if not key:
             self.blank_key_rows.append(row_number)
             return None

@@ -8,9 +8,16 @@ Three depths, each one sheet read and one database pass:
   compared field by field (reservoir sampling while the sheet streams by; the seed is
   reported, so ``--seed`` reproduces the same sample on the same sheet);
 - **full** — completeness, plus every buyer compared field by field. The database is
-  read once into a fingerprint per buyer (key → 64-bit hash of its values), the sheet
-  streams past it, and only rows whose fingerprints differ are fetched and compared
-  column by column — memory is one dict entry per buyer, never the whole table.
+  read once into a fingerprint per buyer (key → 16 bytes of SHA-256 of its values,
+  computed by PostgreSQL itself: see :mod:`buyersync.store.fingerprints`), each sheet
+  row's fingerprint is computed as it streams by, and only rows whose fingerprints
+  differ are fetched and compared column by column — memory is one dict entry per
+  buyer, never the whole table.
+
+On PostgreSQL the database is read in a worker thread while the sheet is read
+(:class:`~buyersync.services.missing.Prefetch`), so its time is hidden behind the
+sheet's. Sheet rows read before the fingerprints arrive wait, as joined text, up to
+:data:`WAITING_CHARS` characters.
 
 Values are compared as the sync stores them (:mod:`buyersync.rules.compare`): cell text
 exactly as read, an empty cell as NULL. Only sheet columns that exist in ``buyers`` are

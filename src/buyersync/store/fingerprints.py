@@ -37,14 +37,15 @@ def _hashable(declared: str) -> bool:
     return declared.lower().split("(")[0].strip() in _SQL_HASHABLE
 
 
-def fingerprint_sql(db: Database, columns: Sequence[str]) -> str:
+def fingerprint_sql(db: Database, columns: Sequence[str], *, utf8_client: bool = False) -> str:
     """The PostgreSQL expression of a ``buyers`` row's fingerprint (a 16-byte bytea).
 
-    SHA-256 rather than MD5: cheaper on both sides (PostgreSQL's md5() returns hex
-    text; Python's sha256 uses the CPU's SHA instructions).
-
     Equal, byte for byte, to :func:`buyersync.rules.compare.db_fingerprint` of the
-    row's values, for text and varchar columns.
+    row's values, for text and varchar columns. SHA-256 rather than MD5: cheaper on
+    both sides (PostgreSQL's md5() returns hex text; Python's sha256 uses the CPU's SHA
+    instructions). ``utf8_client``: the session's client encoding is UTF8, so
+    ``textsend`` already yields UTF-8 bytes (``convert_to`` re-validates every string:
+    a fifth of the server's time).
     """
     parts = [f"coalesce({db.quote(c)}, '')" for c in columns]
     sep = f"chr({ord(SEPARATOR)})"
@@ -54,8 +55,9 @@ def fingerprint_sql(db: Database, columns: Sequence[str]) -> str:
         parts = [f"concat_ws({sep}, {', '.join(parts[i:i + _MAX_ARGS])})"
                  for i in range(0, len(parts), _MAX_ARGS)]
     text = f"concat_ws({sep}, {', '.join(parts)})" if parts else "''"
-    # convert_to: hash the UTF-8 bytes (what Python hashes) whatever the server encoding.
-    return f"substr(sha256(convert_to({text}, 'UTF8')), 1, 16)"
+    # Hash the UTF-8 bytes (what Python hashes), whatever the server's encoding.
+    data = f"textsend({text})" if utf8_client else f"convert_to({text}, 'UTF8')"
+    return f"substr(sha256({data}), 1, 16)"
 
 
 def server_can_fingerprint(db: Database, columns: Sequence[str]) -> bool:
@@ -75,7 +77,9 @@ def iter_fingerprints(db: Database, columns: Sequence[str]) -> Iterator[tuple[st
         return
     q = db.quote
     if server_can_fingerprint(db, columns):
-        sql = (f"SELECT {q(KEY_COLUMN)}, {fingerprint_sql(db, columns)} FROM {q(TABLE)} "
+        encoding = str(db.query_value("SHOW client_encoding")).upper()
+        expr = fingerprint_sql(db, columns, utf8_client=encoding in ("UTF8", "UNICODE"))
+        sql = (f"SELECT {q(KEY_COLUMN)}, {expr} FROM {q(TABLE)} "
                f"WHERE {q(KEY_COLUMN)} IS NOT NULL")
         yield from db.iterate(sql, chunk=CHUNK)  # psycopg returns bytea as bytes
         return
