@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         drop_pg(args.pg_url, prefix + "buyers")
         drop_pg(args.pg_url, ceiling_db)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(str(sqlite_path) + suffix).unlink(missing_ok=True)
+        for leftover in work.glob(f"{sqlite_path.name}*"):  # -wal, -shm, *.lock …
+            leftover.unlink(missing_ok=True)
 
     ceiling = times["ceiling"]
     print(f"\n{args.rows:,} buyers, {args.rounds} interleaved rounds (PostgreSQL unless named)")

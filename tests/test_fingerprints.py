@@ -97,6 +97,7 @@ def test_a_trusted_match_never_hides_a_difference(data: st.DataObject) -> None:
 
 def test_non_text_values_have_no_fingerprint() -> None:
     assert db_fingerprint(("1", 7)) == NO_FINGERPRINT
+    assert db_fingerprint((0, None)) == NO_FINGERPRINT  # falsy, yet not an empty cell
     assert db_fingerprint((b"blob",)) == NO_FINGERPRINT
     assert NO_FINGERPRINT not in {text_fingerprint("x", 1), sheet_fingerprint([""])}
     assert text_fingerprint("", 0) == db_fingerprint(())

@@ -127,15 +127,10 @@ def db_fingerprint(values: Sequence[object]) -> bytes:
         return _digest(SEPARATOR.join(values))  # type: ignore[arg-type]
     except TypeError:  # a NULL (common) or a non-text value (legacy)
         pass
-    texts: list[str] = []
-    for v in values:
-        if v is None:
-            texts.append("")
-        elif isinstance(v, str):
-            texts.append(v)
-        else:
-            return NO_FINGERPRINT
-    return _digest(SEPARATOR.join(texts))
+    try:
+        return _digest(SEPARATOR.join(["" if v is None else v for v in values]))  # type: ignore[misc]
+    except TypeError:  # an integer, a date, a BLOB…: never "", even when falsy (0)
+        return NO_FINGERPRINT
 
 
 def compare_row(

@@ -70,8 +70,9 @@ class Prefetch(Generic[C]):
     The sheet read is Python work and the database read mostly waiting (PostgreSQL
     computes, sends), so overlapping them hides the database. PostgreSQL only: until
     :meth:`result` returns, the worker alone uses the connection — callers must not
-    touch ``db`` in between. On SQLite (one connection, CPU-bound in this process)
-    the read happens in :meth:`result`. Use as a context manager: leaving the block
+    touch ``db`` in between. On SQLite the read happens in :meth:`result`: reading
+    and hashing there is this process's own CPU work, and a worker thread measured
+    slower (it contends for the GIL). Use as a context manager: leaving the block
     early stops the worker after its current chunk.
     """
 
