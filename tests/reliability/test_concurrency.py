@@ -54,9 +54,15 @@ def test_three_syncs_and_two_retry_workers_at_once(tmp_path: Path, url: str) -> 
     assert all(d["failed"] == 0 for d in sync_docs)
     # Each buyer inserted once overall: by a sync, or first by a retry worker.
     assert ROWS - QUEUED <= sum(d["inserted"] for d in sync_docs) <= ROWS
-    assert sum(d["processed"] for d in retry_docs) == QUEUED  # each entry taken once
-    assert sum(d["succeeded"] for d in retry_docs) == QUEUED
     with opened(url) as db:
+        # Each queued entry is resolved exactly once: by a retry worker, or by a sync
+        # that wrote the buyer first (recorded with worker 'sync').
+        outcomes = db.query("SELECT buyer_number, outcome, worker FROM retry_attempts")
+        assert sorted(o["buyer_number"] for o in outcomes) == [f"B{i:07d}" for i in range(QUEUED)]
+        assert {o["outcome"] for o in outcomes} == {"succeeded"}
+        by_workers = sum(1 for o in outcomes if o["worker"] != "sync")
+        assert sum(d["processed"] for d in retry_docs) == by_workers
+        assert sum(d["succeeded"] for d in retry_docs) == by_workers
         assert_converged(db, sheet_keys(ROWS))
         assert db.query_value("SELECT count(*) FROM sync_error_log") == 0  # nothing spurious
         assert db.query_value("SELECT count(*) FROM retry_queue") == 0

@@ -427,13 +427,17 @@ def resolve_synced(db: Database, synced: Iterable[str], *, run_id: str | None,
     if not done:
         return []
     manual = False if db.dialect == "postgresql" else 0
+    resolved = []
     with db.transaction():
         for key in done:
-            db.execute("DELETE FROM retry_queue WHERE buyer_number = %s AND status <> %s",
-                       (key, str(QueueStatus.PROCESSING)))
-        db.executemany(_INSERT_ATTEMPT, [
-            (key, int(queued[key]["attempt_count"] or 0), str(Verdict.SUCCEEDED), manual,
-             run_id, "sync", None, "written by a sync", None, db.ts(now))
-            for key in done
-        ])
-    return done
+            # A retry worker may have claimed it since the read above: then it is theirs.
+            if db.execute("DELETE FROM retry_queue WHERE buyer_number = %s AND status <> %s",
+                          (key, str(QueueStatus.PROCESSING))) > 0:
+                resolved.append(key)
+        if resolved:
+            db.executemany(_INSERT_ATTEMPT, [
+                (key, int(queued[key]["attempt_count"] or 0), str(Verdict.SUCCEEDED), manual,
+                 run_id, "sync", None, "written by a sync", None, db.ts(now))
+                for key in resolved
+            ])
+    return resolved
