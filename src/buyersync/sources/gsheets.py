@@ -191,8 +191,12 @@ class GoogleSheetsSource(Source):
                 status = response.status_code
                 if status == 200:
                     try:
-                        body = json.loads(content)
-                        del content  # the page's bytes go before its rows are used
+                        # Decode, then drop the bytes before parsing: a page exists
+                        # at most twice (text and objects), not three times.
+                        text = content.decode("utf-8")
+                        del content
+                        body = json.loads(text)
+                        del text
                         if not isinstance(body, dict):
                             raise _BadAnswer("the answer is not a JSON object")
                         if check is not None:
@@ -323,8 +327,10 @@ class GoogleSheetsSource(Source):
         while row <= row_count:
             end = min(row + page - 1, row_count)
             values = self._values(title, row, end, first_col, last_col)
+            got = len(values)
             yield row, values
-            if len(values) < end - row + 1 and end < row_count:
+            del values  # not held while the next page is fetched
+            if got < end - row + 1 and end < row_count:
                 rest = self._values(title, end + 1, row_count, first_col, last_col)
                 if not rest:
                     return
@@ -378,6 +384,7 @@ class GoogleSheetsSource(Source):
                             yield make_row(number, (), width)
                         number = offset
                         yield make_row(number, [_text(v) for v in row], width)
+                    del values  # freed before the next page is fetched, not after
             finally:
                 self.close()
 
