@@ -187,6 +187,15 @@ class Bench:
     def available(self, command: str) -> bool:
         return has_module(f"buyersync.cli.{command}")
 
+    def run_memory(self, n: int) -> None:
+        """Only the syncs whose peak RSS the 1,000,000-row target is about (CSV, Google Sheets)."""
+        print(f"\n== {n:,} buyers (memory: sync from CSV and from Google Sheets)", flush=True)
+        base = self.data(n, "csv")
+        url = self.fresh_pg("buyersync")
+        run = self.buyersync("sync", "--source", str(base), "--db", url)
+        self.record(n, "buyersync sync (empty db)", "postgresql", "csv", run, self.sync_note(run))
+        self.gsheets(n, base)
+
     def run_size(self, n: int) -> None:
         a = self.args
         print(f"\n== {n:,} buyers", flush=True)
@@ -351,9 +360,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gsheets-max", type=int, default=100_000,
                    help="largest size for the Google Sheets stand-in (it holds the sheet in "
                         "the runner's memory)")
+    p.add_argument("--memory-sizes", default="",
+                   help="sizes at which only the CSV and Google Sheets syncs run (peak RSS)")
     p.add_argument("--dlt-max", type=int, default=100_000, help="largest size for dlt")
     args = p.parse_args(argv)
     args.size_list = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    args.memory_list = [int(s.replace("_", "")) for s in args.memory_sizes.split(",")
+                        if s.strip()]
     if args.results is None and not args.quick:
         args.results = str(HERE / "RESULTS.md")
     return args
@@ -365,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in args.size_list:
             bench.run_size(n)
+        for n in args.memory_list:
+            bench.run_memory(n)
     finally:
         bench.drop_all()
     bench.finish()
