@@ -207,10 +207,7 @@ class Writer:
             + [f"c{i} text" for i in range(len(self.columns))]
         )
         db.execute(f"DROP TABLE IF EXISTS {self._stage}")
-        if db.dialect == "postgresql":
-            db.execute(f"CREATE TEMP TABLE {_STAGE} ({cols})")
-        else:
-            db.execute(f"CREATE TEMP TABLE {_STAGE} ({cols})")
+        db.execute(f"CREATE TEMP TABLE {_STAGE} ({cols})")
 
     def stage(self, rows: Iterable[Sequence[object]]) -> None:
         """Append rows to the staging table (one round trip per chunk)."""
