@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from buyersync.rules.normalize import normalize_key
 
@@ -59,7 +60,10 @@ def diff_keys(sheet_keys: Mapping[str, int], db_keys: Iterable[str]) -> KeyDiff:
     """
     # Set operations and comprehensions: at 100,000 buyers the explicit Python loops
     # here were a tenth of `missing`'s time.
-    db_set = {key for key in db_keys if key}
+    if isinstance(db_keys, (set, frozenset)) and "" not in db_keys:
+        db_set = db_keys  # no copy: at 1,000,000 buyers a copy is 32-64 MB
+    else:
+        db_set = {key for key in db_keys if key}
     missing = sorted(
         ((key, row) for key, row in sheet_keys.items() if key and key not in db_set),
         key=lambda item: (item[1], item[0]),
@@ -118,3 +122,59 @@ def scan_keys(rows: Iterable[tuple[int, str | None]]) -> KeyScan:
     for row_number, raw in rows:
         scan.add(row_number, raw)
     return scan
+
+
+class KeyMatch:
+    """The key difference, decided while the sheet streams by, dropping each matched key.
+
+    Gives the same :class:`KeyDiff` as :func:`diff_keys` but holds less: built on the
+    database's complete keys (a ``set``, or a ``dict`` of key → value), it removes each
+    key as its sheet buyer comes by, so the database's strings (and values) are freed
+    while the sheet's are allocated — at 1,000,000 buyers the two sides are not held in
+    full at the same time. Feed :meth:`take` every sheet buyer once (its first row, as
+    :meth:`KeyScan.add` returns it), in any order; then :meth:`finish`. The container
+    is consumed; dict values must not be ``None``. The blank key ``""`` is ignored.
+    """
+
+    def __init__(self, database: set[str] | dict[str, Any]) -> None:
+        if isinstance(database, dict):
+            database.pop("", None)
+            self._pop: Any = database.pop
+        else:
+            database.discard("")
+            self._pop = self._pop_set
+        self._left = database
+        self.database_count = len(database)  # distinct keys in the database
+        self.missing: list[tuple[str, int]] = []  # sheet buyers not in the database
+
+    def _pop_set(self, key: str, default: None) -> Any:
+        left = self._left
+        if key in left:
+            left.remove(key)  # type: ignore[union-attr]
+            return True
+        return default
+
+    def take(self, key: str, row_number: int) -> Any:
+        """Match one sheet buyer; its database value (``True`` for a set), or ``None``.
+
+        ``None`` means missing: the buyer is recorded with its row number.
+        """
+        value = self._pop(key, None)
+        if value is None:
+            self.missing.append((key, row_number))
+        return value
+
+    def take_all(self, sheet_keys: Iterable[tuple[str, int]]) -> None:
+        """:meth:`take` each ``(key, row_number)`` pair (e.g. ``first_row.items()``)."""
+        pop, missing = self._pop, self.missing
+        missing.extend(item for item in sheet_keys if pop(item[0], None) is None)
+
+    def finish(self, sheet_count: int) -> KeyDiff:
+        """The difference, given how many distinct sheet buyers were taken."""
+        self.missing.sort(key=lambda item: (item[1], item[0]))
+        return KeyDiff(
+            missing=tuple(self.missing),
+            extra=tuple(sorted(self._left)),
+            sheet_count=sheet_count,
+            database_count=self.database_count,
+        )

@@ -44,7 +44,7 @@ from buyersync.rules.compare import (
     split_joined,
     text_fingerprint,
 )
-from buyersync.rules.diff import Duplicate, KeyDiff, KeyScan, diff_keys
+from buyersync.rules.diff import Duplicate, KeyDiff, KeyMatch, KeyScan
 from buyersync.rules.normalize import ColumnMap
 from buyersync.services.missing import Prefetch, read_sheet
 from buyersync.sources.base import Source
@@ -170,15 +170,16 @@ def _picker(indexes: tuple[int, ...]) -> Callable[[Sequence[str]], tuple[str, ..
 _Waiting = tuple[str, int, "bytes | None", Any]
 
 
-def _settle(waiting: list[_Waiting], stored: Mapping[str, bytes], width: int,
+def _settle(waiting: list[_Waiting], match: KeyMatch, width: int,
             suspects: dict[str, tuple[int, tuple[str, ...]]]) -> int:
     """Match waiting rows with the database's fingerprints; return how many were checked.
 
     Rows whose fingerprints differ go to ``suspects`` with their cells.
     """
     checked = 0
+    take = match.take
     for key, row_number, fingerprint, payload in waiting:
-        expected = stored.get(key)
+        expected = take(key, row_number)
         if expected is None:
             continue  # missing: the key diff reports it
         checked += 1
@@ -241,11 +242,13 @@ class IntegrityChecker:
         # text (a third of the memory of a tuple of cells); a bounded number of them.
         waiting: list[_Waiting] = []
         waiting_chars = 0
-        stored: dict[str, bytes] | None = None
+        # The database's fingerprints, once all in: each sheet buyer takes (and drops)
+        # its own, so the two sides are not held in full at the same time.
+        match: KeyMatch | None = None
         with Prefetch(self.db, lambda: fingerprints.iter_fingerprints(self.db, plan.columns),
                       dict[str, bytes]()) as prefetch:
             if prefetch.done():  # no worker (SQLite): read the database first
-                stored = prefetch.result()
+                match = KeyMatch(prefetch.result())
             for row in plan.rows:
                 values = row.values
                 raw = values[key_index]  # sources pad rows to the header's width
@@ -259,17 +262,17 @@ class IntegrityChecker:
                 picked = pick(values)
                 text = join(picked)
                 fingerprint = text_fingerprint(text, width)
-                if stored is None:
+                if match is None:
                     waiting.append((key, row.row_number, fingerprint,
                                     picked if fingerprint is None else text))
                     waiting_chars += len(text)
                     if waiting_chars > WAITING_CHARS or (
                             len(waiting) % 1024 == 0 and prefetch.done()):
-                        stored = prefetch.result()
-                        checked += _settle(waiting, stored, width, suspects)
+                        match = KeyMatch(prefetch.result())
+                        checked += _settle(waiting, match, width, suspects)
                         waiting.clear()
                     continue
-                expected = stored.get(key)
+                expected = match.take(key, row.row_number)
                 if expected is None:
                     continue  # missing: the key diff reports it
                 checked += 1
@@ -278,11 +281,12 @@ class IntegrityChecker:
                     if len(suspects) >= FETCH_CHUNK:
                         mismatches.extend(self._compare(plan.columns, suspects))
                         suspects.clear()
-            if stored is None:
-                stored = prefetch.result()
-                checked += _settle(waiting, stored, width, suspects)
+            if match is None:
+                match = KeyMatch(prefetch.result())
+                checked += _settle(waiting, match, width, suspects)
+            del waiting
         mismatches.extend(self._compare(plan.columns, suspects))
-        diff = diff_keys(plan.scan.first_row, stored.keys())
+        diff = match.finish(len(plan.scan.first_row))
         return self._report(VerifyMode.FULL, plan, diff, mismatches, checked, started, clock)
 
     # -- steps -----------------------------------------------------------------
@@ -306,22 +310,33 @@ class IntegrityChecker:
         reservoir: Reservoir[tuple[str, int, tuple[str, ...]]] = Reservoir(
             size, random.Random(seed))
         add, is_blank, key_index = plan.scan.add, plan.is_blank, plan.colmap.key_index
+        match: KeyMatch | None = None
         with Prefetch(self.db, lambda: fingerprints.iter_text_keys(self.db),
                       set[str]()) as prefetch:
             # A sample is drawn from buyers in the database, so it needs the keys while
-            # the sheet streams by; completeness needs them only at the end.
-            db_keys = prefetch.result() if size else set()
+            # the sheet streams by; completeness needs them only once they are all in.
+            if size or prefetch.done():
+                match = KeyMatch(prefetch.result())
+            rows = 0
             for row in plan.rows:
                 raw = row.values[key_index]  # sources pad rows to the header's width
                 if not raw.strip() and is_blank(row):
                     continue
                 key = add(row.row_number, raw)
-                if key is not None and size and key in db_keys:
-                    reservoir.offer((key, row.row_number, plan.pick(row.values)))
-            db_keys = prefetch.result()
+                rows += 1
+                if match is not None:
+                    if key is not None and match.take(key, row.row_number) is not None \
+                            and size:
+                        reservoir.offer((key, row.row_number, plan.pick(row.values)))
+                elif rows % 1024 == 0 and prefetch.done():
+                    match = KeyMatch(prefetch.result())
+                    match.take_all(plan.scan.first_row.items())
+            if match is None:
+                match = KeyMatch(prefetch.result())
+                match.take_all(plan.scan.first_row.items())
         sample = {key: (row, values) for key, row, values in reservoir.items}
         mismatches = self._compare(plan.columns, sample) if sample else []
-        diff = diff_keys(plan.scan.first_row, db_keys)
+        diff = match.finish(len(plan.scan.first_row))
         report = self._report(mode, plan, diff, mismatches, len(sample), started, clock)
         if mode is VerifyMode.SAMPLE:
             report = replace(report, sample_size=size, seed=seed)

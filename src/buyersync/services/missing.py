@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from buyersync.errors import ErrorCategory
 from buyersync.records import RowFailure, SheetRow
-from buyersync.rules.diff import Duplicate, KeyDiff, KeyScan, diff_keys
+from buyersync.rules.diff import Duplicate, KeyDiff, KeyMatch, KeyScan
 from buyersync.rules.normalize import ColumnMap, map_headers
 from buyersync.rules.rows import RowChecker
 from buyersync.sources.base import Source
@@ -176,7 +176,13 @@ def find_missing(
     scan = KeyScan()
     add, is_blank, key_index = scan.add, checker.is_blank, colmap.key_index
     sheet_rows = 0
+    # Once the database's keys are all in, each sheet buyer is matched as it comes by
+    # and its database key dropped (KeyMatch): at 1,000,000 buyers holding both sides
+    # in full was a third of the peak memory.
+    match: KeyMatch | None = None
     with Prefetch(db, lambda: fingerprints.iter_text_keys(db), set[str]()) as db_keys:
+        if db_keys.done():  # no worker (SQLite): read the database first
+            match = KeyMatch(db_keys.result())
         for row in rows:
             raw = row.values[key_index]  # sources pad rows to the header's width
             # A key cell with a non-space character makes the row non-blank: the
@@ -184,8 +190,17 @@ def find_missing(
             if not raw.strip() and is_blank(row):
                 continue
             sheet_rows += 1
-            add(row.row_number, raw)
-        diff = diff_keys(scan.first_row, db_keys.result())
+            key = add(row.row_number, raw)
+            if match is not None:
+                if key is not None:
+                    match.take(key, row.row_number)
+            elif sheet_rows % 1024 == 0 and db_keys.done():
+                match = KeyMatch(db_keys.result())
+                match.take_all(scan.first_row.items())
+        if match is None:
+            match = KeyMatch(db_keys.result())
+            match.take_all(scan.first_row.items())
+    diff = match.finish(len(scan.first_row))
     log.info("missing: sheet %d buyers, database %d, missing %d, extra %d",
              diff.sheet_count, diff.database_count, diff.missing_count, diff.extra_count)
     return MissingReport(
