@@ -88,3 +88,19 @@ def test_missing_file_and_short_file(tmp_path: Path) -> None:
     empty.write_text("", encoding="utf-8")
     with pytest.raises(SourceError, match="no header row"):
         CsvSource(empty).read()
+
+
+def test_reading_only_the_header_leaves_no_file_open(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import gc
+    import warnings
+
+    from buyersync.sources.csv_source import CsvSource
+
+    path = tmp_path / "h.csv"
+    path.write_text("buyer_number,name\nB1,Ann\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        data = CsvSource(path).read()
+        assert data.header == ("buyer_number", "name")
+        del data
+        gc.collect()

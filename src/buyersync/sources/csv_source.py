@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import sys
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -126,4 +127,8 @@ class CsvSource(Source):
             finally:
                 fh.close()
 
-        return SheetData(tuple(header), self.header_row, rows(), self.description)
+        iterator = rows()
+        # A caller that reads only the header never starts the iterator, so its
+        # ``finally`` would not run: close the file when the iterator goes away.
+        weakref.finalize(iterator, fh.close)
+        return SheetData(tuple(header), self.header_row, iterator, self.description)
