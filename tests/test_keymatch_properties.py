@@ -59,3 +59,21 @@ def test_a_database_key_is_dropped_once_its_buyer_is_taken() -> None:
     diff = match.finish(2)
     assert diff.missing == (("Z9", 3),) and diff.extra == ("B2", "C3")
     assert diff.sheet_count - diff.missing_count == diff.database_count - diff.extra_count
+
+
+PRINTS = st.one_of(st.binary(min_size=16, max_size=16), st.just(b""))
+
+
+@settings(max_examples=200)
+@given(st.lists(st.lists(st.tuples(KEYS, PRINTS), max_size=8), max_size=6))
+def test_compact_fingerprints_hand_back_what_the_database_sent(
+        chunks: list[list[tuple[str, bytes]]]) -> None:
+    """verify --full holds fingerprints in one blob; each key gets back its (last) own."""
+    from buyersync.services.integrity import _Fingerprints
+
+    table = _Fingerprints()
+    expected: dict[str, bytes] = {}
+    for chunk in chunks:
+        table.update(chunk)
+        expected.update(chunk)
+    assert {k: table.fingerprint(i) for k, i in table.index.items()} == expected

@@ -30,13 +30,14 @@ import enum
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
 from buyersync.rules.compare import (
+    NO_FINGERPRINT,
     SEPARATOR,
     Mismatch,
     Reservoir,
@@ -170,22 +171,64 @@ def _picker(indexes: tuple[int, ...]) -> Callable[[Sequence[str]], tuple[str, ..
 _Waiting = tuple[str, int, "bytes | None", Any]
 
 
-def _settle(waiting: list[_Waiting], match: KeyMatch, width: int,
+class _Fingerprints:
+    """The database's fingerprints, held compactly: key → index into one 16-byte-a-buyer blob.
+
+    A dict of key → ``bytes`` costs 64 bytes an entry for the ``bytes`` object alone; here
+    a fingerprint is 16 bytes of :attr:`blob` and an ``int`` index (32 bytes, the size
+    class of the sheet's row numbers, which reuse the memory as buyers are matched).
+    Fill it with :meth:`update` (what :class:`Prefetch` calls); an index of -1 stands
+    for :data:`NO_FINGERPRINT`.
+    """
+
+    WIDTH = 16
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.blob = bytearray()
+
+    def update(self, pairs: Iterable[tuple[str, bytes]], /) -> None:
+        """Add ``(buyer_number, fingerprint)`` pairs (a later pair for a key wins)."""
+        chunk = pairs if isinstance(pairs, list) else list(pairs)
+        if not chunk:
+            return
+        keys, prints = zip(*chunk, strict=True)
+        joined = b"".join(prints)
+        start = len(self.blob) // self.WIDTH
+        if len(joined) == self.WIDTH * len(prints):  # the usual case: no loop in Python
+            self.index.update(zip(keys, range(start, start + len(keys)), strict=True))
+            self.blob += joined
+            return
+        for key, fingerprint in chunk:
+            if len(fingerprint) == self.WIDTH:
+                self.index[key] = len(self.blob) // self.WIDTH
+                self.blob += fingerprint
+            else:
+                self.index[key] = -1
+
+    def fingerprint(self, index: int) -> bytes:
+        """The fingerprint at ``index`` (as :class:`KeyMatch` hands it back)."""
+        if index < 0:
+            return NO_FINGERPRINT
+        return bytes(self.blob[index * self.WIDTH:(index + 1) * self.WIDTH])
+
+
+def _settle(waiting: list[_Waiting], match: KeyMatch, stored: _Fingerprints, width: int,
             suspects: dict[str, tuple[int, tuple[str, ...]]]) -> int:
     """Match waiting rows with the database's fingerprints; return how many were checked.
 
     Rows whose fingerprints differ go to ``suspects`` with their cells.
     """
     checked = 0
-    take = match.take
+    take, stored_at = match.take, stored.fingerprint
     for key, row_number, fingerprint, payload in waiting:
-        expected = take(key, row_number)
-        if expected is None:
+        index = take(key, row_number)
+        if index is None:
             continue  # missing: the key diff reports it
         checked += 1
         if fingerprint is None:
             suspects[key] = (row_number, payload)
-        elif fingerprint != expected:
+        elif fingerprint != stored_at(index):
             suspects[key] = (row_number, split_joined(payload, width))
     return checked
 
@@ -245,10 +288,12 @@ class IntegrityChecker:
         # The database's fingerprints, once all in: each sheet buyer takes (and drops)
         # its own, so the two sides are not held in full at the same time.
         match: KeyMatch | None = None
+        stored = _Fingerprints()
+        stored_at = stored.fingerprint
         with Prefetch(self.db, lambda: fingerprints.iter_fingerprints(self.db, plan.columns),
-                      dict[str, bytes]()) as prefetch:
+                      stored) as prefetch:
             if prefetch.done():  # no worker (SQLite): read the database first
-                match = KeyMatch(prefetch.result())
+                match = KeyMatch(prefetch.result().index)
             for row in plan.rows:
                 values = row.values
                 raw = values[key_index]  # sources pad rows to the header's width
@@ -268,22 +313,22 @@ class IntegrityChecker:
                     waiting_chars += len(text)
                     if waiting_chars > WAITING_CHARS or (
                             len(waiting) % 1024 == 0 and prefetch.done()):
-                        match = KeyMatch(prefetch.result())
-                        checked += _settle(waiting, match, width, suspects)
+                        match = KeyMatch(prefetch.result().index)
+                        checked += _settle(waiting, match, stored, width, suspects)
                         waiting.clear()
                     continue
-                expected = match.take(key, row.row_number)
-                if expected is None:
+                index = match.take(key, row.row_number)
+                if index is None:
                     continue  # missing: the key diff reports it
                 checked += 1
-                if fingerprint is None or fingerprint != expected:
+                if fingerprint is None or fingerprint != stored_at(index):
                     suspects[key] = (row.row_number, picked)
                     if len(suspects) >= FETCH_CHUNK:
                         mismatches.extend(self._compare(plan.columns, suspects))
                         suspects.clear()
             if match is None:
-                match = KeyMatch(prefetch.result())
-                checked += _settle(waiting, match, width, suspects)
+                match = KeyMatch(prefetch.result().index)
+                checked += _settle(waiting, match, stored, width, suspects)
             del waiting
         mismatches.extend(self._compare(plan.columns, suspects))
         diff = match.finish(len(plan.scan.first_row))
