@@ -188,12 +188,21 @@ class Bench:
         return has_module(f"buyersync.cli.{command}")
 
     def run_memory(self, n: int) -> None:
-        """Only the syncs whose peak RSS the 1,000,000-row target is about (CSV, Google Sheets)."""
-        print(f"\n== {n:,} buyers (memory: sync from CSV and from Google Sheets)", flush=True)
+        """The commands whose peak RSS the 1,000,000-row target is about.
+
+        Syncs from CSV and Google Sheets, then ``missing``, ``verify --full`` and
+        ``health`` on the synced table (they hold one entry per buyer on each side).
+        """
+        print(f"\n== {n:,} buyers (memory: sync, missing, verify --full, health)", flush=True)
         base = self.data(n, "csv")
         url = self.fresh_pg("buyersync")
-        run = self.buyersync("sync", "--source", str(base), "--db", url)
+        src = ["--source", str(base), "--db", url]
+        run = self.buyersync("sync", *src)
         self.record(n, "buyersync sync (empty db)", "postgresql", "csv", run, self.sync_note(run))
+        for command, extra in (("missing", ()), ("verify", ("--full",)), ("health", ())):
+            if self.available(command):
+                name = f"buyersync {command}{' ' + ' '.join(extra) if extra else ''}"
+                self.record(n, name, "postgresql", "csv", self.buyersync(command, *extra, *src))
         self.gsheets(n, base)
 
     def run_size(self, n: int) -> None:

@@ -12,7 +12,8 @@ Three depths, each one sheet read and one database pass:
   computed by PostgreSQL itself: see :mod:`buyersync.store.fingerprints`), each sheet
   row's fingerprint is computed as it streams by, and only rows whose fingerprints
   differ are fetched and compared column by column — memory is one dict entry per
-  buyer, never the whole table.
+  buyer (fingerprints in one blob), never the whole table; each database entry is
+  dropped as its sheet buyer is matched (:class:`~buyersync.rules.diff.KeyMatch`).
 
 On PostgreSQL the database is read in a worker thread while the sheet is read
 (:class:`~buyersync.services.missing.Prefetch`), so its time is hidden behind the
@@ -47,7 +48,7 @@ from buyersync.rules.compare import (
 )
 from buyersync.rules.diff import Duplicate, KeyDiff, KeyMatch, KeyScan
 from buyersync.rules.normalize import ColumnMap
-from buyersync.services.missing import Prefetch, read_sheet
+from buyersync.services.missing import AHEAD_ROWS, Prefetch, read_sheet
 from buyersync.sources.base import Source
 from buyersync.store import fingerprints
 from buyersync.store.db import Database, utcnow
@@ -373,7 +374,7 @@ class IntegrityChecker:
                     if key is not None and match.take(key, row.row_number) is not None \
                             and size:
                         reservoir.offer((key, row.row_number, plan.pick(row.values)))
-                elif rows % 1024 == 0 and prefetch.done():
+                elif rows % 1024 == 0 and (prefetch.done() or rows >= AHEAD_ROWS):
                     match = KeyMatch(prefetch.result())
                     match.take_all(plan.scan.first_row.items())
             if match is None:
