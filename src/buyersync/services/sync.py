@@ -315,7 +315,7 @@ class SyncEngine:
             # Only a failure of the staged row itself unsyncs a buyer: a later duplicate
             # row of the same buyer failing does not.
             report.synced_keys = [k for k in staged.keys if k not in self._merge_failed]
-            report.not_found = sorted(self.select_keys - set(checker.first_row))
+            report.not_found = sorted(self.select_keys.difference(checker.first_row))
         if self.queue_failures:
             # A queued buyer this sync wrote is a successful retry: its entry goes.
             resolved = retryqueue.resolve_synced(
