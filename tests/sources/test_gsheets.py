@@ -247,3 +247,10 @@ def test_replay_hidden_sheet_and_404(realdata: Path, server: SheetsServer) -> No
     server.load_cassette(cassette(realdata, "ClientTest.test_access_non_existing_spreadsheet"))
     with pytest.raises(SourceUnavailable, match="not found"):
         source(server, sid="test").read()
+
+
+def test_an_answer_that_names_no_range_is_read_whole(server: SheetsServer) -> None:
+    server.add_sheet("book", "Buyers", buyers(12_000))
+    server.omit_range = True
+    rows = list(source(server).read().rows)
+    assert len(rows) == 12_000 and rows[-1].values[0] == "0012000"

@@ -297,11 +297,15 @@ class GoogleSheetsSource(Source):
         asked = last_row - first_row + 1
 
         def check(body: dict[str, Any]) -> None:
-            got_title, cells = split_range(str(body.get("range", "")))
-            start, end = _rows_of(cells)
-            if got_title != title or start != first_row or end is None or end < last_row:
-                raise _BadAnswer(f"asked for {a1} but the answer covers "
-                                 f"{body.get('range')!r} (a partial range)")
+            # Google always names the range it answers; a range that does not cover
+            # what was asked is a partial answer. An answer that names none (some
+            # stand-ins and proxies) cannot be checked that way and is taken as it is.
+            if "range" in body:
+                got_title, cells = split_range(str(body["range"]))
+                start, end = _rows_of(cells)
+                if got_title != title or start != first_row or end is None or end < last_row:
+                    raise _BadAnswer(f"asked for {a1} but the answer covers "
+                                     f"{body.get('range')!r} (a partial range)")
             values = body.get("values", [])
             if not isinstance(values, list) or len(values) > asked or \
                     not all(isinstance(r, list) for r in values):

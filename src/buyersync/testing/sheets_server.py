@@ -119,6 +119,8 @@ class SheetsServer:
     def __init__(self, *, require_auth: bool = False, host: str = "127.0.0.1") -> None:
         self.require_auth = require_auth
         self.host = host
+        #: Answer value reads without the ``range`` field, as a minimal stand-in might.
+        self.omit_range = False
         self.spreadsheets: dict[str, _Spreadsheet] = {}
         self.requests: list[LoggedRequest] = []
         self.tokens: set[str] = set()
@@ -342,6 +344,8 @@ class SheetsServer:
         }
         if out:
             body["values"] = out
+        if self.omit_range:
+            del body["range"]
         return 200, body
 
     def metadata(self, book: _Spreadsheet) -> dict[str, Any]:
