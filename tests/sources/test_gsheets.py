@@ -254,3 +254,17 @@ def test_an_answer_that_names_no_range_is_read_whole(server: SheetsServer) -> No
     server.omit_range = True
     rows = list(source(server).read().rows)
     assert len(rows) == 12_000 and rows[-1].values[0] == "0012000"
+
+
+def test_metadata_without_grid_size_still_reads_every_row_and_column(
+        server: SheetsServer) -> None:
+    wide = [[f"h{c}" for c in range(30)]] + [
+        [f"{r:05d}"] + [f"v{r}-{c}" for c in range(1, 30)] for r in range(1, 12_001)]
+    wide[0][0] = "buyer_number"
+    server.add_sheet("book", "Wide", wide)
+    server.omit_grid = True
+    server.omit_range = True
+    data = source(server).read()
+    rows = list(data.rows)
+    assert len(data.header) == 30 and data.header[-1] == "h29"
+    assert len(rows) == 12_000 and rows[-1].values[-1] == "v12000-29"

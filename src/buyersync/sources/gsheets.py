@@ -38,6 +38,9 @@ from buyersync.testing.sheets_server import column_name, quote_title, split_rang
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets.readonly"]
 #: Rows per values request: at most one request per this many rows.
 PAGE_ROWS = 10_000
+#: Bounds used when the metadata does not say how big the grid is.
+UNKNOWN_ROWS = 1_000_000
+UNKNOWN_COLUMNS = 702  # A..ZZ
 #: Rows per request when only the key column is read (one short cell per row).
 COLUMN_PAGE_ROWS = 100_000
 _RETRYABLE = frozenset({429, 500, 502, 503, 504, 408})
@@ -346,9 +349,11 @@ class GoogleSheetsSource(Source):
         """The sheet's title, row count and column count; checks the header row exists."""
         props = self._properties()
         title = str(props.get("title", ""))
+        # Google always sends the grid's size; a stand-in that does not gets generous
+        # bounds rather than a read cut at column Z (trailing empty cells cost nothing).
         grid = props.get("gridProperties", {})
-        row_count = int(grid.get("rowCount", 0))
-        col_count = max(1, int(grid.get("columnCount", 26)))
+        row_count = int(grid.get("rowCount", UNKNOWN_ROWS))
+        col_count = max(1, int(grid.get("columnCount", UNKNOWN_COLUMNS)))
         if self.header_row > row_count:
             raise SourceError(f"sheet {title!r} has {row_count} rows; there is no header "
                               f"row on row {self.header_row}", hint="check --header-row")

@@ -121,6 +121,8 @@ class SheetsServer:
         self.host = host
         #: Answer value reads without the ``range`` field, as a minimal stand-in might.
         self.omit_range = False
+        #: Send sheet metadata without gridProperties (and so enforce no grid limits).
+        self.omit_grid = False
         self.spreadsheets: dict[str, _Spreadsheet] = {}
         self.requests: list[LoggedRequest] = []
         self.tokens: set[str] = set()
@@ -309,8 +311,8 @@ class SheetsServer:
             (r0, c0), (r1, c1) = _parse_cells(cells) if cells else ((0, 0), (None, None))
         except ValueError:
             return 400, _error(400, f"Unable to parse range: {a1}", "INVALID_ARGUMENT")
-        if (r1 is not None and r1 >= sheet.row_count) or (c1 is not None
-                                                          and c1 >= sheet.column_count):
+        if not self.omit_grid and ((r1 is not None and r1 >= sheet.row_count)
+                                   or (c1 is not None and c1 >= sheet.column_count)):
             return 400, _error(
                 400, f"Range ({a1}) exceeds grid limits. Max rows: {sheet.row_count}, "
                 f"max columns: {sheet.column_count}", "INVALID_ARGUMENT")
@@ -355,6 +357,8 @@ class SheetsServer:
                 "sheetId": s.sheet_id, "title": s.title, "index": i, "sheetType": "GRID",
                 "gridProperties": {"rowCount": s.row_count, "columnCount": s.column_count},
             }
+            if self.omit_grid:
+                del props["gridProperties"]
             if s.hidden:
                 props["hidden"] = True
             sheets.append({"properties": props})
