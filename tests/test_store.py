@@ -72,3 +72,19 @@ def test_sqlite_urls() -> None:
         sqlite_path("sqlite:///")
     with pytest.raises(StoreConnectionError, match="does not exist"):
         open_database("sqlite:////no/such/folder/x.db")
+
+
+def test_two_streams_on_one_connection(db: Database) -> None:
+    db.execute("CREATE TABLE t (x integer)")
+    db.executemany("INSERT INTO t VALUES (%s)", [(i,) for i in range(10)])
+    if db.dialect == "postgresql":
+        # server-side cursors live in a transaction: nest the second in the first
+        outer = db.iterate("SELECT x FROM t ORDER BY x", chunk=3)
+        first = next(outer)
+        inner = list(db.iterate("SELECT x FROM t ORDER BY x DESC", chunk=3))
+        assert first == (0,) and inner[0] == (9,) and len(inner) == 10
+        assert [r[0] for r in outer] == list(range(1, 10))
+    else:
+        a = db.iterate("SELECT x FROM t ORDER BY x")
+        b = db.iterate("SELECT x FROM t ORDER BY x DESC")
+        assert next(a) == (0,) and next(b) == (9,)

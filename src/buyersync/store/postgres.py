@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from buyersync.errors import (
 from buyersync.rules.categories import category_for_sqlstate
 from buyersync.settings import redact_url
 from buyersync.store.db import Database, Params, Row
+
+_CURSOR_IDS = itertools.count(1)
 
 
 def _is_disconnect(exc: BaseException, conn: psycopg.Connection[Any] | None) -> bool:
@@ -167,8 +170,10 @@ class PostgresDatabase(Database):
 
     def iterate(self, sql: str, params: Params = None, *, chunk: int = 5000) -> Iterator[tuple]:
         try:
+            # A server-side cursor per stream: two streams on one connection must not
+            # share a cursor name.
             with self._conn.transaction(), self._conn.cursor(
-                name="buyersync_iter", row_factory=psycopg.rows.tuple_row
+                name=f"buyersync_iter_{next(_CURSOR_IDS)}", row_factory=psycopg.rows.tuple_row
             ) as cur:
                 cur.itersize = chunk
                 cur.execute(sql, params)  # type: ignore[arg-type]
