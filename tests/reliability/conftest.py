@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,3 +126,18 @@ def assert_converged(db: Database, expected: set[str]) -> None:
 def run_statuses(db: Database, operation: str = "sync") -> dict[str, str]:
     return {r["run_id"]: r["status"] for r in db.query(
         "SELECT run_id, status FROM sync_runs WHERE operation = %s", (operation,))}
+
+
+def wait_until_running(url: str, proc, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    """Wait until a spawned sync has recorded its run (past start-up and migration),
+    so a kill or a terminated backend lands mid-run rather than in interpreter start-up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with opened(url) as db:
+                if db.table_exists("sync_runs") and db.query_value(
+                        "SELECT count(*) FROM sync_runs WHERE status = 'running'"):
+                    return
+        except Exception:
+            pass
+        time.sleep(0.02)

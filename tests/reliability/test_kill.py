@@ -28,6 +28,7 @@ from tests.reliability.conftest import (
     run_statuses,
     sheet_keys,
     spawn,
+    wait_until_running,
 )
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
@@ -45,19 +46,6 @@ def _created_at(url: str) -> dict[str, object]:
                 for r in db.query("SELECT buyer_number, created_at FROM buyers")}
 
 
-def _wait_for_running_row(url: str, proc, deadline: float) -> None:  # type: ignore[no-untyped-def]
-    """Let the victim get past start-up so some kills land mid-merge (not only in import)."""
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with opened(url) as db:
-                if db.table_exists("sync_runs") and db.query_value(
-                        "SELECT count(*) FROM sync_runs WHERE status = 'running'"):
-                    return
-        except Exception:
-            pass  # tables being created by the victim: look again
-        time.sleep(0.05)
-
-
 def test_sigkill_at_random_points_then_next_run_completes(url: str, big_sheet: Path) -> None:
     rng = random.Random(SEED)
     print(f"kill seed {SEED} (replay with BUYERSYNC_KILL_SEED={SEED})")
@@ -71,7 +59,7 @@ def test_sigkill_at_random_points_then_next_run_completes(url: str, big_sheet: P
         if attempt % 2:
             # Half the kills wait until the run is recorded, then land anywhere up to
             # the end of the merge; the others land anywhere from start-up on.
-            _wait_for_running_row(url, proc, time.monotonic() + 30)
+            wait_until_running(url, proc)
             time.sleep(rng.uniform(0.0, 1.0))
         else:
             time.sleep(rng.uniform(0.0, 2.0))

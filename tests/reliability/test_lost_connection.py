@@ -23,6 +23,7 @@ from tests.reliability.conftest import (
     run_statuses,
     sheet_keys,
     spawn,
+    wait_until_running,
 )
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres]
@@ -36,20 +37,6 @@ def _terminate(admin_url: str, dbname: str) -> int:
             (dbname,)).fetchall())
 
 
-def _wait_until_running(url: str, proc, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
-    """Wait until the sync has recorded its run (it is past start-up and migration)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with opened(url) as db:
-                if db.table_exists("sync_runs") and db.query_value(
-                        "SELECT count(*) FROM sync_runs WHERE status = 'running'"):
-                    return
-        except Exception:
-            pass  # the victim is creating the tables: look again
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize("first_kill_after", [0.0, 0.5])
 def test_terminated_backends_then_retry_and_rerun_converge(
         pg_url: str, pg_server: str, big_sheet: Path, first_kill_after: float) -> None:
@@ -58,7 +45,7 @@ def test_terminated_backends_then_retry_and_rerun_converge(
     terminated = 0
     for _ in range(3):  # a fast machine may finish a sync before the first kill: go again
         proc = spawn("sync", *base, "--connect-attempts", "5")
-        _wait_until_running(pg_url, proc)
+        wait_until_running(pg_url, proc)
         time.sleep(first_kill_after)
         for _ in range(4):  # several times, while the sync is still alive
             if proc.poll() is not None:
