@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from buyersync.rules.normalize import column_letter
+
 HEADER = (
     "buyer_number", "name", "name_kana", "company", "email", "phone", "postal_code",
     "prefecture", "city", "address", "building", "status", "assigned_to",
@@ -118,13 +120,6 @@ def write_csv(path: Path, n: int, *, changed_every: int | None = None) -> Path:
     return path
 
 
-def _col(i: int) -> str:
-    name = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        name = chr(65 + r) + name
-    return name
 
 
 _CONTENT_TYPES = (
@@ -165,7 +160,7 @@ def write_xlsx(path: Path, n: int, *, changed_every: int | None = None) -> Path:
     rows); every cell is a shared string, as Excel stores typed-in text.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    letters = [_col(i) for i in range(len(HEADER))]
+    letters = [column_letter(i) for i in range(len(HEADER))]
     strings: dict[str, int] = {}
     table: list[str] = []
 

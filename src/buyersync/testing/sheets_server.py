@@ -33,18 +33,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from buyersync.rules.normalize import column_letter
+
 _CELL = re.compile(r"^([A-Za-z]*)(\d*)$")
 _SIMPLE_TITLE = re.compile(r"^[A-Za-z0-9_]+$")
 
 
-def column_name(index: int) -> str:
-    """``0`` → ``"A"``, ``26`` → ``"AA"``."""
-    name = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        name = chr(65 + rem) + name
-    return name
+#: ``0`` → ``"A"``, ``26`` → ``"AA"`` (the one implementation, in rules.normalize).
+column_name = column_letter
 
 
 def column_index(name: str) -> int:
