@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import signal
 import socket
@@ -19,6 +18,7 @@ from buyersync.cli.common import (
     command_settings,
 )
 from buyersync.errors import BuyersyncError, ConfigError
+from buyersync.rules.hosts import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +26,6 @@ SCHEDULE_SETTINGS = ("sync_interval_seconds", "retry_interval_seconds", "health_
                      "verify_interval_seconds")
 #: How long shutdown waits for a running job to reach a safe point.
 STOP_TIMEOUT_SECONDS = 60.0
-
-
-def is_loopback(host: str) -> bool:
-    """True when ``host`` only accepts connections from this machine.
-
-    ``localhost`` and loopback addresses (127.0.0.0/8, ::1) are; ``0.0.0.0``, ``::``,
-    other addresses and other host names are not (a name may resolve anywhere).
-    """
-    name = host.strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def _listen(host: str, port: int) -> socket.socket:

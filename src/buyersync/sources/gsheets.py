@@ -18,7 +18,6 @@ Tokens and keys are never logged or put in messages.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import random
@@ -32,6 +31,7 @@ import httpx
 from buyersync.errors import ConfigError, ErrorCategory, SourceError, SourceUnavailable
 from buyersync.records import SheetRow
 from buyersync.rules.categories import category_for_http_status
+from buyersync.rules.hosts import is_loopback
 from buyersync.sources.base import SheetData, Source, make_row
 from buyersync.testing.sheets_server import column_name, quote_title, split_range
 
@@ -472,13 +472,7 @@ def _first_line(exc: Exception) -> str:
 
 
 def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(urlsplit(url).hostname or "")
 
 
 __all__ = ["COLUMN_PAGE_ROWS", "PAGE_ROWS", "SCOPES", "GoogleSheetsSource"]
