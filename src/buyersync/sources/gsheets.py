@@ -32,8 +32,8 @@ from buyersync.errors import ConfigError, ErrorCategory, SourceError, SourceUnav
 from buyersync.records import SheetRow
 from buyersync.rules.categories import category_for_http_status
 from buyersync.rules.hosts import is_loopback
+from buyersync.sources.a1 import column_name, quote_title, split_range
 from buyersync.sources.base import SheetData, Source, make_row
-from buyersync.testing.sheets_server import column_name, quote_title, split_range
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets.readonly"]
 #: Rows per values request: at most one request per this many rows.
