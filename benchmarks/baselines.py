@@ -52,9 +52,11 @@ def naive(path: str, url: str) -> None:
         header = next(reader)
         cols = ", ".join(f'"{h}"' for h in header)
         updates = ", ".join(f'"{h}" = excluded."{h}"' for h in header[1:])
-        sql = (f"INSERT INTO buyers ({cols}, synced_at) VALUES "
-               f"({', '.join(['%s'] * len(header))}, now()) "
-               f"ON CONFLICT (buyer_number) DO UPDATE SET {updates}, synced_at = now()")
+        sql = (
+            f"INSERT INTO buyers ({cols}, synced_at) VALUES "
+            f"({', '.join(['%s'] * len(header))}, now()) "
+            f"ON CONFLICT (buyer_number) DO UPDATE SET {updates}, synced_at = now()"
+        )
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS buyers (buyer_number text PRIMARY KEY, "
@@ -80,15 +82,21 @@ def dlt_load(path: str, url: str) -> None:
         os.environ.setdefault("DESTINATION__POSTGRES__CREDENTIALS__PASSWORD", "trust")
     import dlt  # type: ignore[import-not-found]
 
-    @dlt.resource(name="buyers", write_disposition="merge", primary_key="buyer_number",
-                  columns={h: {"data_type": "text"} for h in _header(path)})
+    @dlt.resource(
+        name="buyers",
+        write_disposition="merge",
+        primary_key="buyer_number",
+        columns={h: {"data_type": "text"} for h in _header(path)},
+    )
     def buyers():  # type: ignore[no-untyped-def]
         with open(path, encoding="utf-8", newline="") as fh:
             yield from csv.DictReader(fh)
 
     pipeline = dlt.pipeline(
-        pipeline_name="buyersync_bench", destination=dlt.destinations.postgres(url),
-        dataset_name="bench", pipelines_dir=os.environ.get("DLT_PIPELINES_DIR"),
+        pipeline_name="buyersync_bench",
+        destination=dlt.destinations.postgres(url),
+        dataset_name="bench",
+        pipelines_dir=os.environ.get("DLT_PIPELINES_DIR"),
     )
     info = pipeline.run(buyers())
     info.raise_on_failed_jobs()

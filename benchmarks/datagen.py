@@ -21,44 +21,185 @@ from xml.sax.saxutils import escape
 from buyersync.rules.normalize import column_letter
 
 HEADER = (
-    "buyer_number", "name", "name_kana", "company", "email", "phone", "postal_code",
-    "prefecture", "city", "address", "building", "status", "assigned_to",
-    "source_channel", "registered_on", "notes",
+    "buyer_number",
+    "name",
+    "name_kana",
+    "company",
+    "email",
+    "phone",
+    "postal_code",
+    "prefecture",
+    "city",
+    "address",
+    "building",
+    "status",
+    "assigned_to",
+    "source_channel",
+    "registered_on",
+    "notes",
 )
 
-_FAMILY = ["佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤",
-           "吉田", "山田", "佐々木", "山口", "松本", "井上", "木村", "林", "斎藤", "清水"]
-_GIVEN = ["太郎", "花子", "一郎", "陽子", "健太", "美咲", "翔", "さくら", "大輔", "由美",
-          "拓也", "愛", "直樹", "恵子", "誠", "真由美"]
-_KANA_FAMILY = ["サトウ", "スズキ", "タカハシ", "タナカ", "イトウ", "ワタナベ", "ヤマモト",
-                "ナカムラ", "コバヤシ", "カトウ"]
+_FAMILY = [
+    "佐藤",
+    "鈴木",
+    "高橋",
+    "田中",
+    "伊藤",
+    "渡辺",
+    "山本",
+    "中村",
+    "小林",
+    "加藤",
+    "吉田",
+    "山田",
+    "佐々木",
+    "山口",
+    "松本",
+    "井上",
+    "木村",
+    "林",
+    "斎藤",
+    "清水",
+]
+_GIVEN = [
+    "太郎",
+    "花子",
+    "一郎",
+    "陽子",
+    "健太",
+    "美咲",
+    "翔",
+    "さくら",
+    "大輔",
+    "由美",
+    "拓也",
+    "愛",
+    "直樹",
+    "恵子",
+    "誠",
+    "真由美",
+]
+_KANA_FAMILY = [
+    "サトウ",
+    "スズキ",
+    "タカハシ",
+    "タナカ",
+    "イトウ",
+    "ワタナベ",
+    "ヤマモト",
+    "ナカムラ",
+    "コバヤシ",
+    "カトウ",
+]
 _KANA_GIVEN = ["タロウ", "ハナコ", "イチロウ", "ヨウコ", "ケンタ", "ミサキ", "ショウ", "サクラ"]
-_LATIN_FIRST = ["James", "Maria", "Chen", "Olivia", "Lucas", "Sofia", "Arjun", "Emma",
-                "Mateo", "Aiko", "Noah", "Isabella", "Mohammed", "Anna"]
-_LATIN_LAST = ["Smith", "García", "Wang", "Müller", "Rossi", "Kowalski", "Nguyen", "Silva",
-               "Johnson", "O'Brien", "Dubois", "Andersson", "Fernández-López"]
+_LATIN_FIRST = [
+    "James",
+    "Maria",
+    "Chen",
+    "Olivia",
+    "Lucas",
+    "Sofia",
+    "Arjun",
+    "Emma",
+    "Mateo",
+    "Aiko",
+    "Noah",
+    "Isabella",
+    "Mohammed",
+    "Anna",
+]
+_LATIN_LAST = [
+    "Smith",
+    "García",
+    "Wang",
+    "Müller",
+    "Rossi",
+    "Kowalski",
+    "Nguyen",
+    "Silva",
+    "Johnson",
+    "O'Brien",
+    "Dubois",
+    "Andersson",
+    "Fernández-López",
+]
 _COMPANY = ["株式会社", "有限会社", "合同会社", ""]
-_COMPANY_WORD = ["サンライズ", "みどり商事", "東洋物産", "北斗システム", "Blue Harbor Trading",
-                 "Acme Pacific Holdings", "富士テクノロジー", "さくら不動産", "Nordic Design Studio",
-                 "丸八食品", "グローバル・ロジスティクス・ソリューションズ"]
-_PREF = ["東京都", "大阪府", "神奈川県", "愛知県", "北海道", "福岡県", "京都府", "兵庫県",
-         "埼玉県", "千葉県"]
-_CITY = ["渋谷区", "新宿区", "港区", "横浜市中区", "大阪市北区", "名古屋市中村区", "札幌市中央区",
-         "福岡市博多区", "京都市下京区", "さいたま市大宮区"]
-_STREET = ["神南", "西新宿", "六本木", "山下町", "梅田", "名駅", "北一条西", "博多駅前",
-           "烏丸通四条下る", "桜木町"]
-_BUILDING = ["", "", "", "サンシャインビル 5F", "グランドタワー 23階 2301号室",
-             "第二丸八ビルディング 3F 受付経由", "Harbor View Residence #1204", "メゾン桜 101"]
+_COMPANY_WORD = [
+    "サンライズ",
+    "みどり商事",
+    "東洋物産",
+    "北斗システム",
+    "Blue Harbor Trading",
+    "Acme Pacific Holdings",
+    "富士テクノロジー",
+    "さくら不動産",
+    "Nordic Design Studio",
+    "丸八食品",
+    "グローバル・ロジスティクス・ソリューションズ",
+]
+_PREF = [
+    "東京都",
+    "大阪府",
+    "神奈川県",
+    "愛知県",
+    "北海道",
+    "福岡県",
+    "京都府",
+    "兵庫県",
+    "埼玉県",
+    "千葉県",
+]
+_CITY = [
+    "渋谷区",
+    "新宿区",
+    "港区",
+    "横浜市中区",
+    "大阪市北区",
+    "名古屋市中村区",
+    "札幌市中央区",
+    "福岡市博多区",
+    "京都市下京区",
+    "さいたま市大宮区",
+]
+_STREET = [
+    "神南",
+    "西新宿",
+    "六本木",
+    "山下町",
+    "梅田",
+    "名駅",
+    "北一条西",
+    "博多駅前",
+    "烏丸通四条下る",
+    "桜木町",
+]
+_BUILDING = [
+    "",
+    "",
+    "",
+    "サンシャインビル 5F",
+    "グランドタワー 23階 2301号室",
+    "第二丸八ビルディング 3F 受付経由",
+    "Harbor View Residence #1204",
+    "メゾン桜 101",
+]
 _STATUS = ["active", "active", "active", "prospect", "inactive", "契約済み", "商談中"]
 _STAFF = ["営業一課 田中", "営業二課 佐藤", "Kenji Mori", "海外営業 Smith", "本社 山本"]
 _CHANNEL = ["web", "展示会", "紹介", "電話", "メールマガジン", "partner referral"]
 _SENTENCES = [
-    "初回訪問済み。", "見積書を送付。", "来月の展示会で再度ご案内予定。",
-    "担当者変更あり、新担当は経理部の方。", "Prefers e-mail in English.",
-    "支払条件は月末締め翌月末払い。", "大口案件の可能性あり、要フォロー。",
-    "Called twice, no answer; try again after 3pm JST.", "請求書の宛名は本社住所で。",
-    "納品先は倉庫（千葉県市川市）。", "キャンペーン対象外。",
-    "Requested a quote for 1,200 units, delivery in Q3.", "社長とは旧知の仲。",
+    "初回訪問済み。",
+    "見積書を送付。",
+    "来月の展示会で再度ご案内予定。",
+    "担当者変更あり、新担当は経理部の方。",
+    "Prefers e-mail in English.",
+    "支払条件は月末締め翌月末払い。",
+    "大口案件の可能性あり、要フォロー。",
+    "Called twice, no answer; try again after 3pm JST.",
+    "請求書の宛名は本社住所で。",
+    "納品先は倉庫（千葉県市川市）。",
+    "キャンペーン対象外。",
+    "Requested a quote for 1,200 units, delivery in Q3.",
+    "社長とは旧知の仲。",
     "過去に配送トラブルあり（2022年）。丁寧な対応を。",
 ]
 
@@ -118,8 +259,6 @@ def write_csv(path: Path, n: int, *, changed_every: int | None = None) -> Path:
         writer.writerow(HEADER)
         writer.writerows(rows(n, changed_every=changed_every))
     return path
-
-
 
 
 _CONTENT_TYPES = (
@@ -205,10 +344,12 @@ def write_xlsx(path: Path, n: int, *, changed_every: int | None = None) -> Path:
                 f'count="{total_refs}" uniqueCount="{len(table)}">'.encode()
             )
             for start in range(0, len(table), 5000):
-                raw.write("".join(
-                    f'<si><t xml:space="preserve">{escape(s)}</t></si>'
-                    for s in table[start:start + 5000]
-                ).encode("utf-8"))
+                raw.write(
+                    "".join(
+                        f'<si><t xml:space="preserve">{escape(s)}</t></si>'
+                        for s in table[start : start + 5000]
+                    ).encode("utf-8")
+                )
             raw.write(b"</sst>")
     return path
 

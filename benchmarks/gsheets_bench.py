@@ -23,11 +23,22 @@ def sync_through_stand_in(bench: Any, csv_path: Path, url: str) -> tuple[Any, st
     with SheetsServer() as server:
         server.add_sheet("benchmark-sheet", "buyers", rows)
         del rows
-        creds = write_service_account(bench.work / "stand-in-service-account.json",
-                                      server.token_uri)
-        run = bench.buyersync("sync", "--source", "gsheets:benchmark-sheet", "--sheet", "buyers",
-                              "--sheets-api-url", server.url, "--google-credentials", str(creds),
-                              "--db", url)
+        creds = write_service_account(
+            bench.work / "stand-in-service-account.json", server.token_uri
+        )
+        run = bench.buyersync(
+            "sync",
+            "--source",
+            "gsheets:benchmark-sheet",
+            "--sheet",
+            "buyers",
+            "--sheets-api-url",
+            server.url,
+            "--google-credentials",
+            str(creds),
+            "--db",
+            url,
+        )
         requests = len(server.value_requests())
     note = bench.sync_note(run)
     try:

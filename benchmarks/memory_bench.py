@@ -55,10 +55,15 @@ def main(argv: list[str] | None = None) -> int:
             run = buyersync("sync", "--source", str(source), "--db", url)
             print(f"sync: {run.seconds:.1f} s, {run.peak_rss_mb:.0f} MB", flush=True)
         for command in args.commands.split(","):
-            runs = [buyersync(*command.split(), "--source", str(source), "--db", url)
-                    for _ in range(args.rounds)]
-            print(f"{command}: best {min(r.seconds for r in runs):.1f} s, "
-                  f"peak {max(r.peak_rss_mb for r in runs):.0f} MB", flush=True)
+            runs = [
+                buyersync(*command.split(), "--source", str(source), "--db", url)
+                for _ in range(args.rounds)
+            ]
+            print(
+                f"{command}: best {min(r.seconds for r in runs):.1f} s, "
+                f"peak {max(r.peak_rss_mb for r in runs):.0f} MB",
+                flush=True,
+            )
     finally:
         if args.db is None:
             drop_pg(args.pg_url, name)

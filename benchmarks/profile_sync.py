@@ -32,8 +32,10 @@ def main() -> None:
         t = time.perf_counter()
         with profiler:
             report = SyncEngine(db, open_source(a.source)).run()
-        print(f"run {i + 1}: {time.perf_counter() - t:.2f} s, inserted {report.inserted}, "
-              f"updated {report.updated}, failed {report.failed}")
+        print(
+            f"run {i + 1}: {time.perf_counter() - t:.2f} s, inserted {report.inserted}, "
+            f"updated {report.updated}, failed {report.failed}"
+        )
         print(profiler.output_text(unicode=True, color=False, show_all=False))
         if a.html:
             with open(a.html.replace(".html", f"-{i + 1}.html"), "w", encoding="utf-8") as fh:

@@ -48,7 +48,8 @@ def machine() -> dict[str, str]:
         pass
     try:
         info["load average at the end (1/5/15 min)"] = " / ".join(
-            f"{x:.1f}" for x in os.getloadavg())
+            f"{x:.1f}" for x in os.getloadavg()
+        )
     except OSError:
         pass
     try:
@@ -59,7 +60,10 @@ def machine() -> dict[str, str]:
         pass
     try:
         info["buyersync commit"] = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
             cwd=os.path.dirname(os.path.abspath(__file__)),
         ).stdout.strip()
     except OSError:
@@ -96,52 +100,87 @@ class Target:
 
 def targets(results: list[Result]) -> list[Target]:
     """Evaluate the issue's targets on the 100,000-buyer PostgreSQL rows (and 1M RSS)."""
-    def find(size: int, name: str, target: str = "postgresql",
-             source: str = "csv") -> Result | None:
+
+    def find(
+        size: int, name: str, target: str = "postgresql", source: str = "csv"
+    ) -> Result | None:
         for r in results:
-            if (r.size, r.name, r.target, r.source) == (size, name, target, source) \
-                    and r.seconds is not None and r.exit_code in (0, 1):
+            if (
+                (r.size, r.name, r.target, r.source) == (size, name, target, source)
+                and r.seconds is not None
+                and r.exit_code in (0, 1)
+            ):
                 return r
         return None
 
     out: list[Target] = []
     n = 100_000
-    for name, limit in (("buyersync sync (empty db)", 2.0), ("buyersync sync (1% changed)", 2.0),
-                        ("buyersync missing", 1.0), ("buyersync verify --full", 1.0)):
+    for name, limit in (
+        ("buyersync sync (empty db)", 2.0),
+        ("buyersync sync (1% changed)", 2.0),
+        ("buyersync missing", 1.0),
+        ("buyersync verify --full", 1.0),
+    ):
         r = find(n, name)
-        out.append(Target(f"{name}, 100,000 buyers ≤ {limit:g}× ceiling",
-                          f"{r.ratio:.2f}×" if r and r.ratio else "not measured",
-                          (r.ratio <= limit) if r and r.ratio else None))
+        out.append(
+            Target(
+                f"{name}, 100,000 buyers ≤ {limit:g}× ceiling",
+                f"{r.ratio:.2f}×" if r and r.ratio else "not measured",
+                (r.ratio <= limit) if r and r.ratio else None,
+            )
+        )
     for run in ("first run", "second run"):
         d = find(n, f"dlt merge ({run})")
-        b = find(n, "buyersync sync (empty db)" if run == "first run"
-                 else "buyersync sync (unchanged)")
+        b = find(
+            n, "buyersync sync (empty db)" if run == "first run" else "buyersync sync (unchanged)"
+        )
         if d and b and d.seconds and b.seconds:
             speedup = d.seconds / b.seconds
-            out.append(Target(f"≥ 10× faster than dlt merge ({run}), 100,000 buyers",
-                              f"{speedup:.1f}×", speedup >= 10))
+            out.append(
+                Target(
+                    f"≥ 10× faster than dlt merge ({run}), 100,000 buyers",
+                    f"{speedup:.1f}×",
+                    speedup >= 10,
+                )
+            )
         else:
-            out.append(Target(f"≥ 10× faster than dlt merge ({run}), 100,000 buyers",
-                              "not measured", None))
+            out.append(
+                Target(f"≥ 10× faster than dlt merge ({run}), 100,000 buyers", "not measured", None)
+            )
     x = find(n, "buyersync sync (empty db)", source="xlsx")
-    out.append(Target("XLSX of 100,000 buyers synced end to end < 10 s",
-                      f"{x.seconds:.2f} s" if x and x.seconds else "not measured",
-                      (x.seconds < 10) if x and x.seconds else None))
-    rss = [r for r in results if r.size == 1_000_000 and r.name.startswith("buyersync")
-           and r.peak_rss_mb is not None]
+    out.append(
+        Target(
+            "XLSX of 100,000 buyers synced end to end < 10 s",
+            f"{x.seconds:.2f} s" if x and x.seconds else "not measured",
+            (x.seconds < 10) if x and x.seconds else None,
+        )
+    )
+    rss = [
+        r
+        for r in results
+        if r.size == 1_000_000 and r.name.startswith("buyersync") and r.peak_rss_mb is not None
+    ]
     if rss:
         worst = max(rss, key=lambda r: r.peak_rss_mb or 0)
-        out.append(Target("peak RSS of every buyersync command, 1,000,000 buyers < 300 MB",
-                          f"{worst.peak_rss_mb:.0f} MB ({worst.name}, {worst.target}, "
-                          f"{worst.source})", (worst.peak_rss_mb or 0) < 300))
+        out.append(
+            Target(
+                "peak RSS of every buyersync command, 1,000,000 buyers < 300 MB",
+                f"{worst.peak_rss_mb:.0f} MB ({worst.name}, {worst.target}, {worst.source})",
+                (worst.peak_rss_mb or 0) < 300,
+            )
+        )
     else:
-        out.append(Target("peak RSS of every buyersync command, 1,000,000 buyers < 300 MB",
-                          "not measured (run with --full)", None))
+        out.append(
+            Target(
+                "peak RSS of every buyersync command, 1,000,000 buyers < 300 MB",
+                "not measured (run with --full)",
+                None,
+            )
+        )
     return out
 
 
-def markdown(results: list[Result], info: dict[str, str], command: str,
-             notes: list[str]) -> str:
+def markdown(results: list[Result], info: dict[str, str], command: str, notes: list[str]) -> str:
     parts = [
         "# buyersync benchmark results",
         "",
@@ -158,8 +197,10 @@ def markdown(results: list[Result], info: dict[str, str], command: str,
         "",
         "| target | measured | met |",
         "|---|---|---|",
-        *[f"| {t.goal} | {t.measured} | "
-          f"{'yes' if t.met else 'no' if t.met is False else '—'} |" for t in targets(results)],
+        *[
+            f"| {t.goal} | {t.measured} | {'yes' if t.met else 'no' if t.met is False else '—'} |"
+            for t in targets(results)
+        ],
         "",
         "## Measurements",
         "",

@@ -88,8 +88,13 @@ def run_process(cmd: list[str], *, env: dict[str, str], cwd: Path) -> Run:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Run(seconds, (peak or usage.ru_maxrss) / 1024, proc.returncode,
-                   out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
+        return Run(
+            seconds,
+            (peak or usage.ru_maxrss) / 1024,
+            proc.returncode,
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
+        )
 
 
 class Bench:
@@ -146,12 +151,16 @@ class Bench:
                 conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
     # -- scenarios -------------------------------------------------------------
-    def record(self, size: int, name: str, target: str, source: str, run: Run | None,
-               note: str = "") -> Result:
+    def record(
+        self, size: int, name: str, target: str, source: str, run: Run | None, note: str = ""
+    ) -> Result:
         result = Result(size, name, target, source, note=note)
         if run is not None:
             result.seconds, result.peak_rss_mb, result.exit_code = (
-                run.seconds, run.peak_rss_mb, run.exit_code)
+                run.seconds,
+                run.peak_rss_mb,
+                run.exit_code,
+            )
             # buyersync exits 1 when it ran and found problems; a baseline only 0 is ok.
             ok = (0, 1) if name.startswith("buyersync") else (0,)
             if run.exit_code not in ok:
@@ -160,18 +169,27 @@ class Bench:
                 last = (run.stderr.strip().splitlines() or ["no output"])[-1]
                 result.note = f"exit {run.exit_code}: {last[:160]}"
         self.results.append(result)
-        print(f"  {size:>9,}  {name:<34} {target:<10} {source:<7} "
-              f"{'' if result.seconds is None else f'{result.seconds:8.2f} s'}"
-              f"{'' if result.peak_rss_mb is None else f'{result.peak_rss_mb:7.0f} MB'}  "
-              f"{result.note}", flush=True)
+        print(
+            f"  {size:>9,}  {name:<34} {target:<10} {source:<7} "
+            f"{'' if result.seconds is None else f'{result.seconds:8.2f} s'}"
+            f"{'' if result.peak_rss_mb is None else f'{result.peak_rss_mb:7.0f} MB'}  "
+            f"{result.note}",
+            flush=True,
+        )
         return result
 
     def buyersync(self, *args: str) -> Run:
         cmd = [sys.executable, "-m", "buyersync", *args, "--json"]
         return run_process(cmd, env=self.env, cwd=self.work)
 
-    def baseline(self, kind: str, csv_path: Path, url: str, python: str = sys.executable,
-                 env: dict[str, str] | None = None) -> Run:
+    def baseline(
+        self,
+        kind: str,
+        csv_path: Path,
+        url: str,
+        python: str = sys.executable,
+        env: dict[str, str] | None = None,
+    ) -> Run:
         cmd = [python, str(HERE / "baselines.py"), kind, str(csv_path), url]
         return run_process(cmd, env=env or self.env, cwd=self.work)
 
@@ -181,8 +199,10 @@ class Bench:
             doc = json.loads(run.stdout)
         except ValueError:
             return ""
-        return (f"inserted {doc.get('inserted')}, updated {doc.get('updated')}, "
-                f"failed {doc.get('failed')}")
+        return (
+            f"inserted {doc.get('inserted')}, updated {doc.get('updated')}, "
+            f"failed {doc.get('failed')}"
+        )
 
     def available(self, command: str) -> bool:
         return has_module(f"buyersync.cli.{command}")
@@ -212,8 +232,13 @@ class Bench:
         changed = self.data(n, "csv", changed_every=100)
 
         url = self.fresh_pg("ceiling")
-        self.record(n, "ceiling: CSV → COPY into TEXT table", "postgresql", "csv",
-                    self.baseline("ceiling", base, url))
+        self.record(
+            n,
+            "ceiling: CSV → COPY into TEXT table",
+            "postgresql",
+            "csv",
+            self.baseline("ceiling", base, url),
+        )
 
         url = self.fresh_pg("buyersync")
         src = ["--source", str(base), "--db", url]
@@ -223,8 +248,7 @@ class Bench:
         self.record(n, "buyersync sync (unchanged)", "postgresql", "csv", run, self.sync_note(run))
         src = ["--source", str(changed), "--db", url]
         run = self.buyersync("sync", *src)
-        self.record(n, "buyersync sync (1% changed)", "postgresql", "csv", run,
-                    self.sync_note(run))
+        self.record(n, "buyersync sync (1% changed)", "postgresql", "csv", run, self.sync_note(run))
         for command, extra in (("missing", ()), ("verify", ("--full",)), ("health", ())):
             name = f"buyersync {command}{' ' + ' '.join(extra) if extra else ''}"
             if self.available(command):
@@ -234,38 +258,66 @@ class Bench:
 
         if n <= a.naive_max:
             url = self.fresh_pg("naive")
-            self.record(n, "naive: one INSERT … ON CONFLICT per row", "postgresql", "csv",
-                        self.baseline("naive", base, url))
+            self.record(
+                n,
+                "naive: one INSERT … ON CONFLICT per row",
+                "postgresql",
+                "csv",
+                self.baseline("naive", base, url),
+            )
         else:
-            self.record(n, "naive: one INSERT … ON CONFLICT per row", "postgresql", "csv", None,
-                        f"skipped above {a.naive_max:,} rows (--naive-max)")
+            self.record(
+                n,
+                "naive: one INSERT … ON CONFLICT per row",
+                "postgresql",
+                "csv",
+                None,
+                f"skipped above {a.naive_max:,} rows (--naive-max)",
+            )
 
         if n <= a.xlsx_max:
             xlsx = self.data(n, "xlsx")
             url = self.fresh_pg("xlsx")
             run = self.buyersync("sync", "--source", str(xlsx), "--db", url)
-            self.record(n, "buyersync sync (empty db)", "postgresql", "xlsx", run,
-                        self.sync_note(run))
+            self.record(
+                n, "buyersync sync (empty db)", "postgresql", "xlsx", run, self.sync_note(run)
+            )
         if n <= a.gsheets_max:
             self.gsheets(n, base)
         if a.full and not a.quick and n <= a.dlt_max:
             self.dlt(n, base)
 
         url = self.fresh_sqlite("ceiling")
-        self.record(n, "ceiling: CSV → executemany, one txn", "sqlite", "csv",
-                    self.baseline("ceiling", base, url))
+        self.record(
+            n,
+            "ceiling: CSV → executemany, one txn",
+            "sqlite",
+            "csv",
+            self.baseline("ceiling", base, url),
+        )
         url = self.fresh_sqlite("buyersync")
         for label, path in (("empty db", base), ("unchanged", base), ("1% changed", changed)):
             run = self.buyersync("sync", "--source", str(path), "--db", url)
             self.record(n, f"buyersync sync ({label})", "sqlite", "csv", run, self.sync_note(run))
         if self.available("missing"):
-            self.record(n, "buyersync missing", "sqlite", "csv",
-                        self.buyersync("missing", "--source", str(changed), "--db", url))
+            self.record(
+                n,
+                "buyersync missing",
+                "sqlite",
+                "csv",
+                self.buyersync("missing", "--source", str(changed), "--db", url),
+            )
 
     def gsheets(self, n: int, base: Path) -> None:
         if not has_module("buyersync.testing.sheets_server"):
-            self.record(n, "buyersync sync (empty db)", "postgresql", "gsheets", None,
-                        "not available yet (buyersync.testing.sheets_server)")
+            self.record(
+                n,
+                "buyersync sync (empty db)",
+                "postgresql",
+                "gsheets",
+                None,
+                "not available yet (buyersync.testing.sheets_server)",
+            )
             return
         import gsheets_bench
 
@@ -273,25 +325,46 @@ class Bench:
         try:
             run, note = gsheets_bench.sync_through_stand_in(self, base, url)
         except Exception as exc:  # a colleague's server may change under us
-            self.record(n, "buyersync sync (empty db)", "postgresql", "gsheets", None,
-                        f"stand-in server could not be used: {type(exc).__name__}: {exc}"[:200])
+            self.record(
+                n,
+                "buyersync sync (empty db)",
+                "postgresql",
+                "gsheets",
+                None,
+                f"stand-in server could not be used: {type(exc).__name__}: {exc}"[:200],
+            )
             return
         self.record(n, "buyersync sync (empty db)", "postgresql", "gsheets", run, note)
 
     def dlt(self, n: int, base: Path) -> None:
         python = ensure_dlt_venv()
         if python is None:
-            self.record(n, "dlt merge (first run)", "postgresql", "csv", None,
-                        "dlt could not be installed (see stderr)")
+            self.record(
+                n,
+                "dlt merge (first run)",
+                "postgresql",
+                "csv",
+                None,
+                "dlt could not be installed (see stderr)",
+            )
             return
         url = self.fresh_pg("dlt")
         pipelines = self.work / "dlt_pipelines"
         shutil.rmtree(pipelines, ignore_errors=True)
-        env = {**self.env, "RUNTIME__DLTHUB_TELEMETRY": "false",
-               "DLT_PIPELINES_DIR": str(pipelines), "DLT_DATA_DIR": str(self.work / "dlt_data")}
+        env = {
+            **self.env,
+            "RUNTIME__DLTHUB_TELEMETRY": "false",
+            "DLT_PIPELINES_DIR": str(pipelines),
+            "DLT_DATA_DIR": str(self.work / "dlt_data"),
+        }
         for label in ("first run", "second run"):
-            self.record(n, f"dlt merge ({label})", "postgresql", "csv",
-                        self.baseline("dlt", base, url, python=python, env=env))
+            self.record(
+                n,
+                f"dlt merge ({label})",
+                "postgresql",
+                "csv",
+                self.baseline("dlt", base, url, python=python, env=env),
+            )
 
     # -- data ------------------------------------------------------------------
     def data(self, n: int, kind: str, changed_every: int | None = None) -> Path:
@@ -303,22 +376,36 @@ class Bench:
             writer = datagen.write_csv if kind == "csv" else datagen.write_xlsx
             writer(tmp, n, changed_every=changed_every)
             tmp.rename(path)
-            print(f"  generated {path.name} ({path.stat().st_size / 1e6:.1f} MB) "
-                  f"in {time.perf_counter() - t:.1f} s", flush=True)
+            print(
+                f"  generated {path.name} ({path.stat().st_size / 1e6:.1f} MB) "
+                f"in {time.perf_counter() - t:.1f} s",
+                flush=True,
+            )
         return path
 
     def finish(self) -> None:
-        ceilings = {r.size: r.seconds for r in self.results
-                    if r.name.startswith("ceiling") and r.target == "postgresql" and r.seconds}
-        sqlite_ceilings = {r.size: r.seconds for r in self.results
-                           if r.name.startswith("ceiling") and r.target == "sqlite" and r.seconds}
+        ceilings = {
+            r.size: r.seconds
+            for r in self.results
+            if r.name.startswith("ceiling") and r.target == "postgresql" and r.seconds
+        }
+        sqlite_ceilings = {
+            r.size: r.seconds
+            for r in self.results
+            if r.name.startswith("ceiling") and r.target == "sqlite" and r.seconds
+        }
         for r in self.results:
             if r.seconds and ceilings.get(r.size):
                 r.ratio = r.seconds / ceilings[r.size]
-            if r.target == "sqlite" and r.seconds and sqlite_ceilings.get(r.size) \
-                    and not r.name.startswith("ceiling"):
-                r.note = (f"{r.note}; " if r.note else "") + \
-                    f"{r.seconds / sqlite_ceilings[r.size]:.2f}× sqlite ceiling"
+            if (
+                r.target == "sqlite"
+                and r.seconds
+                and sqlite_ceilings.get(r.size)
+                and not r.name.startswith("ceiling")
+            ):
+                r.note = (
+                    f"{r.note}; " if r.note else ""
+                ) + f"{r.seconds / sqlite_ceilings[r.size]:.2f}× sqlite ceiling"
 
 
 def has_module(name: str) -> bool:
@@ -332,8 +419,13 @@ def has_module(name: str) -> bool:
 def ensure_dlt_venv() -> str | None:
     """The interpreter of benchmarks/.venv-dlt, created with dlt[postgres] on first use."""
     python = DLT_VENV / "bin" / "python"
-    if python.exists() and subprocess.run([str(python), "-c", "import dlt"],
-                                          capture_output=True, check=False).returncode == 0:
+    if (
+        python.exists()
+        and subprocess.run(
+            [str(python), "-c", "import dlt"], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
         return str(python)
     print("  installing dlt[postgres] into benchmarks/.venv-dlt (once)", flush=True)
     try:
@@ -347,35 +439,65 @@ def ensure_dlt_venv() -> str | None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sizes", default="10000,100000",
-                   help="comma-separated buyer counts (default 10000,100000; add 1000000 for "
-                        "the memory target)")
-    p.add_argument("--full", action="store_true",
-                   help="also run dlt (installs it into benchmarks/.venv-dlt on first use)")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke mode: never dlt; results go to --results only if given")
-    p.add_argument("--pg-url", default=os.environ.get("BUYERSYNC_BENCH_PG_URL", DEFAULT_PG),
-                   help="a PostgreSQL URL allowed to create and drop databases")
-    p.add_argument("--db-prefix", default=f"bench{os.getpid()}_",
-                   help="prefix of the PostgreSQL databases created (and dropped) by the run")
-    p.add_argument("--work-dir", default=str(HERE / ".data"),
-                   help="where generated files and SQLite databases go (reused across runs)")
-    p.add_argument("--results", default=None,
-                   help="Markdown output (default benchmarks/RESULTS.md; none with --quick)")
-    p.add_argument("--naive-max", type=int, default=100_000,
-                   help="largest size for the naive per-row baseline (it is slow)")
-    p.add_argument("--xlsx-max", type=int, default=100_000,
-                   help="largest size for the XLSX source")
-    p.add_argument("--gsheets-max", type=int, default=100_000,
-                   help="largest size for the Google Sheets stand-in (it holds the sheet in "
-                        "the runner's memory)")
-    p.add_argument("--memory-sizes", default="",
-                   help="sizes at which only the CSV and Google Sheets syncs run (peak RSS)")
+    p.add_argument(
+        "--sizes",
+        default="10000,100000",
+        help="comma-separated buyer counts (default 10000,100000; add 1000000 for "
+        "the memory target)",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="also run dlt (installs it into benchmarks/.venv-dlt on first use)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke mode: never dlt; results go to --results only if given",
+    )
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get("BUYERSYNC_BENCH_PG_URL", DEFAULT_PG),
+        help="a PostgreSQL URL allowed to create and drop databases",
+    )
+    p.add_argument(
+        "--db-prefix",
+        default=f"bench{os.getpid()}_",
+        help="prefix of the PostgreSQL databases created (and dropped) by the run",
+    )
+    p.add_argument(
+        "--work-dir",
+        default=str(HERE / ".data"),
+        help="where generated files and SQLite databases go (reused across runs)",
+    )
+    p.add_argument(
+        "--results",
+        default=None,
+        help="Markdown output (default benchmarks/RESULTS.md; none with --quick)",
+    )
+    p.add_argument(
+        "--naive-max",
+        type=int,
+        default=100_000,
+        help="largest size for the naive per-row baseline (it is slow)",
+    )
+    p.add_argument("--xlsx-max", type=int, default=100_000, help="largest size for the XLSX source")
+    p.add_argument(
+        "--gsheets-max",
+        type=int,
+        default=100_000,
+        help="largest size for the Google Sheets stand-in (it holds the sheet in "
+        "the runner's memory)",
+    )
+    p.add_argument(
+        "--memory-sizes",
+        default="",
+        help="sizes at which only the CSV and Google Sheets syncs run (peak RSS)",
+    )
     p.add_argument("--dlt-max", type=int, default=100_000, help="largest size for dlt")
     args = p.parse_args(argv)
     args.size_list = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
-    args.memory_list = [int(s.replace("_", "")) for s in args.memory_sizes.split(",")
-                        if s.strip()]
+    args.memory_list = [int(s.replace("_", "")) for s in args.memory_sizes.split(",") if s.strip()]
     if args.results is None and not args.quick:
         args.results = str(HERE / "RESULTS.md")
     return args
@@ -393,8 +515,9 @@ def main(argv: list[str] | None = None) -> int:
         bench.drop_all()
     bench.finish()
     command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    doc = report.markdown(bench.results, report.machine() | pg_version(args.pg_url),
-                          command.strip(), bench.notes)
+    doc = report.markdown(
+        bench.results, report.machine() | pg_version(args.pg_url), command.strip(), bench.notes
+    )
     analysis = HERE / "ANALYSIS.md"
     if analysis.exists() and not args.quick:
         # The hand-written reading of the numbers (profiles, unmet targets) is kept in

@@ -113,25 +113,44 @@ def main(argv: list[str] | None = None) -> int:
     try:
         checked(buyersync("sync", "--source", str(base), "--db", target), "sync")
         if args.sqlite:
-            checked(buyersync("sync", "--source", str(base), "--db", f"sqlite:///{sqlite_path}"),
-                    "sqlite sync")
+            checked(
+                buyersync("sync", "--source", str(base), "--db", f"sqlite:///{sqlite_path}"),
+                "sqlite sync",
+            )
         for r in range(args.rounds):
             url = url_of(fresh_pg(args.pg_url, ceiling_db))
-            note("ceiling", checked(run_process(
-                [sys.executable, str(HERE / "baselines.py"), "ceiling", str(base), url],
-                env=env, cwd=work), "ceiling"))
+            note(
+                "ceiling",
+                checked(
+                    run_process(
+                        [sys.executable, str(HERE / "baselines.py"), "ceiling", str(base), url],
+                        env=env,
+                        cwd=work,
+                    ),
+                    "ceiling",
+                ),
+            )
             src = ["--source", str(base), "--db", target]
             note("missing", checked(buyersync("missing", *src), "missing"))
             note("verify --full", checked(buyersync("verify", "--full", *src), "verify --full"))
-            note("verify --full (1% changed)", checked(buyersync(
-                "verify", "--full", "--source", str(changed), "--db", target), "verify changed"))
+            note(
+                "verify --full (1% changed)",
+                checked(
+                    buyersync("verify", "--full", "--source", str(changed), "--db", target),
+                    "verify changed",
+                ),
+            )
             if args.sqlite:
                 lite = ["--source", str(base), "--db", f"sqlite:///{sqlite_path}"]
                 note("sqlite: missing", checked(buyersync("missing", *lite), "sqlite missing"))
-                note("sqlite: verify --full",
-                     checked(buyersync("verify", "--full", *lite), "sqlite verify"))
-            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
-                  flush=True)
+                note(
+                    "sqlite: verify --full",
+                    checked(buyersync("verify", "--full", *lite), "sqlite verify"),
+                )
+            print(
+                f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
+                flush=True,
+            )
     finally:
         drop_pg(args.pg_url, prefix + "buyers")
         drop_pg(args.pg_url, ceiling_db)
@@ -140,12 +159,16 @@ def main(argv: list[str] | None = None) -> int:
 
     ceiling = times["ceiling"]
     print(f"\n{args.rows:,} buyers, {args.rounds} interleaved rounds (PostgreSQL unless named)")
-    print(f"{'command':<30} {'best s':>7} {'median s':>9} {'ratio (median of rounds)':>25} "
-          f"{'peak RSS':>9}  notes")
+    print(
+        f"{'command':<30} {'best s':>7} {'median s':>9} {'ratio (median of rounds)':>25} "
+        f"{'peak RSS':>9}  notes"
+    )
     for name, ts in times.items():
         ratios = [t / c for t, c in zip(ts, ceiling, strict=True)]
-        print(f"{name:<30} {min(ts):7.2f} {statistics.median(ts):9.2f} "
-              f"{statistics.median(ratios):24.2f}x {rss[name]:7.0f}MB  {notes.get(name, '')}")
+        print(
+            f"{name:<30} {min(ts):7.2f} {statistics.median(ts):9.2f} "
+            f"{statistics.median(ratios):24.2f}x {rss[name]:7.0f}MB  {notes.get(name, '')}"
+        )
     return 0
 
 

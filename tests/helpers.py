@@ -10,8 +10,9 @@ from buyersync.rules.normalize import normalize_key
 from buyersync.store.db import Database
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]],
-              encoding: str = "utf-8") -> Path:
+def write_csv(
+    path: Path, header: Sequence[str], rows: Sequence[Sequence[str]], encoding: str = "utf-8"
+) -> Path:
     with path.open("w", encoding=encoding, newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
@@ -20,19 +21,23 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]],
 
 
 def buyers_table(db: Database, columns: Sequence[str] = ()) -> dict[str, dict]:
-    cols = ", ".join(db.quote(c) for c in ("buyer_number", *columns, "created_at", "synced_at",
-                                           "db_updated_at"))
+    cols = ", ".join(
+        db.quote(c) for c in ("buyer_number", *columns, "created_at", "synced_at", "db_updated_at")
+    )
     return {r["buyer_number"]: r for r in db.query(f"SELECT {cols} FROM buyers")}
 
 
 def error_rows(db: Database, run_id: str) -> list[dict]:
     return db.query(
         "SELECT buyer_number, row_number, error_type, error_message, details, operation, run_id, "
-        "retryable, created_at FROM sync_error_log WHERE run_id = %s", (run_id,))
+        "retryable, created_at FROM sync_error_log WHERE run_id = %s",
+        (run_id,),
+    )
 
 
-def assert_every_row_accounted(db: Database, run_id: str, rows: Sequence[Sequence[str]],
-                               key_index: int = 0, first_row: int = 2) -> None:
+def assert_every_row_accounted(
+    db: Database, run_id: str, rows: Sequence[Sequence[str]], key_index: int = 0, first_row: int = 2
+) -> None:
     """Every non-blank row of the sheet is in buyers or in the error log of the run."""
     in_db = {r["buyer_number"] for r in db.query("SELECT buyer_number FROM buyers")}
     logged = {r["row_number"] for r in error_rows(db, run_id)}

@@ -23,8 +23,9 @@ keys = st.text(alphabet="AB0123456789-", min_size=1, max_size=6)
 
 
 def facts(**kw: object) -> HealthFacts:
-    base: dict[str, object] = dict(checked_at=T0, spreadsheet_count=10, database_count=10,
-                                   last_success_at=T0)
+    base: dict[str, object] = dict(
+        checked_at=T0, spreadsheet_count=10, database_count=10, last_success_at=T0
+    )
     base.update(kw)
     return HealthFacts(**base)  # type: ignore[arg-type]
 
@@ -67,14 +68,23 @@ def test_unreadable_sheet_alerts_instead_of_missing() -> None:
 # -- property 14: error rate threshold -----------------------------------------------
 
 
-@given(st.integers(min_value=0, max_value=500), st.integers(min_value=0, max_value=500),
-       st.floats(min_value=0, max_value=1))
-def test_error_rate_alert_iff_rate_over_threshold(failed: int, extra: int, threshold: float
-                                                  ) -> None:
+@given(
+    st.integers(min_value=0, max_value=500),
+    st.integers(min_value=0, max_value=500),
+    st.floats(min_value=0, max_value=1),
+)
+def test_error_rate_alert_iff_rate_over_threshold(
+    failed: int, extra: int, threshold: float
+) -> None:
     rows = failed + extra
-    run = RunFacts("r1", rows_read=rows, failed=failed, duration_s=1.0,
-                   errors_by_type={"value_too_long": failed} if failed else {},
-                   first_failures=tuple((f"B{i}", i + 2) for i in range(min(failed, 3))))
+    run = RunFacts(
+        "r1",
+        rows_read=rows,
+        failed=failed,
+        duration_s=1.0,
+        errors_by_type={"value_too_long": failed} if failed else {},
+        first_failures=tuple((f"B{i}", i + 2) for i in range(min(failed, 3))),
+    )
     rate = R.error_rate(failed, rows)
     assert 0 <= rate <= 1
     fired = R.evaluate(facts(last_run=run), Thresholds(error_rate=threshold))
@@ -97,10 +107,14 @@ def test_error_rate_is_zero_without_rows() -> None:
 # -- property 15: every new permanent failure alerts ---------------------------------
 
 
-@given(st.lists(keys, unique=True, max_size=20), st.sets(keys, max_size=20),
-       st.floats(min_value=0, max_value=1e6))
-def test_every_new_permanent_failure_alerts(current: list[str], known: set[str],
-                                            cooldown: float) -> None:
+@given(
+    st.lists(keys, unique=True, max_size=20),
+    st.sets(keys, max_size=20),
+    st.floats(min_value=0, max_value=1e6),
+)
+def test_every_new_permanent_failure_alerts(
+    current: list[str], known: set[str], cooldown: float
+) -> None:
     perms = tuple(PermanentFailure(k, i + 2, "timeout", "lost", 5) for i, k in enumerate(current))
     fired = R.evaluate(facts(permanent_failures=perms), Thresholds(), known_permanent=known)
     new = [k for k in current if k not in known]
@@ -112,17 +126,27 @@ def test_every_new_permanent_failure_alerts(current: list[str], known: set[str],
     assert alert.subjects == tuple(new)
     assert f"buyersync retry --buyer {new[0]}" in alert.text
     # whatever the stored states and cooldown, a new permanent failure is sent
-    previous = {R.state_key(Condition.PERMANENT_FAILURE, k): AlertState(
-        R.state_key(Condition.PERMANENT_FAILURE, k), True, T0, T0) for k in known}
+    previous = {
+        R.state_key(Condition.PERMANENT_FAILURE, k): AlertState(
+            R.state_key(Condition.PERMANENT_FAILURE, k), True, T0, T0
+        )
+        for k in known
+    }
     previous[str(Condition.PERMANENT_FAILURE)] = AlertState("permanent_failure", True, T0, T0)
-    p = R.plan(previous, fired, holding=R.active_keys(facts(permanent_failures=perms), fired),
-               now=T0 + timedelta(seconds=1), cooldown_seconds=cooldown)
+    p = R.plan(
+        previous,
+        fired,
+        holding=R.active_keys(facts(permanent_failures=perms), fired),
+        now=T0 + timedelta(seconds=1),
+        cooldown_seconds=cooldown,
+    )
     assert alert in p.send
     # and afterwards every current failure is known: none alerts again
     stored = {**previous, **{s.key: s for s in p.states}}
     assert R.known_permanent(stored) >= set(current)
-    again = R.evaluate(facts(permanent_failures=perms), Thresholds(),
-                       known_permanent=R.known_permanent(stored))
+    again = R.evaluate(
+        facts(permanent_failures=perms), Thresholds(), known_permanent=R.known_permanent(stored)
+    )
     assert Condition.PERMANENT_FAILURE not in conditions(again)
 
 
@@ -137,14 +161,18 @@ def test_permanent_failure_that_cleared_recovers_once() -> None:
     p2 = R.plan(states, a2, holding=R.active_keys(f2, a2), now=T0, cooldown_seconds=3600)
     assert not p2.send
     assert [r.text for r in p2.recoveries] == [
-        "recovered: buyer B1 is no longer permanently failed"]
+        "recovered: buyer B1 is no longer permanently failed"
+    ]
 
 
 # -- property 22 and requirement 8.5: performance ------------------------------------
 
 
-@given(st.integers(min_value=0, max_value=10**6), st.floats(min_value=0, max_value=1e5),
-       st.floats(min_value=0, max_value=1e5))
+@given(
+    st.integers(min_value=0, max_value=10**6),
+    st.floats(min_value=0, max_value=1e5),
+    st.floats(min_value=0, max_value=1e5),
+)
 def test_throughput_and_slow_sync(rows: int, duration: float, limit: float) -> None:
     speed = R.rows_per_second(rows, duration)
     assert speed >= 0 and math.isfinite(speed)
@@ -168,8 +196,10 @@ def test_stale_sync_dead_mans_switch() -> None:
     assert a.condition is Condition.STALE_SYNC and a.command == "buyersync sync"
 
 
-@given(st.one_of(st.none(), st.floats(min_value=0, max_value=1e7)),
-       st.floats(min_value=0, max_value=1e7))
+@given(
+    st.one_of(st.none(), st.floats(min_value=0, max_value=1e7)),
+    st.floats(min_value=0, max_value=1e7),
+)
 def test_stale_rule(since: float | None, limit: float) -> None:
     expected = limit > 0 and (since is None or since > limit)
     assert R.stale(since, limit) == expected
@@ -177,15 +207,20 @@ def test_stale_rule(since: float | None, limit: float) -> None:
 
 # -- cooldown and recovery -----------------------------------------------------------
 
-steps = st.lists(st.tuples(st.integers(min_value=0, max_value=7200), st.booleans()),
-                 min_size=1, max_size=40)
+steps = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=7200), st.booleans()), min_size=1, max_size=40
+)
 
 
 @settings(max_examples=300)
-@given(steps, st.integers(min_value=1, max_value=5000),
-       st.sampled_from([Condition.MISSING_BUYERS, Condition.ERROR_RATE, Condition.STALE_SYNC]))
-def test_cooldown_and_recovery(timeline: list[tuple[int, bool]], cooldown: int,
-                               condition: Condition) -> None:
+@given(
+    steps,
+    st.integers(min_value=1, max_value=5000),
+    st.sampled_from([Condition.MISSING_BUYERS, Condition.ERROR_RATE, Condition.STALE_SYNC]),
+)
+def test_cooldown_and_recovery(
+    timeline: list[tuple[int, bool]], cooldown: int, condition: Condition
+) -> None:
     """A scalar condition over time: sent when it starts, repeated no sooner than the
     cooldown while it lasts, one recovery when it clears, sent at once when it returns."""
     alert = R.Alert(condition, "t", "text", "buyersync x")

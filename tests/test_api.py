@@ -70,12 +70,12 @@ def seeded(pg_url: str, tmp_path: Path) -> Iterator[tuple[Settings, Database]]:
         RowFailure(ErrorCategory.RATE_LIMIT, "429", 7, "B0006", retryable=True),
     ]
     errorlog.log_failures(db, extra, "run-extra", at=now - timedelta(days=3))
-    retryqueue.enqueue(db, extra, run_id="run-extra", now=now, next_retry_at=now,
-                       max_attempts=5)
+    retryqueue.enqueue(db, extra, run_id="run-extra", now=now, next_retry_at=now, max_attempts=5)
     retryqueue.mark_permanently_failed(db, "B0006", reason="gave up", now=now)
     for _ in range(3):
         SyncMonitor.from_settings(db, settings, source=open_source(str(sheet))).check_health(
-            send=False)
+            send=False
+        )
     try:
         yield settings, db
     finally:
@@ -93,30 +93,44 @@ def test_dashboard_numbers_equal_the_stored_data(seeded: tuple[Settings, Databas
 
     assert d["database_count"] == db.query_value("SELECT count(*) FROM buyers") == 41
     latest = db.query_one(
-        "SELECT * FROM sync_health_metrics ORDER BY check_time DESC, id DESC LIMIT 1")
+        "SELECT * FROM sync_health_metrics ORDER BY check_time DESC, id DESC LIMIT 1"
+    )
     assert latest is not None
     assert d["spreadsheet_count"] == latest["spreadsheet_count"]
     assert d["missing_count"] == latest["missing_count"]
     assert d["error_rate"] == pytest.approx(latest["error_rate"])
     assert d["healthy"] is bool(latest["healthy"])
-    by_type = {r["error_type"]: r["n"] for r in db.query(
-        "SELECT error_type, count(*) AS n FROM sync_error_log GROUP BY error_type")}
+    by_type = {
+        r["error_type"]: r["n"]
+        for r in db.query(
+            "SELECT error_type, count(*) AS n FROM sync_error_log GROUP BY error_type"
+        )
+    }
     assert d["errors"]["by_type"] == by_type
     assert d["errors"]["total"] == sum(by_type.values())
-    day = db.query_value("SELECT count(*) FROM sync_error_log WHERE created_at >= now() - "
-                         "interval '1 day'")
+    day = db.query_value(
+        "SELECT count(*) FROM sync_error_log WHERE created_at >= now() - interval '1 day'"
+    )
     assert d["errors"]["last_24h"] == day
-    queue = {r["status"]: r["n"] for r in db.query(
-        "SELECT status, count(*) AS n FROM retry_queue GROUP BY status")}
+    queue = {
+        r["status"]: r["n"]
+        for r in db.query("SELECT status, count(*) AS n FROM retry_queue GROUP BY status")
+    }
     assert d["retry_queue"]["by_status"] == queue
     assert d["retry_queue"]["permanent_failures"] == queue.get("permanently_failed", 0) == 1
-    assert d["retry_queue"]["depth"] == sum(n for s, n in queue.items()
-                                            if s != "permanently_failed")
+    assert d["retry_queue"]["depth"] == sum(
+        n for s, n in queue.items() if s != "permanently_failed"
+    )
     assert [p["buyer_number"] for p in d["permanent_failures"]] == [
-        r["buyer_number"] for r in db.query(
-            "SELECT buyer_number FROM retry_queue WHERE status = 'permanently_failed'")]
-    run_ids = [r["run_id"] for r in db.query(
-        "SELECT run_id FROM sync_runs ORDER BY started_at DESC LIMIT 20")]
+        r["buyer_number"]
+        for r in db.query(
+            "SELECT buyer_number FROM retry_queue WHERE status = 'permanently_failed'"
+        )
+    ]
+    run_ids = [
+        r["run_id"]
+        for r in db.query("SELECT run_id FROM sync_runs ORDER BY started_at DESC LIMIT 20")
+    ]
     assert [r["run_id"] for r in d["recent_runs"]] == run_ids
     for shown in d["recent_runs"]:
         stored = db.query_one("SELECT * FROM sync_runs WHERE run_id = %s", (shown["run_id"],))
@@ -151,9 +165,20 @@ def test_no_secret_or_database_url_in_any_response(seeded: tuple[Settings, Datab
     settings = Settings(**{**_fields(settings), "api_token": TOKEN})
     client = _client(settings)
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    for path in ("/", "/api/dashboard", "/api/health", "/api/errors", "/api/retry-queue",
-                 "/api/runs", "/api/scheduler", "/metrics", "/openapi.json", "/healthz",
-                 "/api/errors?since=garbage", "/static/dashboard.js"):
+    for path in (
+        "/",
+        "/api/dashboard",
+        "/api/health",
+        "/api/errors",
+        "/api/retry-queue",
+        "/api/runs",
+        "/api/scheduler",
+        "/metrics",
+        "/openapi.json",
+        "/healthz",
+        "/api/errors?since=garbage",
+        "/static/dashboard.js",
+    ):
         body = client.get(path, headers=auth).text
         assert PASSWORD not in body, path
         assert TOKEN not in body, path
@@ -167,8 +192,18 @@ def _fields(s: Settings) -> dict:
     return {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
 
 
-ROUTES = ("/", "/api/dashboard", "/api/health", "/api/errors", "/api/retry-queue", "/api/runs",
-          "/api/scheduler", "/metrics", "/openapi.json", "/static/dashboard.js")
+ROUTES = (
+    "/",
+    "/api/dashboard",
+    "/api/health",
+    "/api/errors",
+    "/api/retry-queue",
+    "/api/runs",
+    "/api/scheduler",
+    "/metrics",
+    "/openapi.json",
+    "/static/dashboard.js",
+)
 
 
 def test_token_required_everywhere_but_healthz(db_url: str) -> None:
@@ -205,8 +240,7 @@ def test_token_compare(given_token: str, expected: str) -> None:
     assert token_matches(given_token, None)
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=("Zs", "Cc")), min_size=1,
-               max_size=30))
+@given(st.text(alphabet=st.characters(blacklist_categories=("Zs", "Cc")), min_size=1, max_size=30))
 def test_bearer_header(token: str) -> None:
     assert bearer(f"Bearer {token}") == token
     assert bearer(f"bearer   {token}  ") == token
@@ -228,8 +262,12 @@ def test_loopback_names() -> None:
 # -- /api/errors behaves like `buyersync errors` -------------------------------------------
 BUYERS = ["B1", "B2", "B3"]
 RUNS = ["r1", "r2"]
-entry = st.tuples(st.sampled_from(list(ErrorCategory)), st.sampled_from(BUYERS),
-                  st.sampled_from(RUNS), st.integers(0, 96))  # hours ago
+entry = st.tuples(
+    st.sampled_from(list(ErrorCategory)),
+    st.sampled_from(BUYERS),
+    st.sampled_from(RUNS),
+    st.integers(0, 96),
+)  # hours ago
 
 
 @pytest.fixture(scope="module")
@@ -246,8 +284,9 @@ def errors_db(pg_server: str) -> Iterator[str]:
         drop_pg_database(pg_server, name)
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     entries=st.lists(entry, max_size=12),
     error_type=st.none() | st.sampled_from(list(ErrorCategory)),
@@ -256,17 +295,29 @@ def errors_db(pg_server: str) -> Iterator[str]:
     since_h=st.none() | st.integers(0, 100),
     limit=st.sampled_from([0, 1, 5, 100]),
 )
-def test_error_filters_match_the_cli(errors_db: str, entries: list, error_type: object,
-                                     buyer: str | None, run: str | None,
-                                     since_h: int | None, limit: int) -> None:
+def test_error_filters_match_the_cli(
+    errors_db: str,
+    entries: list,
+    error_type: object,
+    buyer: str | None,
+    run: str | None,
+    since_h: int | None,
+    limit: int,
+) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     with open_database(errors_db) as db:
         db.execute("DELETE FROM sync_error_log")
         for category, key, run_id, hours in entries:
             errorlog.log_failures(
-                db, [RowFailure(category, f"{category} on {key}", 2, key,
-                                retryable=is_retryable(category))],
-                run_id, at=now - timedelta(hours=hours, minutes=30))
+                db,
+                [
+                    RowFailure(
+                        category, f"{category} on {key}", 2, key, retryable=is_retryable(category)
+                    )
+                ],
+                run_id,
+                at=now - timedelta(hours=hours, minutes=30),
+            )
     params: dict[str, object] = {"limit": limit}
     args = ["errors", "--json", "--db", errors_db, "--limit", str(limit)]
     if error_type is not None:
@@ -290,9 +341,14 @@ def test_error_filters_match_the_cli(errors_db: str, entries: list, error_type: 
     assert from_api["counts_by_type"] == from_cli["counts_by_type"]
     assert [e["id"] for e in from_api["errors"]] == [e["id"] for e in from_cli["errors"]]
     # …and both are exactly the entries matching the filters (property 8).
-    expected = [e for e in entries
-                if (error_type is None or e[0] == error_type) and (not buyer or e[1] == buyer)
-                and (not run or e[2] == run) and (since_h is None or e[3] + 0.5 <= since_h)]
+    expected = [
+        e
+        for e in entries
+        if (error_type is None or e[0] == error_type)
+        and (not buyer or e[1] == buyer)
+        and (not run or e[2] == run)
+        and (since_h is None or e[3] + 0.5 <= since_h)
+    ]
     assert from_api["total"] == len(expected)
     assert len(from_api["errors"]) == (len(expected) if limit == 0 else min(limit, len(expected)))
 
@@ -321,23 +377,27 @@ def test_metrics_parse_and_equal_the_stored_data(seeded: tuple[Settings, Databas
 
     assert value("buyersync_database_buyers") == db.query_value("SELECT count(*) FROM buyers")
     latest = db.query_one(
-        "SELECT * FROM sync_health_metrics ORDER BY check_time DESC, id DESC LIMIT 1")
+        "SELECT * FROM sync_health_metrics ORDER BY check_time DESC, id DESC LIMIT 1"
+    )
     assert latest is not None
     assert value("buyersync_missing_buyers") == latest["missing_count"]
     assert value("buyersync_spreadsheet_buyers") == latest["spreadsheet_count"]
     assert value("buyersync_permanent_failures") == 1
     assert value("buyersync_retry_queue_depth") == db.query_value(
-        "SELECT count(*) FROM retry_queue WHERE status <> 'permanently_failed'")
+        "SELECT count(*) FROM retry_queue WHERE status <> 'permanently_failed'"
+    )
     for r in db.query("SELECT error_type, count(*) AS n FROM sync_error_log GROUP BY error_type"):
         assert families["buyersync_rows_failed"].type == "counter"
         assert value("buyersync_rows_failed_total", category=r["error_type"]) == r["n"]
     assert value("buyersync_rows_synced_total") == db.query_value(
-        "SELECT sum(inserted + updated) FROM sync_runs")
+        "SELECT sum(inserted + updated) FROM sync_runs"
+    )
     hist = families["buyersync_sync_duration_seconds"]
     assert hist.type == "histogram"
     count = [s.value for s in hist.samples if s.name.endswith("_count")][0]
     assert count == db.query_value(
-        "SELECT count(*) FROM sync_runs WHERE duration_s IS NOT NULL AND finished_at IS NOT NULL")
+        "SELECT count(*) FROM sync_runs WHERE duration_s IS NOT NULL AND finished_at IS NOT NULL"
+    )
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1e5, allow_nan=False), max_size=50))
@@ -347,5 +407,5 @@ def test_histogram_buckets_are_cumulative(values: list[float]) -> None:
     assert [b for b, _ in buckets] == [repr(float(b)) for b in DURATION_BUCKETS] + ["+Inf"]
     counts = [c for _, c in buckets]
     assert counts == sorted(counts) and counts[-1] == len(values)
-    for (le, c) in buckets[:-1]:
+    for le, c in buckets[:-1]:
         assert c == sum(1 for v in values if v <= float(le))

@@ -100,8 +100,14 @@ def test_decision_covers_every_case_exactly_once(
     made: int, max_attempts: int, succeeded: bool, gone: bool, retryable: bool
 ) -> None:
     policy = BackoffPolicy(max_attempts=max_attempts)
-    d = decide(attempts_made=made, succeeded=succeeded, gone=gone, retryable=retryable,
-               now=NOW, policy=policy)
+    d = decide(
+        attempts_made=made,
+        succeeded=succeeded,
+        gone=gone,
+        retryable=retryable,
+        now=NOW,
+        policy=policy,
+    )
     if succeeded:
         assert d == Decision(Verdict.SUCCEEDED)
     elif gone:
@@ -126,8 +132,9 @@ def test_a_failing_entry_is_attempted_exactly_max_attempts_times(max_attempts: i
     made, now = 0, NOW
     while True:
         made += 1
-        d = decide(attempts_made=made, succeeded=False, gone=False, retryable=True, now=now,
-                   policy=policy)
+        d = decide(
+            attempts_made=made, succeeded=False, gone=False, retryable=True, now=now, policy=policy
+        )
         if d.verdict is not Verdict.RESCHEDULED:
             break
         assert d.retry_at is not None and d.retry_at > now

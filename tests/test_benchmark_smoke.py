@@ -21,10 +21,26 @@ def test_runner_quick_smoke(pg_server: str, tmp_path: Path) -> None:
     results = tmp_path / "RESULTS.md"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
     proc = subprocess.run(
-        [sys.executable, str(RUNNER), "--sizes", "500", "--quick", "--pg-url", pg_server,
-         "--work-dir", str(tmp_path / "work"), "--results", str(results),
-         "--db-prefix", f"smoke{os.getpid()}_"],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
+        [
+            sys.executable,
+            str(RUNNER),
+            "--sizes",
+            "500",
+            "--quick",
+            "--pg-url",
+            pg_server,
+            "--work-dir",
+            str(tmp_path / "work"),
+            "--results",
+            str(results),
+            "--db-prefix",
+            f"smoke{os.getpid()}_",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = results.read_text(encoding="utf-8")
@@ -41,16 +57,23 @@ def test_runner_quick_smoke(pg_server: str, tmp_path: Path) -> None:
         ("buyersync sync (empty db)", "sqlite", "csv"),
     ]:
         assert key in by_name, f"{key} missing from the report:\n{text}"
-    assert "inserted 500, updated 0, failed 0" in by_name[
-        ("buyersync sync (empty db)", "postgresql", "csv")]
-    assert "inserted 500, updated 0, failed 0" in by_name[
-        ("buyersync sync (empty db)", "postgresql", "xlsx")]
-    assert "inserted 0, updated 500, failed 0" in by_name[
-        ("buyersync sync (1% changed)", "postgresql", "csv")]
+    assert (
+        "inserted 500, updated 0, failed 0"
+        in by_name[("buyersync sync (empty db)", "postgresql", "csv")]
+    )
+    assert (
+        "inserted 500, updated 0, failed 0"
+        in by_name[("buyersync sync (empty db)", "postgresql", "xlsx")]
+    )
+    assert (
+        "inserted 0, updated 500, failed 0"
+        in by_name[("buyersync sync (1% changed)", "postgresql", "csv")]
+    )
     # The run cleans up after itself: no database with its prefix is left behind.
     import psycopg
 
     with psycopg.connect(pg_server) as conn:
-        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                            (f"smoke{os.getpid()}_%",)).fetchall()
+        left = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"smoke{os.getpid()}_%",)
+        ).fetchall()
     assert left == []

@@ -18,12 +18,19 @@ from tests.helpers import write_csv
 HEADER = ["buyer_number", "name", "note"]
 
 
-def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "buyersync", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "buyersync", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_every_command_has_help_text() -> None:
@@ -43,8 +50,16 @@ def test_sync_json_contract_and_exit_codes(tmp_path: Path, db_url: str) -> None:
     out = run("sync", "--source", str(src), "--db", db_url, "--json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
-    for field in ("run_id", "rows_read", "inserted", "updated", "failed", "queued_for_retry",
-                  "duration_s", "rows_per_s"):
+    for field in (
+        "run_id",
+        "rows_read",
+        "inserted",
+        "updated",
+        "failed",
+        "queued_for_retry",
+        "duration_s",
+        "rows_per_s",
+    ):
         assert field in doc
     assert (doc["rows_read"], doc["inserted"], doc["failed"]) == (2, 2, 0)
     write_csv(src, HEADER, [["B1", "Ann", ""], ["", "nobody", ""]])
@@ -57,12 +72,20 @@ def test_sync_json_contract_and_exit_codes(tmp_path: Path, db_url: str) -> None:
     edoc = json.loads(errors.stdout)
     assert edoc["counts_by_type"] == {"validation": 1}
     entry = edoc["errors"][0]
-    for field in ("buyer_number", "row_number", "error_type", "error_message", "retryable",
-                  "run_id", "created_at"):
+    for field in (
+        "buyer_number",
+        "row_number",
+        "error_type",
+        "error_message",
+        "retryable",
+        "run_id",
+        "created_at",
+    ):
         assert field in entry
     assert entry["row_number"] == 3 and entry["run_id"] == doc["run_id"]
-    assert json.loads(run("errors", "--db", db_url, "--json", "--run", "nope").stdout)[
-        "errors"] == []
+    assert (
+        json.loads(run("errors", "--db", db_url, "--json", "--run", "nope").stdout)["errors"] == []
+    )
 
 
 def test_quick_start_uses_the_embedded_default(tmp_path: Path) -> None:
@@ -83,8 +106,9 @@ def test_dry_run_says_what_would_happen(tmp_path: Path) -> None:
 
 def test_bad_configuration_exits_2_with_one_line(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "b.csv", HEADER, [["B1", "Ann", ""]])
-    out = run("sync", "--source", str(src), "--batch-size", "0", "--db", "sqlite:///x.db",
-              cwd=tmp_path)
+    out = run(
+        "sync", "--source", str(src), "--batch-size", "0", "--db", "sqlite:///x.db", cwd=tmp_path
+    )
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "batch size" in out.stderr
     out = run("sync", "--db", "sqlite:///x.db", cwd=tmp_path)
@@ -95,21 +119,28 @@ def test_bad_configuration_exits_2_with_one_line(tmp_path: Path) -> None:
 
 def test_unreachable_database_is_a_clear_error_without_the_password(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "b.csv", HEADER, [["B1", "Ann", ""]])
-    out = run("sync", "--source", str(src), "--db",
-              "postgresql://buyer:s3cretPW@127.0.0.1:1/nowhere", "--connect-attempts", "1")
+    out = run(
+        "sync",
+        "--source",
+        str(src),
+        "--db",
+        "postgresql://buyer:s3cretPW@127.0.0.1:1/nowhere",
+        "--connect-attempts",
+        "1",
+    )
     assert out.returncode == 3
     assert "Traceback" not in out.stderr and "s3cretPW" not in out.stderr + out.stdout
     assert "cannot connect" in out.stderr and "buyer:***@" in out.stderr
 
 
 def test_wrong_encoding_names_the_fix_and_writes_nothing(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "sjis.csv", HEADER, [["B1", "山田太郎", "東京"]],
-                     encoding="cp932")
+    path = write_csv(tmp_path / "sjis.csv", HEADER, [["B1", "山田太郎", "東京"]], encoding="cp932")
     db = tmp_path / "d.db"
     out = run("sync", "--source", str(path), "--db", f"sqlite:///{db}")
     assert out.returncode == 2 and "--encoding" in out.stderr and "Traceback" not in out.stderr
-    out = run("sync", "--source", str(path), "--db", f"sqlite:///{db}", "--encoding", "cp932",
-              "--json")
+    out = run(
+        "sync", "--source", str(path), "--db", f"sqlite:///{db}", "--encoding", "cp932", "--json"
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["inserted"] == 1
 
@@ -127,8 +158,14 @@ def test_settings_precedence_flag_env_file_default(tmp_path: Path) -> None:
 
 
 def test_secrets_never_in_settings_repr() -> None:
-    s = load_settings({"database_url": "postgresql://u:topsecret1@h/db", "smtp_password": "pw-42x",
-                       "api_token": "tok-999"}, env={})
+    s = load_settings(
+        {
+            "database_url": "postgresql://u:topsecret1@h/db",
+            "smtp_password": "pw-42x",
+            "api_token": "tok-999",
+        },
+        env={},
+    )
     text = repr(s)
     for secret in ("topsecret1", "pw-42x", "tok-999"):
         assert secret not in text
@@ -154,7 +191,8 @@ def test_configuration_reference_lists_every_setting() -> None:
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
     assert doc == reference_markdown(), (
-        "docs/configuration.md is stale: run python -m buyersync.settings > docs/configuration.md")
+        "docs/configuration.md is stale: run python -m buyersync.settings > docs/configuration.md"
+    )
     for spec in SETTINGS:
         assert f"`{spec.env_var}`" in doc and f"`{spec.name}`" in doc
 
@@ -173,10 +211,18 @@ def test_shrunken_sheet_is_refused_until_the_guard_is_lifted(tmp_path: Path) -> 
 def test_a_database_url_without_password_is_shown_and_a_password_is_not() -> None:
     s = load_settings({"database_url": "postgresql://app@db.internal:5432/buyers"}, env={})
     assert s.secrets() == []
-    s = load_settings({"database_url": "postgresql://app:pw-77z@db/buyers?sslpassword=k-88q"},
-                      env={})
+    s = load_settings(
+        {"database_url": "postgresql://app:pw-77z@db/buyers?sslpassword=k-88q"}, env={}
+    )
     assert set(s.secrets()) == {"pw-77z", "k-88q"}
-    out = run("sync", "--source", "x.csv", "--db", "postgresql://app@127.0.0.1:1/buyers",
-              "--connect-attempts", "1")
+    out = run(
+        "sync",
+        "--source",
+        "x.csv",
+        "--db",
+        "postgresql://app@127.0.0.1:1/buyers",
+        "--connect-attempts",
+        "1",
+    )
     assert out.returncode == 3 and "***" not in out.stderr
     assert "postgresql://app@127.0.0.1:1/buyers" in out.stderr

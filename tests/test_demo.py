@@ -15,17 +15,28 @@ from buyersync.rules.normalize import normalize_key
 from buyersync.store import open_database
 
 
-def run(*args: str, cwd: Path | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "buyersync", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "buyersync", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def assert_story(doc: dict) -> None:
-    assert doc["before"] == {"spreadsheet_count": TOTAL_BUYERS, "database_count": 3784,
-                             "missing_count": LONG_BUYERS, "missing_percent": 8.6}
+    assert doc["before"] == {
+        "spreadsheet_count": TOTAL_BUYERS,
+        "database_count": 3784,
+        "missing_count": LONG_BUYERS,
+        "missing_percent": 8.6,
+    }
     assert doc["after"]["missing_count"] == 0
     assert doc["after"]["database_count"] == TOTAL_BUYERS
     assert doc["logged_value_too_long"] == LONG_BUYERS
@@ -63,8 +74,7 @@ def test_demo_on_sqlite_reproduces_and_fixes_the_incident(tmp_path: Path) -> Non
         assert (folder / name).exists(), name
     # Migration 050 backed up the 3,784 rows the old sync left, and lifted the limits
     with open_database(f"sqlite:///{folder / 'buyersync.db'}") as db:
-        backup = db.query_value("SELECT name FROM sqlite_master WHERE name LIKE "
-                                "'buyers_backup_%%'")
+        backup = db.query_value("SELECT name FROM sqlite_master WHERE name LIKE 'buyers_backup_%%'")
         assert db.query_value(f"SELECT count(*) FROM {db.quote(backup)}") == 3784
         ddl = db.query_value("SELECT sql FROM sqlite_master WHERE name = 'buyers'")
         assert "varchar" not in ddl.lower() and "length(" not in ddl.lower()
@@ -83,16 +93,27 @@ def test_demo_on_sqlite_reproduces_and_fixes_the_incident(tmp_path: Path) -> Non
 def test_demo_text_output_shows_each_command_and_the_numbers(tmp_path: Path) -> None:
     # the demo never runs on the database the environment names (it may be production)
     real = tmp_path / "real.db"
-    out = run("demo", "--dir", str(tmp_path / "d"),
-              env={"BUYERSYNC_DATABASE_URL": f"sqlite:///{real}"})
+    out = run(
+        "demo", "--dir", str(tmp_path / "d"), env={"BUYERSYNC_DATABASE_URL": f"sqlite:///{real}"}
+    )
     assert out.returncode == 0, out.stderr
     assert not real.exists()
     text = out.stdout
-    for line in ("$ buyersync schema check", "$ buyersync missing", "$ buyersync sync",
-                 "$ buyersync errors --type value_too_long", "$ buyersync schema fix --apply",
-                 "$ buyersync sync-missing", "$ buyersync verify --full", "$ buyersync health",
-                 "356 missing (8.6%)", "before: 356 of 4,140 buyers missing",
-                 "after:  0 missing", "healthy", f"cd {(tmp_path / 'd').resolve()}"):
+    for line in (
+        "$ buyersync schema check",
+        "$ buyersync missing",
+        "$ buyersync sync",
+        "$ buyersync errors --type value_too_long",
+        "$ buyersync schema fix --apply",
+        "$ buyersync sync-missing",
+        "$ buyersync verify --full",
+        "$ buyersync health",
+        "356 missing (8.6%)",
+        "before: 356 of 4,140 buyers missing",
+        "after:  0 missing",
+        "healthy",
+        f"cd {(tmp_path / 'd').resolve()}",
+    ):
         assert line in text, line
 
 
@@ -119,4 +140,3 @@ def test_demo_refuses_a_folder_with_a_foreign_database(tmp_path: Path) -> None:
     out = run("demo", "--dir", str(tmp_path))
     assert out.returncode == 2 and "not made by the demo" in out.stderr
     assert (tmp_path / "buyersync.db").exists()
-

@@ -30,8 +30,9 @@ def sheet_and_db(draw: st.DrawFn) -> tuple[dict[str, int], list[str], set[str], 
     only_db = draw(st.sets(KEYS, max_size=15).map(lambda s: s - common - only_sheet))
     sheet_list = draw(st.permutations(sorted(common | only_sheet)))
     rows = draw(
-        st.lists(st.integers(2, 10_000), min_size=len(sheet_list), max_size=len(sheet_list),
-                 unique=True)
+        st.lists(
+            st.integers(2, 10_000), min_size=len(sheet_list), max_size=len(sheet_list), unique=True
+        )
     )
     sheet = dict(zip(sheet_list, rows, strict=True))
     db = list(common | only_db)
@@ -103,7 +104,8 @@ def test_key_scan_decides_like_the_sync(raw: list[str]) -> None:
 
 # -- field comparison (properties 24, 25) --------------------------------------------
 CELL = st.one_of(
-    st.just(""), st.text(max_size=8),
+    st.just(""),
+    st.text(max_size=8),
     st.sampled_from(["山田 太郎", "line1\nline2", " edge ", "007", "1.50", "x" * 300]),
 )
 

@@ -69,11 +69,11 @@ def shown_commands() -> list[Shown]:
                 if block.group(1) == "console" and not line.startswith("$ "):
                     continue  # console output, not a command
                 for m in _IN_LINE.finditer(line):
-                    found.append(Shown(f"{name}:{first + i}", _words(line[m.end():])))
+                    found.append(Shown(f"{name}:{first + i}", _words(line[m.end() :])))
         outside = _FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
         for m in _INLINE.finditer(outside):
             line = outside.count("\n", 0, m.start()) + 1
-            found.append(Shown(f"{name}:{line}", _words(m.group(1)[len("buyersync"):])))
+            found.append(Shown(f"{name}:{line}", _words(m.group(1)[len("buyersync") :])))
     return found
 
 
@@ -115,7 +115,8 @@ def test_the_docs_show_commands() -> None:
 def test_every_shown_command_exists_with_its_flags(shown: Shown) -> None:
     command, rest, name = _resolve(shown.words)
     assert not isinstance(command, click.Group) or "--help" in rest or "-h" in rest, (
-        f"{shown.where}: `{name}` needs a subcommand")
+        f"{shown.where}: `{name}` needs a subcommand"
+    )
     known = _options(command)
     for word in rest:
         if word.startswith("-") and len(word) > 1 and not word[1].isdigit():
@@ -149,7 +150,8 @@ def test_every_shown_command_and_flag_is_exercised_by_a_test_or_the_demo() -> No
 def test_every_option_has_help_text() -> None:
     ctx = click.Context(cli)
     stack: list[tuple[str, click.Command]] = [
-        (n, c) for n in cli.list_commands(ctx) if (c := cli.get_command(ctx, n)) is not None]
+        (n, c) for n in cli.list_commands(ctx) if (c := cli.get_command(ctx, n)) is not None
+    ]
     while stack:
         name, command = stack.pop()
         for sub_name, sub in getattr(command, "commands", {}).items():
@@ -166,8 +168,13 @@ def test_troubleshooting_time_window_query(tmp_path: Path) -> None:
     env["BUYERSYNC_DATABASE_URL"] = f"sqlite:///{tmp_path / 'b.db'}"
 
     def bs(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "buyersync", *args], env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "buyersync", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     assert bs("sync", "--source", str(src)).returncode == 1
     recent = json.loads(bs("errors", "--since", "24h", "--json").stdout)

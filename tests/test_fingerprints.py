@@ -36,29 +36,48 @@ from buyersync.store import fingerprints, open_database
 from buyersync.store.db import Database
 from tests.helpers import write_csv
 
-AWKWARD = ["", "山田 太郎", "😀👩‍👩‍👧", "line1\nline2", "a\r\nb", " edge ", "\t", SEPARATOR,
-           f"a{SEPARATOR}b", "\\", "'; DROP TABLE buyers; --", "é́", "\u200b", "\ufeff",
-           "ｱｲｳ", "0012", "NULL", "\x01\x7f"]
+AWKWARD = [
+    "",
+    "山田 太郎",
+    "😀👩‍👩‍👧",
+    "line1\nline2",
+    "a\r\nb",
+    " edge ",
+    "\t",
+    SEPARATOR,
+    f"a{SEPARATOR}b",
+    "\\",
+    "'; DROP TABLE buyers; --",
+    "é́",
+    "\u200b",
+    "\ufeff",
+    "ｱｲｳ",
+    "0012",
+    "NULL",
+    "\x01\x7f",
+]
 # Everything PostgreSQL can store (no NUL, no lone surrogate), weighted to the awkward.
-TEXT = st.one_of(st.sampled_from(AWKWARD),
-                 st.text(st.characters(exclude_characters="\x00",
-                                       exclude_categories=("Cs",)), max_size=12))
+TEXT = st.one_of(
+    st.sampled_from(AWKWARD),
+    st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=12),
+)
 VALUE = st.one_of(st.none(), TEXT)
 
 
 def make_table(db: Database, columns: Sequence[str], types: Sequence[str] | None = None) -> None:
     q = db.quote
     db.execute("DROP TABLE IF EXISTS buyers")
-    decl = [f"{q(c)} {t}" for c, t in zip(columns, types or ["text"] * len(columns),
-                                           strict=True)]
+    decl = [f"{q(c)} {t}" for c, t in zip(columns, types or ["text"] * len(columns), strict=True)]
     db.execute(f"CREATE TABLE buyers (buyer_number text PRIMARY KEY, {', '.join(decl)})")
 
 
 def insert(db: Database, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     q = db.quote
     marks = ", ".join(["%s"] * (len(columns) + 1))
-    db.executemany(f"INSERT INTO buyers (buyer_number, {', '.join(q(c) for c in columns)}) "
-                   f"VALUES ({marks})", [list(r) for r in rows])
+    db.executemany(
+        f"INSERT INTO buyers (buyer_number, {', '.join(q(c) for c in columns)}) VALUES ({marks})",
+        [list(r) for r in rows],
+    )
 
 
 # -- pure ------------------------------------------------------------------------
@@ -84,12 +103,12 @@ def test_a_trusted_match_never_hides_a_difference(data: st.DataObject) -> None:
     sheet = data.draw(st.lists(TEXT, min_size=width, max_size=width))
     # Values built to collide with the join: the sheet's text re-split elsewhere.
     text = joined(sheet)
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), min_size=width - 1,
-                                     max_size=width - 1)))
+    cuts = sorted(
+        data.draw(st.lists(st.integers(0, len(text)), min_size=width - 1, max_size=width - 1))
+    )
     bounds = [0, *cuts, len(text)]
     resplit = [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
-    stored = data.draw(st.one_of(st.just(resplit), st.lists(VALUE, min_size=width,
-                                                            max_size=width)))
+    stored = data.draw(st.one_of(st.just(resplit), st.lists(VALUE, min_size=width, max_size=width)))
     trusted = text_fingerprint(text, width)
     if trusted is not None and trusted == db_fingerprint(tuple(stored)):
         assert compare_row("B", 2, [f"c{i}" for i in range(width)], sheet, stored) == []
@@ -104,8 +123,11 @@ def test_non_text_values_have_no_fingerprint() -> None:
 
 
 # -- database ----------------------------------------------------------------------
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(rows=st.lists(st.lists(VALUE, min_size=3, max_size=3), min_size=1, max_size=12))
 def test_database_fingerprints_equal_pythons(db: Database, rows: list[list[str | None]]) -> None:
     columns = ["a", "名前", "note with space"]
@@ -121,9 +143,18 @@ def test_long_cells_and_many_columns_agree(db: Database) -> None:
     """200,000-character cells; more columns than a PostgreSQL function takes arguments."""
     columns = [f"c{i}" for i in range(130)]
     long_cells = ["山" * 200_000, "😀" * 200_000, ("line\n" * 40_000), "x" * 200_000]
-    rows = [[f"L{j}", *[long_cells[(i + j) % 4] if i % 37 == 0 else
-                        (None if i % 5 == 0 else f"v{i}{SEPARATOR if i == 7 else ''}")
-                        for i in range(len(columns))]] for j in range(4)]
+    rows = [
+        [
+            f"L{j}",
+            *[
+                long_cells[(i + j) % 4]
+                if i % 37 == 0
+                else (None if i % 5 == 0 else f"v{i}{SEPARATOR if i == 7 else ''}")
+                for i in range(len(columns))
+            ],
+        ]
+        for j in range(4)
+    ]
     make_table(db, columns)
     insert(db, columns, rows)
     assert fingerprints.server_can_fingerprint(db, columns) == (db.dialect == "postgresql")
@@ -141,15 +172,20 @@ def test_both_ways_to_utf8_bytes_agree(pg_url: str) -> None:
         insert(db, columns, rows)
         for utf8_client in (True, False):
             expr = fingerprints.fingerprint_sql(db, columns, utf8_client=utf8_client)
-            got = {r["buyer_number"]: bytes(r["f"])
-                   for r in db.query(f"SELECT buyer_number, {expr} AS f FROM buyers")}
+            got = {
+                r["buyer_number"]: bytes(r["f"])
+                for r in db.query(f"SELECT buyer_number, {expr} AS f FROM buyers")
+            }
             assert got == {r[0]: db_fingerprint(tuple(r[1:])) for r in rows}
 
 
 def test_legacy_typed_columns_are_compared_in_python(db: Database) -> None:
     """A column PostgreSQL spells differently from Python is fingerprinted in Python."""
-    types = ["varchar(20)", "integer", "char(5)"] if db.dialect == "postgresql" else \
-        ["text", "integer", "text"]
+    types = (
+        ["varchar(20)", "integer", "char(5)"]
+        if db.dialect == "postgresql"
+        else ["text", "integer", "text"]
+    )
     make_table(db, ["v", "n", "c"], types)
     insert(db, ["v", "n", "c"], [["K1", "x", 7, "ab"]])
     assert fingerprints.server_can_fingerprint(db, ["v"]) == (db.dialect == "postgresql")
@@ -165,7 +201,9 @@ def test_text_keys_of_a_legacy_integer_key(db: Database) -> None:
     db.execute("INSERT INTO buyers VALUES (12, 'a'), (7, NULL)")
     assert sorted(fingerprints.iter_text_keys(db)) == ["12", "7"]
     assert dict(fingerprints.iter_fingerprints(db, ["name"])) == {
-        "12": db_fingerprint(("a",)), "7": db_fingerprint((None,))}
+        "12": db_fingerprint(("a",)),
+        "7": db_fingerprint((None,)),
+    }
 
 
 def test_no_table_no_rows(db: Database) -> None:
@@ -186,9 +224,9 @@ def synced(db: Database, tmp_path: Path, rows: list[list[str]]) -> Path:
 
 
 @pytest.mark.parametrize("waiting_chars", [0, 10**9])
-def test_separator_in_a_cell_never_hides_a_shifted_value(db: Database, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch,
-                                                         waiting_chars: int) -> None:
+def test_separator_in_a_cell_never_hides_a_shifted_value(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, waiting_chars: int
+) -> None:
     """("a<US>", "b") and ("a", "<US>b") join alike; verify must still see the difference.
 
     ``waiting_chars`` 0 settles sheet rows as soon as the database has answered, 10**9
@@ -198,8 +236,10 @@ def test_separator_in_a_cell_never_hides_a_shifted_value(db: Database, tmp_path:
     rows = [["B1", f"a{SEPARATOR}", "b"], ["B2", "同じ", "😀\nx"], ["B3", "", ""]]
     path = synced(db, tmp_path, rows)
     q = db.quote
-    db.execute(f"UPDATE buyers SET {q('name')} = %s, {q('note')} = %s WHERE buyer_number = 'B1'",
-               ("a", f"{SEPARATOR}b"))
+    db.execute(
+        f"UPDATE buyers SET {q('name')} = %s, {q('note')} = %s WHERE buyer_number = 'B1'",
+        ("a", f"{SEPARATOR}b"),
+    )
     db.execute(f"UPDATE buyers SET {q('note')} = '' WHERE buyer_number = 'B3'")  # '' is NULL
     report = IntegrityChecker(db, open_source(str(path))).verify_full()
     got = {(m.buyer_number, m.column, m.sheet_value, m.db_value) for m in report.mismatches}
@@ -208,8 +248,9 @@ def test_separator_in_a_cell_never_hides_a_shifted_value(db: Database, tmp_path:
 
 
 @pytest.mark.parametrize("waiting_chars", [0, 50, 10**9])
-def test_both_paths_report_the_same(db: Database, tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch, waiting_chars: int) -> None:
+def test_both_paths_report_the_same(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, waiting_chars: int
+) -> None:
     rows = [[f"K{i:04d}", f"名前 {i}", "x" * (i % 7)] for i in range(3000)]
     rows.insert(10, ["K0005", "duplicate", ""])
     rows.insert(20, ["", "no key", ""])
@@ -217,26 +258,29 @@ def test_both_paths_report_the_same(db: Database, tmp_path: Path,
     path = synced(db, tmp_path, rows)
     q = db.quote
     for i in range(0, 3000, 97):
-        db.execute(f"UPDATE buyers SET {q('note')} = %s WHERE buyer_number = %s",
-                   (f"changed {i}", f"K{i:04d}"))
+        db.execute(
+            f"UPDATE buyers SET {q('note')} = %s WHERE buyer_number = %s",
+            (f"changed {i}", f"K{i:04d}"),
+        )
     db.execute("DELETE FROM buyers WHERE buyer_number IN ('K0001', 'K2999')")
     db.execute("ALTER TABLE buyers ADD COLUMN spare text")  # columns the sheet lacks: ignored
     monkeypatch.setattr(integrity, "WAITING_CHARS", waiting_chars)
     report = IntegrityChecker(db, open_source(str(path))).verify_full()
     assert {k for k, _ in report.missing} == {"K0001", "K2999"}
-    assert {m.buyer_number for m in report.mismatches} == {
-        f"K{i:04d}" for i in range(0, 3000, 97)}
-    assert all(m.column == "note" and m.db_value.startswith("changed")  # type: ignore[union-attr]
-               for m in report.mismatches)
+    assert {m.buyer_number for m in report.mismatches} == {f"K{i:04d}" for i in range(0, 3000, 97)}
+    assert all(
+        m.column == "note" and m.db_value.startswith("changed")  # type: ignore[union-attr]
+        for m in report.mismatches
+    )
     assert [m.row_number for m in report.mismatches] == sorted(
-        m.row_number for m in report.mismatches)
+        m.row_number for m in report.mismatches
+    )
     assert report.checked == 2998
     assert [(d.buyer_number, d.row_number) for d in report.duplicates] == [("K0005", 12)]
     assert report.blank_key_rows == (22,)
 
 
-def test_a_sheet_that_fails_midway_stops_the_database_read(db: Database,
-                                                           tmp_path: Path) -> None:
+def test_a_sheet_that_fails_midway_stops_the_database_read(db: Database, tmp_path: Path) -> None:
     """The worker reading the database stops, and the connection stays usable."""
     rows = [[f"E{i}", "n", ""] for i in range(20_000)]
     path = synced(db, tmp_path, rows)

@@ -23,8 +23,20 @@ from tests.helpers import write_csv
 
 HEADER = ["buyer_number", "name", "address", "note"]
 COLUMNS = HEADER[1:]
-HOSTILE = ["山田 太郎", "東京都千代田区1-1", "line1\nline2", "a\r\nb", " edge ", "<b>&x|y</b>",
-           "x" * 5000, "", "0012", "1,234.50", "é́ combining", "😀"]
+HOSTILE = [
+    "山田 太郎",
+    "東京都千代田区1-1",
+    "line1\nline2",
+    "a\r\nb",
+    " edge ",
+    "<b>&x|y</b>",
+    "x" * 5000,
+    "",
+    "0012",
+    "1,234.50",
+    "é́ combining",
+    "😀",
+]
 
 
 def reset(db: Database) -> None:
@@ -40,8 +52,15 @@ def fresh_sync(db: Database, path: Path) -> None:
 
 
 def test_fresh_sync_verifies_clean_with_hostile_text(db: Database, tmp_path: Path) -> None:
-    rows = [[f"{i:04d}", HOSTILE[i % len(HOSTILE)], HOSTILE[(i * 5) % len(HOSTILE)],
-             HOSTILE[(i * 7) % len(HOSTILE)]] for i in range(60)]
+    rows = [
+        [
+            f"{i:04d}",
+            HOSTILE[i % len(HOSTILE)],
+            HOSTILE[(i * 5) % len(HOSTILE)],
+            HOSTILE[(i * 7) % len(HOSTILE)],
+        ]
+        for i in range(60)
+    ]
     rows.append(["１２３", "全角の番号", "", ""])  # full-width key: stored as 123
     path = write_csv(tmp_path / "s.csv", HEADER, rows)
     fresh_sync(db, path)
@@ -53,8 +72,9 @@ def test_fresh_sync_verifies_clean_with_hostile_text(db: Database, tmp_path: Pat
     assert sample.ok and sample.checked == 61
 
 
-def test_fresh_xlsx_sync_verifies_clean_with_numbers_and_dates(db: Database,
-                                                               tmp_path: Path) -> None:
+def test_fresh_xlsx_sync_verifies_clean_with_numbers_and_dates(
+    db: Database, tmp_path: Path
+) -> None:
     openpyxl = pytest.importorskip("openpyxl")
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -83,18 +103,27 @@ def test_tampering_is_reported_exactly(db: Database, tmp_path: Path) -> None:
     db.execute("DELETE FROM buyers WHERE buyer_number IN ('B2', 'B17')")
     db.execute(
         "INSERT INTO buyers (buyer_number, created_at, synced_at, db_updated_at) "
-        "VALUES ('Z1', %s, %s, %s)", (db.ts(dt.datetime.now(dt.UTC)),) * 3)
+        "VALUES ('Z1', %s, %s, %s)",
+        (db.ts(dt.datetime.now(dt.UTC)),) * 3,
+    )
     report = IntegrityChecker(db, open_source(str(path))).verify_full()
     assert not report.ok
     assert report.missing == (("B2", 3), ("B17", 20))
     assert report.extra == ("Z1",)
     got = {(m.buyer_number, m.column, m.sheet_value, m.db_value) for m in report.mismatches}
-    assert got == {("B4", "name", "name 4", "tampered"), ("B9", "note", None, "added"),
-                   ("B10", "address", "addr 10", None)}
+    assert got == {
+        ("B4", "name", "name 4", "tampered"),
+        ("B9", "note", None, "added"),
+        ("B10", "address", "addr 10", None),
+    }
     assert {m.buyer_number: m.row_number for m in report.mismatches} == {
-        "B4": 5, "B9": 12, "B10": 13}
+        "B4": 5,
+        "B9": 12,
+        "B10": 13,
+    }
     assert [(d.buyer_number, d.row_number, d.first_row) for d in report.duplicates] == [
-        ("B3", 7, 4)]
+        ("B3", 7, 4)
+    ]
     assert report.blank_key_rows == (9,)
     # Counts always add up: sheet buyers - missing = database buyers - extra.
     d = report.diff
@@ -113,17 +142,24 @@ def tampering(draw: st.DrawFn) -> dict:
     keys = [r[0] for r in rows]
     deleted = draw(st.sets(st.sampled_from(keys), max_size=n))
     kept = [k for k in keys if k not in deleted]
-    altered = draw(st.sets(st.tuples(st.sampled_from(kept), st.sampled_from(COLUMNS)),
-                           max_size=8)) if kept else set()
+    altered = (
+        draw(st.sets(st.tuples(st.sampled_from(kept), st.sampled_from(COLUMNS)), max_size=8))
+        if kept
+        else set()
+    )
     extra = draw(st.sets(st.sampled_from([f"X{i}" for i in range(10)]), max_size=4))
     return {"rows": rows, "deleted": deleted, "altered": altered, "extra": extra}
 
 
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(case=tampering())
-def test_checker_finds_exactly_the_generated_changes(db: Database, tmp_path: Path,
-                                                     case: dict) -> None:
+def test_checker_finds_exactly_the_generated_changes(
+    db: Database, tmp_path: Path, case: dict
+) -> None:
     """Properties 2, 23, 24: missing, extra and altered fields are found exactly."""
     reset(db)
     rows = case["rows"]
@@ -133,22 +169,27 @@ def test_checker_finds_exactly_the_generated_changes(db: Database, tmp_path: Pat
     for key in case["deleted"]:
         db.execute("DELETE FROM buyers WHERE buyer_number = %s", (key,))
     for key, column in case["altered"]:
-        db.execute(f"UPDATE buyers SET {q(column)} = %s WHERE buyer_number = %s",
-                   ("§altered§", key))
+        db.execute(
+            f"UPDATE buyers SET {q(column)} = %s WHERE buyer_number = %s", ("§altered§", key)
+        )
     now = db.ts(dt.datetime.now(dt.UTC))
     for key in case["extra"]:
-        db.execute("INSERT INTO buyers (buyer_number, created_at, synced_at, db_updated_at) "
-                   "VALUES (%s, %s, %s, %s)", (key, now, now, now))
+        db.execute(
+            "INSERT INTO buyers (buyer_number, created_at, synced_at, db_updated_at) "
+            "VALUES (%s, %s, %s, %s)",
+            (key, now, now, now),
+        )
     row_of = {r[0]: n for n, r in enumerate(rows, start=2)}
     for mode in (VerifyMode.FULL, VerifyMode.SAMPLE):
-        report = IntegrityChecker(db, open_source(str(path))).verify(mode, sample_size=1000,
-                                                                      seed=1)
+        report = IntegrityChecker(db, open_source(str(path))).verify(mode, sample_size=1000, seed=1)
         assert {k for k, _ in report.missing} == case["deleted"]
         assert all(row_of[k] == r for k, r in report.missing)
         assert set(report.extra) == case["extra"]
         assert {(m.buyer_number, m.column) for m in report.mismatches} == case["altered"]
-        assert all(m.db_value == "§altered§" and m.row_number == row_of[m.buyer_number]
-                   for m in report.mismatches)
+        assert all(
+            m.db_value == "§altered§" and m.row_number == row_of[m.buyer_number]
+            for m in report.mismatches
+        )
         assert report.checked == len(rows) - len(case["deleted"])
         assert report.ok == (not case["deleted"] and not case["extra"] and not case["altered"])
 
@@ -177,10 +218,12 @@ def _limit_name_column(db: Database) -> None:
         db.execute("ALTER TABLE buyers ALTER COLUMN name TYPE varchar(10)")
     else:
         db.execute("DROP TABLE buyers")
-        db.execute("CREATE TABLE buyers (buyer_number text NOT NULL PRIMARY KEY, "
-                   "name text CHECK (length(name) <= 10), address text, note text, "
-                   "created_at TEXT NOT NULL, synced_at TEXT NOT NULL, "
-                   "db_updated_at TEXT NOT NULL)")
+        db.execute(
+            "CREATE TABLE buyers (buyer_number text NOT NULL PRIMARY KEY, "
+            "name text CHECK (length(name) <= 10), address text, note text, "
+            "created_at TEXT NOT NULL, synced_at TEXT NOT NULL, "
+            "db_updated_at TEXT NOT NULL)"
+        )
 
 
 def test_sync_missing_records_every_outcome(db: Database, tmp_path: Path) -> None:
@@ -201,13 +244,18 @@ def test_sync_missing_records_every_outcome(db: Database, tmp_path: Path) -> Non
     assert set(by_key) == before.diff.missing_keys
     assert by_key["M5"].outcome == "failed" and by_key["M5"].error_type == "value_too_long"
     assert "M5" in (by_key["M5"].message or "")
-    assert {k for k, o in by_key.items() if o.outcome == "synced"} == \
-        before.diff.missing_keys - {"M5"}
+    assert {k for k, o in by_key.items() if o.outcome == "synced"} == before.diff.missing_keys - {
+        "M5"
+    }
     stored = outcomes.query(db, run_id=result.run.run_id if result.run else None)
     assert {(o.buyer_number, str(o.outcome)) for o in stored} == {
-        (o.buyer_number, str(o.outcome)) for o in result.outcomes}
-    logged = db.query("SELECT buyer_number, error_type FROM sync_error_log WHERE run_id = %s "
-                      "AND buyer_number = 'M5'", (result.run.run_id,))  # type: ignore[union-attr]
+        (o.buyer_number, str(o.outcome)) for o in result.outcomes
+    }
+    logged = db.query(
+        "SELECT buyer_number, error_type FROM sync_error_log WHERE run_id = %s "
+        "AND buyer_number = 'M5'",
+        (result.run.run_id,),
+    )  # type: ignore[union-attr]
     assert [r["error_type"] for r in logged] == ["value_too_long"]
     after = find_missing(db, open_source(str(path)))
     assert [k for k, _ in after.diff.missing] == ["M5"]
@@ -216,11 +264,15 @@ def test_sync_missing_records_every_outcome(db: Database, tmp_path: Path) -> Non
     assert [o.buyer_number for o in again.outcomes] == ["M5"]
 
 
-@settings(max_examples=8, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(n=st.integers(1, 30), removed=st.sets(st.integers(0, 29), max_size=30))
-def test_sync_missing_leaves_nothing_missing(db: Database, tmp_path: Path, n: int,
-                                             removed: set[int]) -> None:
+def test_sync_missing_leaves_nothing_missing(
+    db: Database, tmp_path: Path, n: int, removed: set[int]
+) -> None:
     """Property 3 and 4: after sync-missing nothing storable is missing, and every synced
     buyer has an outcome recorded."""
     reset(db)

@@ -18,8 +18,11 @@ KEYS = st.text(alphabet="0123456789AB-\u00e9", min_size=0, max_size=5)
 def case(draw: st.DrawFn) -> tuple[dict[str, int], list[str], int]:
     """A sheet (key → first row, never ``""``), database keys (may hold ``""``), a split."""
     sheet_keys = draw(st.lists(KEYS.filter(bool), unique=True, max_size=40))
-    rows = draw(st.lists(st.integers(2, 10_000), unique=True, min_size=len(sheet_keys),
-                         max_size=len(sheet_keys)))
+    rows = draw(
+        st.lists(
+            st.integers(2, 10_000), unique=True, min_size=len(sheet_keys), max_size=len(sheet_keys)
+        )
+    )
     sheet = dict(zip(sheet_keys, rows, strict=True))
     shared = draw(st.lists(st.sampled_from(sheet_keys), max_size=40)) if sheet_keys else []
     db = shared + draw(st.lists(KEYS, max_size=20))
@@ -29,13 +32,13 @@ def case(draw: st.DrawFn) -> tuple[dict[str, int], list[str], int]:
 
 @settings(max_examples=300)
 @given(case(), st.booleans())
-def test_keymatch_equals_diff_keys(c: tuple[dict[str, int], list[str], int],
-                                   as_dict: bool) -> None:
+def test_keymatch_equals_diff_keys(c: tuple[dict[str, int], list[str], int], as_dict: bool) -> None:
     """Some buyers taken in bulk (those read before the database answered), the rest one by one."""
     sheet, db, split = c
     expected = diff_keys(sheet, iter(db))
     database: set[str] | dict[str, object] = (
-        {k: b"fp" + k.encode() for k in db} if as_dict else set(db))
+        {k: b"fp" + k.encode() for k in db} if as_dict else set(db)
+    )
     match = KeyMatch(database)
     items = list(sheet.items())
     match.take_all(items[:split])
@@ -67,7 +70,8 @@ PRINTS = st.one_of(st.binary(min_size=16, max_size=16), st.just(b""))
 @settings(max_examples=200)
 @given(st.lists(st.lists(st.tuples(KEYS, PRINTS), max_size=8), max_size=6))
 def test_compact_fingerprints_hand_back_what_the_database_sent(
-        chunks: list[list[tuple[str, bytes]]]) -> None:
+    chunks: list[list[tuple[str, bytes]]],
+) -> None:
     """verify --full holds fingerprints in one blob; each key gets back its (last) own."""
     from buyersync.services.integrity import _Fingerprints
 

@@ -24,17 +24,22 @@ HEADER = ["buyer_number", "name", "note"]
 
 @pytest.mark.parametrize("ahead", [0, 10**9])
 def test_reports_do_not_depend_on_when_the_database_answers(
-        db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: int) -> None:
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: int
+) -> None:
     rows = [[f"B{i:05d}", f"name {i}", "" if i % 7 else "note"] for i in range(3000)]
     rows += [["B00010", "a duplicate", ""], ["", "no key", "x"]]
-    synced = write_csv(tmp_path / "synced.csv", HEADER,
-                       [r for i, r in enumerate(rows[:3000]) if i % 500] + [["Z9", "extra", ""]])
+    synced = write_csv(
+        tmp_path / "synced.csv",
+        HEADER,
+        [r for i, r in enumerate(rows[:3000]) if i % 500] + [["Z9", "extra", ""]],
+    )
     report = SyncEngine(db, open_source(str(synced)), max_shrink_ratio=0).run()
     assert report.failed == 0
     db.execute("UPDATE buyers SET name = 'changed' WHERE buyer_number = 'B02001'")
     sheet = write_csv(tmp_path / "sheet.csv", HEADER, rows)
     monkeypatch.setattr(missing_module, "AHEAD_ROWS", ahead)
     import buyersync.services.integrity as integrity_module
+
     monkeypatch.setattr(integrity_module, "AHEAD_ROWS", ahead)
 
     found = find_missing(db, open_source(str(sheet)))
@@ -52,6 +57,7 @@ def test_reports_do_not_depend_on_when_the_database_answers(
     full = checker.verify(VerifyMode.FULL)
     assert full.checked == 2994
     assert [(m.buyer_number, m.column, m.db_value) for m in full.mismatches] == [
-        ("B02001", "name", "changed")]
+        ("B02001", "name", "changed")
+    ]
     sample = checker.verify(VerifyMode.SAMPLE, sample_size=50, seed=7)
     assert sample.diff == found.diff and sample.checked == 50

@@ -28,8 +28,10 @@ def test_migrate_twice_is_a_no_op(db: Database) -> None:
 
 
 def test_existing_buyers_table_keeps_its_columns_and_types(db: Database, tmp_path: Path) -> None:
-    db.execute("CREATE TABLE buyers (buyer_number varchar(20) NOT NULL UNIQUE, name varchar(80), "
-               "app_flag integer DEFAULT 7, extra_notes text)")
+    db.execute(
+        "CREATE TABLE buyers (buyer_number varchar(20) NOT NULL UNIQUE, name varchar(80), "
+        "app_flag integer DEFAULT 7, extra_notes text)"
+    )
     before = db.columns("buyers")
     src = write_csv(tmp_path / "s.csv", ["buyer_number", "name"], [["B1", "Ann"]])
     report = sync(db, CsvSource(src))

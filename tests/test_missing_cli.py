@@ -42,8 +42,10 @@ def test_missing_sync_missing_and_verify_round_trip(tmp_path: Path, db_url: str)
     code, out, err = run("missing", *common, "--json")
     assert code == 1, err
     doc = json.loads(out)
-    assert doc["missing"] == [{"buyer_number": "B9", "row_number": 10},
-                              {"buyer_number": "B10", "row_number": 11}]
+    assert doc["missing"] == [
+        {"buyer_number": "B9", "row_number": 10},
+        {"buyer_number": "B10", "row_number": 11},
+    ]
     assert doc["missing_count"] == 2 and doc["extra"] == []
     assert doc["duplicates"] == [{"buyer_number": "B1", "row_number": 12, "first_row": 2}]
     assert doc["blank_key_rows"] == [13]
@@ -56,7 +58,9 @@ def test_missing_sync_missing_and_verify_round_trip(tmp_path: Path, db_url: str)
     assert code == 0, err
     assert (doc["attempted"], doc["synced"], doc["failed"]) == (2, 2, 0)
     assert {r["buyer_number"]: r["outcome"] for r in doc["results"]} == {
-        "B9": "synced", "B10": "synced"}
+        "B9": "synced",
+        "B10": "synced",
+    }
 
     code, out, err = run("missing", *common, "--json")
     assert code == 0 and json.loads(out)["missing_count"] == 0
@@ -65,9 +69,9 @@ def test_missing_sync_missing_and_verify_round_trip(tmp_path: Path, db_url: str)
     code, out, err = run("verify", *common, "--full", "--json")
     doc = json.loads(out)
     assert code == 1, err
-    assert {(m["buyer_number"], m["column"], m["sheet_value"], m["db_value"])
-            for m in doc["mismatches"]} == {("B3", "note", None, "line1\nline2"),
-                                            ("B6", "note", None, "line1\nline2")}
+    assert {
+        (m["buyer_number"], m["column"], m["sheet_value"], m["db_value"]) for m in doc["mismatches"]
+    } == {("B3", "note", None, "line1\nline2"), ("B6", "note", None, "line1\nline2")}
     assert doc["missing"] == [] and doc["extra"] == [] and doc["checked"] == 10
 
     code, out, err = run("sync", *common, "--json")
@@ -79,8 +83,9 @@ def test_verify_writes_reports_and_refuses_bad_usage(tmp_path: Path, sqlite_url:
     path, common = setup(tmp_path, sqlite_url)
     write_csv(path, HEADER, [["B1", "changed", ""], ["B99", "new", ""]])
     report = tmp_path / "verify.html"
-    code, out, err = run("verify", *common, "--sample", "5", "--seed", "1", "--output",
-                         str(report), "--allow-extra")
+    code, out, err = run(
+        "verify", *common, "--sample", "5", "--seed", "1", "--output", str(report), "--allow-extra"
+    )
     assert code == 1, err
     page = report.read_text(encoding="utf-8")
     assert "B99" in page and "changed" in page and "<!DOCTYPE html>" in page
@@ -107,7 +112,11 @@ def test_commands_have_help() -> None:
 def test_real_command_reports_missing_with_exit_1(tmp_path: Path, sqlite_url: str) -> None:
     path, common = setup(tmp_path, sqlite_url)
     write_csv(path, HEADER, [[f"B{i}", "", ""] for i in range(1, 10)])
-    proc = subprocess.run([sys.executable, "-m", "buyersync", "missing", *common, "--json"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "buyersync", "missing", *common, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["missing"] == [{"buyer_number": "B9", "row_number": 10}]

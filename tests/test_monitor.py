@@ -52,8 +52,7 @@ def synced(db: Database, path: Path) -> None:
 
 
 def monitor(db: Database, path: Path | None, recorder: Recorder, **kw: object) -> M.SyncMonitor:
-    return M.SyncMonitor(db, source=CsvSource(path) if path else None, channels=[recorder],
-                         **kw)  # type: ignore[arg-type]
+    return M.SyncMonitor(db, source=CsvSource(path) if path else None, channels=[recorder], **kw)  # type: ignore[arg-type]
 
 
 def test_three_deleted_buyers_alert_once_then_recover_once(db: Database, tmp_path: Path) -> None:
@@ -81,7 +80,10 @@ def test_three_deleted_buyers_alert_once_then_recover_once(db: Database, tmp_pat
     assert again.to_json()["alerts"][0]["sent"] is False
     stored = db.query("SELECT missing_count, healthy FROM sync_health_metrics ORDER BY id")
     assert [(r["missing_count"], bool(r["healthy"])) for r in stored] == [
-        (0, True), (3, False), (3, False)]
+        (0, True),
+        (3, False),
+        (3, False),
+    ]
 
     # fixed: one recovery message, then silence
     synced(db, path)
@@ -121,8 +123,12 @@ def test_error_rate_and_permanent_failures(db: Database, tmp_path: Path) -> None
     path = sheet(tmp_path, 8, extra_rows=(("B003", "dup", "Kobe"), ("", "no key", "Nara")))
     synced(db, path)
     now = utcnow()
-    failures = [RowFailure(ErrorCategory.TIMEOUT, f"lock timeout for B00{i}", i + 1, f"B00{i}",
-                           retryable=True) for i in (1, 2)]
+    failures = [
+        RowFailure(
+            ErrorCategory.TIMEOUT, f"lock timeout for B00{i}", i + 1, f"B00{i}", retryable=True
+        )
+        for i in (1, 2)
+    ]
     retryqueue.enqueue(db, failures, run_id=None, now=now, next_retry_at=now, max_attempts=3)
     retryqueue.mark_permanently_failed(db, "B001", reason="gave up after 3 attempts", now=now)
     rec = Recorder()
@@ -164,17 +170,23 @@ def test_unreadable_sheet_still_completes(db: Database, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("n", [1, 7, 250])
-def test_sync_records_duration_and_throughput(db: Database, tmp_path: Path, n: int,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+def test_sync_records_duration_and_throughput(
+    db: Database, tmp_path: Path, n: int, caplog: pytest.LogCaptureFixture
+) -> None:
     path = sheet(tmp_path, n)
     report = SyncEngine(db, CsvSource(path)).run()
-    row = db.query_one("SELECT rows_read, duration_s, rows_per_s FROM sync_runs "
-                       "WHERE run_id = %s", (report.run_id,))
+    row = db.query_one(
+        "SELECT rows_read, duration_s, rows_per_s FROM sync_runs WHERE run_id = %s",
+        (report.run_id,),
+    )
     assert row is not None and row["rows_read"] == n
     assert row["duration_s"] > 0
     assert row["rows_per_s"] == pytest.approx(n / row["duration_s"], rel=1e-9)
-    settings = Settings(database_url="sqlite:///unused.db", alert_slow_sync_seconds=1e-9,
-                        alert_cooldown_seconds=3600)
+    settings = Settings(
+        database_url="sqlite:///unused.db",
+        alert_slow_sync_seconds=1e-9,
+        alert_cooldown_seconds=3600,
+    )
     with caplog.at_level(logging.INFO):
         M.after_sync(db, settings, report)
     text = caplog.text
@@ -207,12 +219,15 @@ def test_after_sync_never_raises(tmp_path: Path, caplog: pytest.LogCaptureFixtur
 
 
 def test_dashboard_numbers_equal_stored_data(db: Database, tmp_path: Path) -> None:
-    path = sheet(tmp_path, 12, extra_rows=(("B005", "dup", "x"), ("", "nokey", "y"),
-                                           ("B006", "dup", "z")))
+    path = sheet(
+        tmp_path, 12, extra_rows=(("B005", "dup", "x"), ("", "nokey", "y"), ("B006", "dup", "z"))
+    )
     synced(db, path)
     now = utcnow()
-    failures = [RowFailure(ErrorCategory.DATABASE_CONNECTION, "lost", i + 1, f"B0{i:02d}",
-                           retryable=True) for i in range(1, 5)]
+    failures = [
+        RowFailure(ErrorCategory.DATABASE_CONNECTION, "lost", i + 1, f"B0{i:02d}", retryable=True)
+        for i in range(1, 5)
+    ]
     retryqueue.enqueue(db, failures, run_id=None, now=now, next_retry_at=now, max_attempts=3)
     retryqueue.mark_permanently_failed(db, "B001", reason="gave up", now=now)
     db.execute("DELETE FROM buyers WHERE buyer_number IN (%s, %s)", ("B010", "B011"))
@@ -222,16 +237,23 @@ def test_dashboard_numbers_equal_stored_data(db: Database, tmp_path: Path) -> No
     doc = M.get_dashboard_data(db, Settings())
     json.dumps(doc)  # the API serves it as is
 
-    by_type = {r["error_type"]: int(r["n"]) for r in db.query(
-        "SELECT error_type, count(*) AS n FROM sync_error_log GROUP BY error_type")}
+    by_type = {
+        r["error_type"]: int(r["n"])
+        for r in db.query(
+            "SELECT error_type, count(*) AS n FROM sync_error_log GROUP BY error_type"
+        )
+    }
     assert doc["errors"]["counts_by_type"] == by_type
     assert doc["errors"]["total"] == sum(by_type.values()) == 3
-    by_status = {r["status"]: int(r["n"]) for r in db.query(
-        "SELECT status, count(*) AS n FROM retry_queue GROUP BY status")}
+    by_status = {
+        r["status"]: int(r["n"])
+        for r in db.query("SELECT status, count(*) AS n FROM retry_queue GROUP BY status")
+    }
     assert doc["retry_queue"]["by_status"] == by_status
     assert doc["retry_queue"]["permanent_failures"] == by_status["permanently_failed"] == 1
     assert doc["retry_queue"]["depth"] == by_status.get("pending", 0) + by_status.get(
-        "processing", 0)
+        "processing", 0
+    )
     latest = db.query_one("SELECT * FROM sync_health_metrics ORDER BY id DESC LIMIT 1")
     assert latest is not None
     for key in ("spreadsheet_count", "database_count", "missing_count", "extra_count"):
@@ -242,18 +264,25 @@ def test_dashboard_numbers_equal_stored_data(db: Database, tmp_path: Path) -> No
     assert [m["buyer_number"] for m in doc["missing"]] == ["B010", "B011"]
     n_checks = db.query_value("SELECT count(*) FROM sync_health_metrics")
     assert len(doc["health_history"]) == n_checks == 2
-    stored_runs = db.query("SELECT run_id, rows_read, failed, duration_s, rows_per_s "
-                           "FROM sync_runs ORDER BY started_at DESC")
+    stored_runs = db.query(
+        "SELECT run_id, rows_read, failed, duration_s, rows_per_s "
+        "FROM sync_runs ORDER BY started_at DESC"
+    )
     assert [(r["run_id"], r["rows_read"], r["failed"]) for r in doc["runs"]] == [
-        (r["run_id"], r["rows_read"], r["failed"]) for r in stored_runs]
+        (r["run_id"], r["rows_read"], r["failed"]) for r in stored_runs
+    ]
     assert doc["runs"][0]["rows_per_s"] == pytest.approx(stored_runs[0]["rows_per_s"])
     perm = db.query("SELECT buyer_number FROM retry_queue WHERE status = 'permanently_failed'")
     assert [p["buyer_number"] for p in doc["permanent_failures"]] == [
-        p["buyer_number"] for p in perm]
-    active = db.query("SELECT condition FROM alert_state WHERE active = %s",
-                      (True if db.dialect == "postgresql" else 1,))
+        p["buyer_number"] for p in perm
+    ]
+    active = db.query(
+        "SELECT condition FROM alert_state WHERE active = %s",
+        (True if db.dialect == "postgresql" else 1,),
+    )
     assert sorted(a["condition"] for a in doc["active_alerts"]) == sorted(
-        a["condition"] for a in active)
+        a["condition"] for a in active
+    )
     assert doc["healthy"] is False
 
 
@@ -292,12 +321,18 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.C
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "buyersync", *args], capture_output=True,
-                          text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "buyersync", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
-def test_health_command_end_to_end(db_url: str, tmp_path: Path,
-                                   webhook: tuple[str, list[dict]]) -> None:
+def test_health_command_end_to_end(
+    db_url: str, tmp_path: Path, webhook: tuple[str, list[dict]]
+) -> None:
     url, received = webhook
     path = sheet(tmp_path, 10)
     common = ["--db", db_url, "--source", str(path)]
@@ -310,13 +345,22 @@ def test_health_command_end_to_end(db_url: str, tmp_path: Path,
     from buyersync.store import open_database
 
     with open_database(db_url) as db:
-        db.execute("DELETE FROM buyers WHERE buyer_number IN (%s, %s, %s)",
-                   ("B002", "B003", "B007"))
+        db.execute(
+            "DELETE FROM buyers WHERE buyer_number IN (%s, %s, %s)", ("B002", "B003", "B007")
+        )
     bad = run_cli("health", *common, "--json", env_extra=env)
     assert bad.returncode == 1, bad.stderr
     doc = json.loads(bad.stdout)
-    for key in ("healthy", "spreadsheet_count", "database_count", "missing_count", "error_rate",
-                "retry_queue_depth", "permanent_failures", "alerts"):
+    for key in (
+        "healthy",
+        "spreadsheet_count",
+        "database_count",
+        "missing_count",
+        "error_rate",
+        "retry_queue_depth",
+        "permanent_failures",
+        "alerts",
+    ):
         assert key in doc
     assert doc["healthy"] is False and doc["missing_count"] == 3
     assert len(received) == 1
@@ -336,14 +380,16 @@ def test_health_reads_only_the_key_column_of_a_google_sheet(db: Database) -> Non
     from buyersync.testing import SheetsServer
 
     rows = [["name", "Buyer Number", "city"]] + [
-        [f"n{i}", f"K{i:03d}", "Kyoto"] for i in range(1, 41)]
+        [f"n{i}", f"K{i:03d}", "Kyoto"] for i in range(1, 41)
+    ]
     rows[10] = ["", "", ""]  # a blank row in the middle is skipped, not the end
     with SheetsServer() as server:
         server.add_sheet("book", "Sheet1", rows)
         src = GoogleSheetsSource("book", api_url=server.url, backoff=0.05)
         SyncEngine(db, src).run()
-        db.execute("DELETE FROM buyers WHERE buyer_number IN (%s, %s, %s)",
-                   ("K005", "K020", "K040"))
+        db.execute(
+            "DELETE FROM buyers WHERE buyer_number IN (%s, %s, %s)", ("K005", "K020", "K040")
+        )
         server.requests.clear()
         rec = Recorder()
         doc = M.SyncMonitor(db, source=src, channels=[rec]).check_health().to_json()

@@ -51,7 +51,9 @@ class _Handler:
         self.inbox = inbox
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.inbox.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
+        self.inbox.messages.append(
+            (envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default))
+        )
         self.inbox.tls.append(session.ssl is not None)
         return "250 OK"
 
@@ -59,19 +61,26 @@ class _Handler:
 def _smtp_server(tls_context: ssl.SSLContext | None = None) -> Iterator[Inbox]:
     inbox = Inbox(port=free_port())
 
-    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
-                      data: Any) -> AuthResult:
+    def authenticator(
+        server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
         if isinstance(data, LoginPassword):
             inbox.logins.append((data.login.decode(), data.password.decode()))
             return AuthResult(success=data.password.decode() == PASSWORD, handled=False)
         return AuthResult(success=False, handled=False)
 
-    controller = Controller(_Handler(inbox), hostname="127.0.0.1", port=inbox.port,
-                            authenticator=authenticator, auth_require_tls=tls_context is not None,
-                            tls_context=tls_context, require_starttls=tls_context is not None,
-                            # PLAIN only: after a refused login smtplib would try LOGIN next,
-                            # which aiosmtpd answers by waiting for the client's timeout.
-                            auth_exclude_mechanism=["LOGIN"])
+    controller = Controller(
+        _Handler(inbox),
+        hostname="127.0.0.1",
+        port=inbox.port,
+        authenticator=authenticator,
+        auth_require_tls=tls_context is not None,
+        tls_context=tls_context,
+        require_starttls=tls_context is not None,
+        # PLAIN only: after a refused login smtplib would try LOGIN next,
+        # which aiosmtpd answers by waiting for the client's timeout.
+        auth_exclude_mechanism=["LOGIN"],
+    )
     controller.start()
     try:
         yield inbox
@@ -89,10 +98,28 @@ def tls_smtp_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command is needed to make a test certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     # The client verifies the server as in production, trusting only this certificate.
@@ -120,8 +147,7 @@ def _http_server(status: int) -> Iterator[tuple[str, list]]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/XyZsecretToken42", \
-            received
+        yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/XyZsecretToken42", received
     finally:
         server.shutdown()
         server.server_close()
@@ -140,19 +166,25 @@ def broken_webhook() -> Iterator[tuple[str, list]]:
 NOTE = N.Notification(
     subject="buyersync: UNHEALTHY — 3 buyer(s) missing",
     text="3 buyer(s) missing.\nMissing: B1 (row 2), B2 (row 3), B3 (row 4).\n"
-         "Fix: buyersync sync-missing",
+    "Fix: buyersync sync-missing",
     healthy=False,
     alerts=({"condition": "missing_buyers", "buyers": ["B1", "B2", "B3"]},),
 )
 
 
 def test_email_reaches_a_real_smtp_server_with_login(smtp_server: Inbox) -> None:
-    channel = N.EmailChannel(host="127.0.0.1", port=smtp_server.port, sender="bs@example.org",
-                             recipients=["ops@example.org", "dev@example.org"],
-                             user="alerts", password=PASSWORD, timeout=5)
+    channel = N.EmailChannel(
+        host="127.0.0.1",
+        port=smtp_server.port,
+        sender="bs@example.org",
+        recipients=["ops@example.org", "dev@example.org"],
+        user="alerts",
+        password=PASSWORD,
+        timeout=5,
+    )
     (result,) = N.deliver(NOTE, [channel])
     assert result.ok, result.error
-    (rcpts, msg), = smtp_server.messages
+    ((rcpts, msg),) = smtp_server.messages
     assert rcpts == ["ops@example.org", "dev@example.org"]
     assert msg["Subject"] == NOTE.subject and msg["From"] == "bs@example.org"
     body = msg.get_content()
@@ -161,9 +193,16 @@ def test_email_reaches_a_real_smtp_server_with_login(smtp_server: Inbox) -> None
 
 
 def test_email_with_starttls(tls_smtp_server: Inbox) -> None:
-    channel = N.EmailChannel(host="127.0.0.1", port=tls_smtp_server.port,
-                             sender="bs@example.org", recipients=["ops@example.org"],
-                             user="alerts", password=PASSWORD, starttls=True, timeout=5)
+    channel = N.EmailChannel(
+        host="127.0.0.1",
+        port=tls_smtp_server.port,
+        sender="bs@example.org",
+        recipients=["ops@example.org"],
+        user="alerts",
+        password=PASSWORD,
+        starttls=True,
+        timeout=5,
+    )
     (result,) = N.deliver(NOTE, [channel])
     assert result.ok, result.error
     assert tls_smtp_server.tls == [True]
@@ -171,10 +210,17 @@ def test_email_with_starttls(tls_smtp_server: Inbox) -> None:
 
 
 def test_wrong_password_is_reported_without_the_password(
-        smtp_server: Inbox, caplog: pytest.LogCaptureFixture) -> None:
-    channel = N.EmailChannel(host="127.0.0.1", port=smtp_server.port, sender="a@b.c",
-                             recipients=["ops@example.org"], user="alerts",
-                             password="wrong-" + PASSWORD, timeout=5)
+    smtp_server: Inbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = N.EmailChannel(
+        host="127.0.0.1",
+        port=smtp_server.port,
+        sender="a@b.c",
+        recipients=["ops@example.org"],
+        user="alerts",
+        password="wrong-" + PASSWORD,
+        timeout=5,
+    )
     with caplog.at_level(logging.ERROR):
         (result,) = N.deliver(NOTE, [channel])
     assert not result.ok and "SMTPAuthenticationError" in (result.error or "")
@@ -186,14 +232,15 @@ def test_webhook_posts_slack_compatible_json(webhook: tuple[str, list]) -> None:
     url, received = webhook
     (result,) = N.deliver(NOTE, [N.WebhookChannel(url, timeout=5)])
     assert result.ok, result.error
-    (content_type, body), = received
+    ((content_type, body),) = received
     assert content_type == "application/json"
     assert body["text"].startswith(NOTE.subject) and "B3 (row 4)" in body["text"]
     assert body["healthy"] is False and body["alerts"][0]["buyers"] == ["B1", "B2", "B3"]
 
 
-def test_webhook_error_hides_the_token(broken_webhook: tuple[str, list],
-                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_webhook_error_hides_the_token(
+    broken_webhook: tuple[str, list], caplog: pytest.LogCaptureFixture
+) -> None:
     url, received = broken_webhook
     with caplog.at_level(logging.ERROR):
         (result,) = N.deliver(NOTE, [N.WebhookChannel(url, timeout=5)])
@@ -213,18 +260,25 @@ def test_channels_from_settings() -> None:
 
 
 def test_health_check_completes_with_smtp_port_closed(
-        db: Database, tmp_path: Path, webhook: tuple[str, list],
-        caplog: pytest.LogCaptureFixture) -> None:
+    db: Database, tmp_path: Path, webhook: tuple[str, list], caplog: pytest.LogCaptureFixture
+) -> None:
     """The mail server is down: the check still completes, is stored, the other channels
     still receive the alert, and the log names the failure without the password."""
-    path = write_csv(tmp_path / "s.csv", ("buyer_number", "name"),
-                     [(f"B{i}", "n") for i in range(1, 6)])
+    path = write_csv(
+        tmp_path / "s.csv", ("buyer_number", "name"), [(f"B{i}", "n") for i in range(1, 6)]
+    )
     SyncEngine(db, CsvSource(path)).run()
     db.execute("DELETE FROM buyers WHERE buyer_number = %s", ("B3",))
     url, received = webhook
     closed = free_port()  # nothing listens there
-    settings = Settings(smtp_host="127.0.0.1", smtp_port=closed, smtp_user="alerts",
-                        smtp_password=PASSWORD, smtp_to="ops@example.org", webhook_url=url)
+    settings = Settings(
+        smtp_host="127.0.0.1",
+        smtp_port=closed,
+        smtp_user="alerts",
+        smtp_password=PASSWORD,
+        smtp_to="ops@example.org",
+        webhook_url=url,
+    )
     monitor = SyncMonitor.from_settings(db, settings, source=CsvSource(path))
     with caplog.at_level(logging.INFO):
         report = monitor.check_health()

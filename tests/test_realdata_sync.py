@@ -54,8 +54,12 @@ def test_real_file_syncs_without_unexplained_loss(name: str, realdata: Path, db:
         return
     key_index = [h for h in data.header].index(key) if key in data.header else 0
     in_db = {r["buyer_number"] for r in db.query("SELECT buyer_number FROM buyers")}
-    logged = {r["row_number"] for r in db.query(
-        "SELECT row_number FROM sync_error_log WHERE run_id = %s", (report.run_id,))}
+    logged = {
+        r["row_number"]
+        for r in db.query(
+            "SELECT row_number FROM sync_error_log WHERE run_id = %s", (report.run_id,)
+        )
+    }
     landed_rows = set()
     seen: set[str] = set()
     for row in rows:
@@ -66,31 +70,48 @@ def test_real_file_syncs_without_unexplained_loss(name: str, realdata: Path, db:
             landed_rows.add(row.row_number)
         seen.add(k)
         assert row.row_number in landed_rows or row.row_number in logged, (
-            f"{name}: row {row.row_number} neither landed nor was logged")
+            f"{name}: row {row.row_number} neither landed nor was logged"
+        )
     assert report.inserted == len(landed_rows)
     assert report.rows_read == report.inserted + report.failed
 
 
 def test_leading_zeros_and_exact_long_digits_survive(realdata: Path, db: Database) -> None:
-    sync(db, open_source(str(realdata / "xlsx/poi__no_drawing_patriarch.xlsx"), header_row=5),
-         key_column="Код товара")
+    sync(
+        db,
+        open_source(str(realdata / "xlsx/poi__no_drawing_patriarch.xlsx"), header_row=5),
+        key_column="Код товара",
+    )
     assert db.query_value("SELECT count(*) FROM buyers WHERE buyer_number = '00000105438'") == 1
-    sync(db, open_source(str(realdata / "xlsx/calamine__string-ref.xlsx")), key_column="col1",
-         max_shrink_ratio=0)
-    assert db.query_value(
-        "SELECT count(*) FROM buyers WHERE buyer_number = '-8086931554011838357'") == 1
+    sync(
+        db,
+        open_source(str(realdata / "xlsx/calamine__string-ref.xlsx")),
+        key_column="col1",
+        max_shrink_ratio=0,
+    )
+    assert (
+        db.query_value("SELECT count(*) FROM buyers WHERE buyer_number = '-8086931554011838357'")
+        == 1
+    )
 
 
 def test_edited_copy_updates_and_logs_the_duplicate(realdata: Path, db: Database) -> None:
-    first = sync(db, open_source(str(realdata / "csv/datablist__customers-1000.csv")),
-                 key_column="Customer Id")
+    first = sync(
+        db,
+        open_source(str(realdata / "csv/datablist__customers-1000.csv")),
+        key_column="Customer Id",
+    )
     assert (first.inserted, first.failed) == (1000, 0)
-    second = sync(db, open_source(str(realdata / "csv/datablist__customers-1000__edited-copy.csv")),
-                  key_column="Customer Id")
+    second = sync(
+        db,
+        open_source(str(realdata / "csv/datablist__customers-1000__edited-copy.csv")),
+        key_column="Customer Id",
+    )
     assert second.updated == 1000 and second.inserted == 0
     assert second.skipped_blank == 1
     assert [str(f.category) for f in second.failures] == ["duplicate_key"]
     assert second.failures[0].buyer_number == "51732B5b2328015"
     phone = db.query_value(
-        'SELECT "phone_1" FROM buyers WHERE buyer_number = %s', ("51732B5b2328015",))
+        'SELECT "phone_1" FROM buyers WHERE buyer_number = %s', ("51732B5b2328015",)
+    )
     assert phone is not None

@@ -18,8 +18,18 @@ from buyersync.services.integrity import VerifyMode, VerifyReport
 
 HOSTILE = st.one_of(
     st.text(min_size=1, max_size=12),
-    st.sampled_from(["<script>alert(1)</script>", "a|b", "**bold**", "山田\n太郎", "x" * 500,
-                     '"quoted" & <tag>', "[link](http://evil.example)", "`code`"]),
+    st.sampled_from(
+        [
+            "<script>alert(1)</script>",
+            "a|b",
+            "**bold**",
+            "山田\n太郎",
+            "x" * 500,
+            '"quoted" & <tag>',
+            "[link](http://evil.example)",
+            "`code`",
+        ]
+    ),
 )
 KEY = st.text(alphabet="ABC012-_<>&|*", min_size=1, max_size=8)
 
@@ -31,17 +41,31 @@ def reports(draw: st.DrawFn) -> VerifyReport:
     missing = tuple((k, 2 + i) for i, k in enumerate(keys[:cut]))
     extra = tuple(sorted(keys[cut:]))
     mismatches = tuple(
-        Mismatch(draw(KEY), draw(st.integers(2, 9999)), draw(st.sampled_from(["name", "住所"])),
-                 draw(st.one_of(st.none(), HOSTILE)), draw(st.one_of(st.none(), HOSTILE)))
+        Mismatch(
+            draw(KEY),
+            draw(st.integers(2, 9999)),
+            draw(st.sampled_from(["name", "住所"])),
+            draw(st.one_of(st.none(), HOSTILE)),
+            draw(st.one_of(st.none(), HOSTILE)),
+        )
         for _ in range(draw(st.integers(0, 6)))
     )
     return VerifyReport(
-        mode=VerifyMode.FULL, source="csv:s.csv", started_at=datetime(2026, 1, 2, tzinfo=UTC),
+        mode=VerifyMode.FULL,
+        source="csv:s.csv",
+        started_at=datetime(2026, 1, 2, tzinfo=UTC),
         duration_s=0.5,
-        diff=KeyDiff(missing=missing, extra=extra, sheet_count=len(missing) + 3,
-                     database_count=len(extra) + 3),
-        duplicates=(Duplicate("D1", 40, 3),), blank_key_rows=(41,), mismatches=mismatches,
-        checked=3 + len(mismatches), columns=("name", "住所"),
+        diff=KeyDiff(
+            missing=missing,
+            extra=extra,
+            sheet_count=len(missing) + 3,
+            database_count=len(extra) + 3,
+        ),
+        duplicates=(Duplicate("D1", 40, 3),),
+        blank_key_rows=(41,),
+        mismatches=mismatches,
+        checked=3 + len(mismatches),
+        columns=("name", "住所"),
     )
 
 
@@ -64,17 +88,18 @@ def test_every_format_contains_every_finding(report: VerifyReport) -> None:
     for key, row in report.missing:
         assert f"row {row}: {key}" in text
         assert f"| {row} | {md_escape(key)} |" in md
-        assert f"<td class=\"num\">{row}</td><td class=\"v\">{html.escape(key)}</td>" in page
+        assert f'<td class="num">{row}</td><td class="v">{html.escape(key)}</td>' in page
     for key in report.extra:
         assert f"  {key}" in text and f"| {md_escape(key)} |" in md
-        assert f"<td class=\"v\">{html.escape(key)}</td>" in page
+        assert f'<td class="v">{html.escape(key)}</td>' in page
     for m in report.mismatches:
         assert f"row {m.row_number}, buyer {m.buyer_number}, column {m.column}" in text
         assert _text_has(text, m.sheet_value) and _text_has(text, m.db_value)
         assert f"| {m.row_number} | {md_escape(m.buyer_number)} | {md_escape(m.column)} |" in md
-        assert (f"<td class=\"num\">{m.row_number}</td><td class=\"v\">"
-                f"{html.escape(m.buyer_number)}</td><td class=\"v\">{html.escape(m.column)}</td>"
-                ) in page
+        assert (
+            f'<td class="num">{m.row_number}</td><td class="v">'
+            f'{html.escape(m.buyer_number)}</td><td class="v">{html.escape(m.column)}</td>'
+        ) in page
     for out in (text, md, page):
         assert "D1" in out and "41" in out
 

@@ -35,15 +35,23 @@ def seed_queue(url: str, keys: list[str], *, due: bool = True) -> None:
     when = utcnow() - timedelta(seconds=120 if due else 0)
     with open_database(url) as db:
         migrations.migrate(db)
-        failures = [RowFailure(ErrorCategory.TIMEOUT, "statement timeout", i + 2, k, {}, True)
-                    for i, k in enumerate(keys)]
+        failures = [
+            RowFailure(ErrorCategory.TIMEOUT, "statement timeout", i + 2, k, {}, True)
+            for i, k in enumerate(keys)
+        ]
         RetryManager(db, None, clock=lambda: when).add_to_retry_queue(failures, run_id="seed")
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
-    return subprocess.run([sys.executable, "-m", "buyersync", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "buyersync", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_retry_has_help_text() -> None:
@@ -60,10 +68,16 @@ def test_json_reports_the_contract_fields_and_exit_0(db_url: str, tmp_path: Path
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert {k: doc[k] for k in ("processed", "succeeded", "failed", "permanently_failed")} == {
-        "processed": 2, "succeeded": 2, "failed": 0, "permanently_failed": 0}
+        "processed": 2,
+        "succeeded": 2,
+        "failed": 0,
+        "permanently_failed": 0,
+    }
     assert doc["queue"] == {}
     assert {r["buyer_number"]: r["outcome"] for r in doc["results"]} == {
-        "B1": "succeeded", "B2": "succeeded"}
+        "B1": "succeeded",
+        "B2": "succeeded",
+    }
 
 
 def test_nothing_due_before_its_time_unless_all(db_url: str, tmp_path: Path) -> None:
@@ -79,9 +93,11 @@ def test_nothing_due_before_its_time_unless_all(db_url: str, tmp_path: Path) -> 
 
 def test_exit_1_when_a_retry_fails(sqlite_url: str, tmp_path: Path) -> None:
     with open_database(sqlite_url) as db:
-        db.execute("CREATE TABLE buyers (buyer_number text NOT NULL PRIMARY KEY, "
-                   "name text CHECK (length(name) <= 5), created_at TEXT NOT NULL, "
-                   "synced_at TEXT NOT NULL, db_updated_at TEXT NOT NULL)")
+        db.execute(
+            "CREATE TABLE buyers (buyer_number text NOT NULL PRIMARY KEY, "
+            "name text CHECK (length(name) <= 5), created_at TEXT NOT NULL, "
+            "synced_at TEXT NOT NULL, db_updated_at TEXT NOT NULL)"
+        )
     sheet = write_sheet(tmp_path / "s.csv", [["B1", "far too long a name"]])
     seed_queue(sqlite_url, ["B1"])
     done = run(["retry", "--json", "--db", sqlite_url, "--source", str(sheet)], tmp_path)
@@ -102,7 +118,8 @@ def test_buyer_by_hand_and_a_buyer_not_queued(db_url: str, tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert [(r["buyer_number"], r["outcome"], r["manual"]) for r in doc["results"]] == [
-        ("B1", "succeeded", True)]
+        ("B1", "succeeded", True)
+    ]
     missing = run([*base, "--buyer", "B7"], tmp_path)
     assert missing.returncode == 1
     assert json.loads(missing.stdout)["not_in_queue"] == ["B7"]
@@ -140,10 +157,25 @@ def test_two_concurrent_retry_processes_take_each_entry_once(db_url: str, tmp_pa
     sheet = write_sheet(tmp_path / "s.csv", [[k, f"name {k}"] for k in keys])
     seed_queue(db_url, keys)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
-    args = [sys.executable, "-m", "buyersync", "retry", "--json", "--db", db_url,
-            "--source", str(sheet), "--claim-size", "40"]
-    procs = [subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    args = [
+        sys.executable,
+        "-m",
+        "buyersync",
+        "retry",
+        "--json",
+        "--db",
+        db_url,
+        "--source",
+        str(sheet),
+        "--claim-size",
+        "40",
+    ]
+    procs = [
+        subprocess.Popen(
+            args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=300) for p in procs]
     for p, (_out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err

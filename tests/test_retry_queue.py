@@ -28,8 +28,9 @@ from buyersync.store import buyers, migrations, retryqueue
 from buyersync.store.db import Database, utcnow
 from buyersync.store.retryqueue import QueueStatus, Settlement
 
-DB_PROPERTY = settings(max_examples=25, deadline=None,
-                       suppress_health_check=[HealthCheck.function_scoped_fixture])
+DB_PROPERTY = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
@@ -76,9 +77,15 @@ def clear(db: Database) -> None:
 
 # -- properties 9 and 12: what is queued ---------------------------------------------------
 
+
 @DB_PROPERTY
-@given(st.dictionaries(st.from_regex(r"B[0-9]{1,4}", fullmatch=True),
-                       st.sampled_from(list(ErrorCategory)), max_size=12))
+@given(
+    st.dictionaries(
+        st.from_regex(r"B[0-9]{1,4}", fullmatch=True),
+        st.sampled_from(list(ErrorCategory)),
+        max_size=12,
+    )
+)
 def test_every_retryable_failure_is_queued_and_no_other(mdb: Database, cats: dict) -> None:
     clear(mdb)
     failures = [failure_for(k, c, i + 2) for i, (k, c) in enumerate(cats.items())]
@@ -99,13 +106,20 @@ def test_a_failure_with_no_buyer_number_is_logged_not_queued(mdb: Database) -> N
 
 # -- property 10 on the store: claims never exceed the maximum, even across crashes ----------
 
+
 @DB_PROPERTY
 @given(
     max_attempts=st.integers(min_value=1, max_value=4),
     keys=st.integers(min_value=1, max_value=4),
-    steps=st.lists(st.tuples(st.integers(min_value=0, max_value=4000),
-                             st.sampled_from(["fail", "succeed", "crash", "not_retryable"]),
-                             st.booleans()), min_size=1, max_size=14),
+    steps=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=4000),
+            st.sampled_from(["fail", "succeed", "crash", "not_retryable"]),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=14,
+    ),
 )
 def test_no_entry_is_attempted_more_than_the_maximum(
     mdb: Database, max_attempts: int, keys: int, steps: list
@@ -120,19 +134,33 @@ def test_no_entry_is_attempted_more_than_the_maximum(
     for advance, action, any_time in steps:
         now = clock.advance(advance)
         retryqueue.expire_stale(mdb, now=now)
-        claimed = retryqueue.claim(mdb, worker=f"w{advance}", now=now,
-                                   lease_until=now + timedelta(seconds=900), limit=10,
-                                   any_time=any_time)
+        claimed = retryqueue.claim(
+            mdb,
+            worker=f"w{advance}",
+            now=now,
+            lease_until=now + timedelta(seconds=900),
+            limit=10,
+            any_time=any_time,
+        )
         for e in claimed:
             assert e.attempt_count <= max_attempts  # property 10
             if action == "crash":
                 crashed[e.buyer_number] = crashed.get(e.buyer_number, 0) + 1
                 continue
-            d = decide(attempts_made=e.attempt_count, succeeded=action == "succeed", gone=False,
-                       retryable=action != "not_retryable", now=now, policy=policy)
-            retryqueue.settle(mdb, [Settlement(e.buyer_number, d.verdict, e.attempt_count,
-                                               next_retry_at=d.retry_at)],
-                              worker=f"w{advance}", now=now)
+            d = decide(
+                attempts_made=e.attempt_count,
+                succeeded=action == "succeed",
+                gone=False,
+                retryable=action != "not_retryable",
+                now=now,
+                policy=policy,
+            )
+            retryqueue.settle(
+                mdb,
+                [Settlement(e.buyer_number, d.verdict, e.attempt_count, next_retry_at=d.retry_at)],
+                worker=f"w{advance}",
+                now=now,
+            )
             if action == "succeed":
                 succeeded.add(e.buyer_number)
     for entry in retryqueue.list_entries(mdb):
@@ -147,26 +175,42 @@ def test_no_entry_is_attempted_more_than_the_maximum(
 
 
 def test_a_crashed_workers_entries_come_back_after_the_lease(mdb: Database) -> None:
-    retryqueue.enqueue(mdb, [failure_for("B1", ErrorCategory.TIMEOUT)], run_id=None, now=T0,
-                       next_retry_at=T0, max_attempts=3)
+    retryqueue.enqueue(
+        mdb,
+        [failure_for("B1", ErrorCategory.TIMEOUT)],
+        run_id=None,
+        now=T0,
+        next_retry_at=T0,
+        max_attempts=3,
+    )
     lease = T0 + timedelta(seconds=900)
     first = retryqueue.claim(mdb, worker="dead", now=T0, lease_until=lease, limit=10)
     assert [e.buyer_number for e in first] == ["B1"]
     # while the lease runs, nobody else gets it — not even with --all
-    assert retryqueue.claim(mdb, worker="other", now=T0, lease_until=lease, limit=10,
-                            any_time=True) == []
+    assert (
+        retryqueue.claim(mdb, worker="other", now=T0, lease_until=lease, limit=10, any_time=True)
+        == []
+    )
     later = lease + timedelta(seconds=1)
     again = retryqueue.claim(mdb, worker="other", now=later, lease_until=later, limit=10)
     assert [(e.buyer_number, e.attempt_count, e.claimed_by) for e in again] == [("B1", 2, "other")]
     # the dead worker waking up cannot overwrite the new owner's claim
-    assert retryqueue.settle(mdb, [Settlement("B1", Verdict.SUCCEEDED, 1)], worker="dead",
-                             now=later) == 0
+    assert (
+        retryqueue.settle(mdb, [Settlement("B1", Verdict.SUCCEEDED, 1)], worker="dead", now=later)
+        == 0
+    )
     assert queue_keys(mdb) == {"B1"}
 
 
 def test_a_worker_dying_on_the_last_attempt_leaves_a_permanent_failure(mdb: Database) -> None:
-    retryqueue.enqueue(mdb, [failure_for("B1", ErrorCategory.TIMEOUT)], run_id=None, now=T0,
-                       next_retry_at=T0, max_attempts=1)
+    retryqueue.enqueue(
+        mdb,
+        [failure_for("B1", ErrorCategory.TIMEOUT)],
+        run_id=None,
+        now=T0,
+        next_retry_at=T0,
+        max_attempts=1,
+    )
     retryqueue.claim(mdb, worker="dead", now=T0, lease_until=T0 + timedelta(seconds=5), limit=9)
     later = T0 + timedelta(seconds=10)
     assert retryqueue.claim(mdb, worker="w", now=later, lease_until=later, limit=9) == []
@@ -177,13 +221,18 @@ def test_a_worker_dying_on_the_last_attempt_leaves_a_permanent_failure(mdb: Data
 
 # -- the service on both databases: success, gone, not retryable, released ------------------
 
+
 def test_successful_retry_removes_the_entry_and_is_recorded(mdb: Database, tmp_path: Path) -> None:
     """Property 11, and "a successful retry is logged" (retry_attempts + sync_runs)."""
     source = write_sheet(tmp_path / "s.csv", [["B1", "Ann"], ["B2", "Bob"], ["B3", "Cy"]])
     clock = Clock(utcnow())
     manager = RetryManager(mdb, source, clock=clock)
-    manager.add_to_retry_queue([failure_for("B1", ErrorCategory.DATABASE_CONNECTION, 2),
-                                failure_for("B3", ErrorCategory.TIMEOUT, 4)])
+    manager.add_to_retry_queue(
+        [
+            failure_for("B1", ErrorCategory.DATABASE_CONNECTION, 2),
+            failure_for("B3", ErrorCategory.TIMEOUT, 4),
+        ]
+    )
     assert manager.process_queue().processed == 0  # nothing is due before its time
     clock.advance(61)
     report = manager.process_queue()
@@ -192,9 +241,12 @@ def test_successful_retry_removes_the_entry_and_is_recorded(mdb: Database, tmp_p
     assert set(buyers.fetch(mdb, ["B1", "B3"], ["name"])) == {"B1", "B3"}
     recorded = retryqueue.attempts(mdb)
     assert {(a.buyer_number, a.outcome, a.attempt) for a in recorded} == {
-        ("B1", "succeeded", 1), ("B3", "succeeded", 1)}
-    run = mdb.query_one("SELECT operation, status, inserted FROM sync_runs WHERE run_id = %s",
-                        (report.run_ids[0],))
+        ("B1", "succeeded", 1),
+        ("B3", "succeeded", 1),
+    }
+    run = mdb.query_one(
+        "SELECT operation, status, inserted FROM sync_runs WHERE run_id = %s", (report.run_ids[0],)
+    )
     assert run == {"operation": "retry", "status": "succeeded", "inserted": 2}
 
 
@@ -211,8 +263,10 @@ def test_buyer_gone_from_the_sheet_is_resolved_as_such(mdb: Database, tmp_path: 
 def _limited_buyers_table(db: Database) -> None:
     limited = "varchar(5)" if db.dialect == "postgresql" else "text CHECK (length(name) <= 5)"
     ts = "timestamptz" if db.dialect == "postgresql" else "TEXT"
-    db.execute(f"CREATE TABLE buyers (buyer_number text NOT NULL PRIMARY KEY, name {limited}, "
-               f"created_at {ts} NOT NULL, synced_at {ts} NOT NULL, db_updated_at {ts} NOT NULL)")
+    db.execute(
+        f"CREATE TABLE buyers (buyer_number text NOT NULL PRIMARY KEY, name {limited}, "
+        f"created_at {ts} NOT NULL, synced_at {ts} NOT NULL, db_updated_at {ts} NOT NULL)"
+    )
 
 
 def test_a_retry_that_now_fails_for_good_leaves_the_queue(mdb: Database, tmp_path: Path) -> None:
@@ -220,17 +274,22 @@ def test_a_retry_that_now_fails_for_good_leaves_the_queue(mdb: Database, tmp_pat
     _limited_buyers_table(mdb)
     source = write_sheet(tmp_path / "s.csv", [["B1", "Ann"], ["B2", "a name far too long"]])
     manager = RetryManager(mdb, source)
-    manager.add_to_retry_queue([failure_for("B1", ErrorCategory.TIMEOUT, 2),
-                                failure_for("B2", ErrorCategory.TIMEOUT, 3)])
+    manager.add_to_retry_queue(
+        [failure_for("B1", ErrorCategory.TIMEOUT, 2), failure_for("B2", ErrorCategory.TIMEOUT, 3)]
+    )
     report = manager.process_queue(any_time=True)
     outcome = {r.buyer_number: (r.verdict, r.error_type) for r in report.results}
-    assert outcome == {"B1": (Verdict.SUCCEEDED, None),
-                       "B2": (Verdict.NOT_RETRYABLE, "value_too_long")}
+    assert outcome == {
+        "B1": (Verdict.SUCCEEDED, None),
+        "B2": (Verdict.NOT_RETRYABLE, "value_too_long"),
+    }
     assert queue_keys(mdb) == set()
-    logged = mdb.query("SELECT error_type, operation, retryable FROM sync_error_log "
-                       "WHERE buyer_number = 'B2'")
+    logged = mdb.query(
+        "SELECT error_type, operation, retryable FROM sync_error_log WHERE buyer_number = 'B2'"
+    )
     assert [(r["error_type"], r["operation"], bool(r["retryable"])) for r in logged] == [
-        ("value_too_long", "retry", False)]
+        ("value_too_long", "retry", False)
+    ]
 
 
 class BrokenSheet(Source):
@@ -317,8 +376,12 @@ def test_injected_errors_end_to_end(pg: Database, tmp_path: Path) -> None:
     policy = BackoffPolicy(max_attempts=3, base_seconds=60, max_seconds=21600)
     sync = SyncEngine(pg, source, retry=RetryPolicy(max_attempts=3, base_seconds=60)).run()
     got = {f.buyer_number: f.category for f in sync.failures}
-    assert got == {"B2": ErrorCategory.UNKNOWN, "B3": ErrorCategory.UNKNOWN,
-                   "B4": ErrorCategory.CONSTRAINT, "B5": ErrorCategory.UNKNOWN}
+    assert got == {
+        "B2": ErrorCategory.UNKNOWN,
+        "B3": ErrorCategory.UNKNOWN,
+        "B4": ErrorCategory.CONSTRAINT,
+        "B5": ErrorCategory.UNKNOWN,
+    }
     # retryable ones queued, the constraint violation not (properties 9 and 12)
     assert queue_keys(pg) == {"B2", "B3", "B5"}
     queued_at = {e.buyer_number: e.next_retry_at for e in retryqueue.list_entries(pg)}
@@ -331,7 +394,10 @@ def test_injected_errors_end_to_end(pg: Database, tmp_path: Path) -> None:
     inject(pg, B5=None)  # B5's cause is gone; B2 and B3 still fail
     first = manager.process_queue()
     assert {r.buyer_number: r.verdict for r in first.results} == {
-        "B2": Verdict.RESCHEDULED, "B3": Verdict.RESCHEDULED, "B5": Verdict.SUCCEEDED}
+        "B2": Verdict.RESCHEDULED,
+        "B3": Verdict.RESCHEDULED,
+        "B5": Verdict.SUCCEEDED,
+    }
     b2 = retryqueue.get(pg, "B2")
     assert b2 is not None and b2.attempt_count == 1
     assert b2.next_retry_at == clock.now + timedelta(seconds=delay_seconds(2, 60, 21600))
@@ -344,15 +410,20 @@ def test_injected_errors_end_to_end(pg: Database, tmp_path: Path) -> None:
     inject(pg, B2="40001")
     second = manager.process_queue()
     assert {r.buyer_number: (r.verdict, r.error_type) for r in second.results} == {
-        "B2": (Verdict.RESCHEDULED, "timeout"), "B3": (Verdict.RESCHEDULED, "unknown")}
-    assert {(e.buyer_number, str(e.status), e.attempt_count)
-            for e in retryqueue.list_entries(pg)} == {("B2", "pending", 2), ("B3", "pending", 2)}
+        "B2": (Verdict.RESCHEDULED, "timeout"),
+        "B3": (Verdict.RESCHEDULED, "unknown"),
+    }
+    assert {
+        (e.buyer_number, str(e.status), e.attempt_count) for e in retryqueue.list_entries(pg)
+    } == {("B2", "pending", 2), ("B3", "pending", 2)}
 
     inject(pg, B2=None)  # recovery after the cause is removed
     clock.advance(241)
     third = manager.process_queue()  # B3's third attempt: the maximum
     assert {(r.buyer_number, r.verdict, r.attempt) for r in third.results} == {
-        ("B2", Verdict.SUCCEEDED, 3), ("B3", Verdict.PERMANENTLY_FAILED, 3)}
+        ("B2", Verdict.SUCCEEDED, 3),
+        ("B3", Verdict.PERMANENTLY_FAILED, 3),
+    }
     assert third.permanently_failed == 1
     assert queue_keys(pg) == {"B3"}
     clock.advance(10**6)
@@ -380,17 +451,21 @@ def test_a_sheet_edit_that_breaks_a_queued_row_drops_it(pg: Database, tmp_path: 
     inject(pg, B1="23514")  # now a constraint rejects it: retrying cannot help
     report = RetryManager(pg, source).process_queue(any_time=True)
     assert [(r.verdict, r.error_type) for r in report.results] == [
-        (Verdict.NOT_RETRYABLE, "constraint")]
+        (Verdict.NOT_RETRYABLE, "constraint")
+    ]
     assert queue_keys(pg) == set()
 
 
-def test_a_full_sync_that_writes_a_queued_buyer_resolves_its_entry(db: Database,
-                                                                    tmp_path: Path) -> None:
+def test_a_full_sync_that_writes_a_queued_buyer_resolves_its_entry(
+    db: Database, tmp_path: Path
+) -> None:
     source = write_sheet(tmp_path / "s.csv", [["B1", "x"], ["B2", "y"]])
     SyncEngine(db, source).run()
     now = datetime.now(UTC)
-    failures = [RowFailure(ErrorCategory.TIMEOUT, "timed out", 2, "B1", retryable=True),
-                RowFailure(ErrorCategory.TIMEOUT, "timed out", 9, "B9", retryable=True)]
+    failures = [
+        RowFailure(ErrorCategory.TIMEOUT, "timed out", 2, "B1", retryable=True),
+        RowFailure(ErrorCategory.TIMEOUT, "timed out", 9, "B9", retryable=True),
+    ]
     retryqueue.enqueue(db, failures, run_id="r0", now=now, next_retry_at=now, max_attempts=5)
     retryqueue.mark_permanently_failed(db, "B9", reason="gave up", now=now)
     report = SyncEngine(db, source).run()

@@ -75,7 +75,13 @@ def test_map_headers_errors_name_the_columns(headers: list[str], needle: str) ->
 
 def test_column_letters() -> None:
     assert [column_letter(i) for i in (0, 25, 26, 27, 701, 702)] == [
-        "A", "Z", "AA", "AB", "ZZ", "AAA"]
+        "A",
+        "Z",
+        "AA",
+        "AB",
+        "ZZ",
+        "AAA",
+    ]
 
 
 # -- categories (property 7) -----------------------------------------------------
@@ -84,7 +90,9 @@ sqlstates = st.text(alphabet=string.digits + "ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_s
 
 
 @given(sqlstates, st.booleans())
-def test_every_sqlstate_maps_to_exactly_one_category_deterministically(code: str, gone: bool) -> None:
+def test_every_sqlstate_maps_to_exactly_one_category_deterministically(
+    code: str, gone: bool
+) -> None:
     first = category_for_sqlstate(code, disconnected=gone)
     assert isinstance(first, ErrorCategory)
     assert category_for_sqlstate(code, disconnected=gone) is first
@@ -122,7 +130,12 @@ def test_a_closed_connection_without_sqlstate_is_a_connection_failure() -> None:
 
 def test_contract_retryable_categories() -> None:
     assert {str(c) for c in RETRYABLE} == {
-        "database_connection", "timeout", "rate_limit", "source_unavailable", "unknown"}
+        "database_connection",
+        "timeout",
+        "rate_limit",
+        "source_unavailable",
+        "unknown",
+    }
 
 
 @given(st.integers(min_value=400, max_value=599))
@@ -136,8 +149,11 @@ def test_http_statuses(status: int) -> None:
 # -- batching (property 21) --------------------------------------------------------
 
 
-@given(st.integers(min_value=0, max_value=5000), st.integers(min_value=1, max_value=700),
-       st.integers(min_value=1, max_value=8000))
+@given(
+    st.integers(min_value=0, max_value=5000),
+    st.integers(min_value=1, max_value=700),
+    st.integers(min_value=1, max_value=8000),
+)
 def test_batches_have_batch_size_rows_except_the_last(total: int, size: int, target: int) -> None:
     slices = batching.slice_ranges(total, size, target)
     batches = [b for s in slices for b in s]
@@ -189,9 +205,15 @@ def test_row_checker_outcomes() -> None:
 
 
 @settings(max_examples=200)
-@given(st.lists(st.tuples(st.sampled_from(["", " ", "A", "a", "Ａ", "B", "b1", "B1 "]),
-                          st.text(st.characters(blacklist_characters="\x00"), max_size=8)),
-                max_size=40))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["", " ", "A", "a", "Ａ", "B", "b1", "B1 "]),
+            st.text(st.characters(blacklist_characters="\x00"), max_size=8),
+        ),
+        max_size=40,
+    )
+)
 def test_each_key_is_accepted_once_and_first_occurrence_wins(rows: list[tuple[str, str]]) -> None:
     c = _checker()
     accepted: dict[str, int] = {}
@@ -201,7 +223,9 @@ def test_each_key_is_accepted_once_and_first_occurrence_wins(rows: list[tuple[st
             assert outcome.key not in accepted
             accepted[outcome.key] = n
         elif outcome.category is ErrorCategory.DUPLICATE_KEY:
-            assert outcome.details["first_row"] == accepted.get(outcome.buyer_number, c.first_row[outcome.buyer_number])
+            assert outcome.details["first_row"] == accepted.get(
+                outcome.buyer_number, c.first_row[outcome.buyer_number]
+            )
     expected = {}
     for n, (key, _) in enumerate(rows, start=2):
         k = normalize_key(key)

@@ -18,28 +18,36 @@ from tests.helpers import error_rows, write_csv
 # -- the parser, on pg_get_constraintdef's canonical text -------------------------------
 
 
-@pytest.mark.parametrize(("definition", "column", "check"), [
-    ("CHECK ((char_length(x) <= 3))", "x", LengthCheck(3, Unit.CHARACTERS, "c")),
-    ("CHECK ((length((y)::text) < 4))", "y", LengthCheck(3, Unit.CHARACTERS, "c")),
-    ("CHECK ((3 >= character_length(w)))", "w", LengthCheck(3, Unit.CHARACTERS, "c")),
-    ("CHECK ((9 > length(w)))", "w", LengthCheck(8, Unit.CHARACTERS, "c")),
-    ("CHECK ((octet_length(z) <= 4)) NOT VALID", "z", LengthCheck(4, Unit.BYTES, "c")),
-    ('CHECK ((char_length("Odd ""q") <= 7))', 'Odd "q', LengthCheck(7, Unit.CHARACTERS, "c")),
-    ("CHECK ((char_length((v)::character varying(20)) <= 7))", "v",
-     LengthCheck(7, Unit.CHARACTERS, "c")),
-])
-def test_pure_length_checks_are_parsed(definition: str, column: str,
-                                       check: LengthCheck) -> None:
+@pytest.mark.parametrize(
+    ("definition", "column", "check"),
+    [
+        ("CHECK ((char_length(x) <= 3))", "x", LengthCheck(3, Unit.CHARACTERS, "c")),
+        ("CHECK ((length((y)::text) < 4))", "y", LengthCheck(3, Unit.CHARACTERS, "c")),
+        ("CHECK ((3 >= character_length(w)))", "w", LengthCheck(3, Unit.CHARACTERS, "c")),
+        ("CHECK ((9 > length(w)))", "w", LengthCheck(8, Unit.CHARACTERS, "c")),
+        ("CHECK ((octet_length(z) <= 4)) NOT VALID", "z", LengthCheck(4, Unit.BYTES, "c")),
+        ('CHECK ((char_length("Odd ""q") <= 7))', 'Odd "q', LengthCheck(7, Unit.CHARACTERS, "c")),
+        (
+            "CHECK ((char_length((v)::character varying(20)) <= 7))",
+            "v",
+            LengthCheck(7, Unit.CHARACTERS, "c"),
+        ),
+    ],
+)
+def test_pure_length_checks_are_parsed(definition: str, column: str, check: LengthCheck) -> None:
     assert rules.parse_pg_check(definition, "c") == (column, check)
     assert rules.mixed_check(definition, [column], "c") is None
 
 
-@pytest.mark.parametrize("definition", [
-    "CHECK (((char_length(m) >= 1) AND (char_length(m) <= 3)))",
-    "CHECK (((n IS NULL) OR (char_length(n) <= 4)))",
-    "CHECK ((char_length(a) <= char_length(b)))",
-    "CHECK ((char_length(upper(a)) <= 3))",
-])
+@pytest.mark.parametrize(
+    "definition",
+    [
+        "CHECK (((char_length(m) >= 1) AND (char_length(m) <= 3)))",
+        "CHECK (((n IS NULL) OR (char_length(n) <= 4)))",
+        "CHECK ((char_length(a) <= char_length(b)))",
+        "CHECK ((char_length(upper(a)) <= 3))",
+    ],
+)
 def test_mixed_length_checks_are_not_pure(definition: str) -> None:
     assert rules.parse_pg_check(definition) is None
     mixed = rules.mixed_check(definition, ["m"], "k")
@@ -94,12 +102,10 @@ def test_check_reports_pure_and_mixed_length_checks(pg_url: str) -> None:
     doc = json.loads(out)
     found = {f["column"]: f for f in doc["non_text_fields"]}
     assert set(found) == {"name", "city", "notes", "tag"}  # property 1: and nothing else
-    assert found["name"]["constraints"] == [{"name": "name_len", "limit": 20,
-                                             "unit": "characters"}]
+    assert found["name"]["constraints"] == [{"name": "name_len", "limit": 20, "unit": "characters"}]
     assert found["name"]["source"] == "check" and found["name"]["limit"] == 20
     assert found["city"]["limit"] == 10 and found["city"]["type"] == "character varying(40)"
-    assert found["notes"]["constraints"] == [{"name": "notes_bytes", "limit": 12,
-                                              "unit": "bytes"}]
+    assert found["notes"]["constraints"] == [{"name": "notes_bytes", "limit": 12, "unit": "bytes"}]
     assert found["tag"]["limit"] == 8
     [mixed] = doc["mixed_length_checks"]
     assert mixed["constraint"] == "kind_shape" and mixed["columns"] == ["kind"]
@@ -114,15 +120,16 @@ def test_check_reports_pure_and_mixed_length_checks(pg_url: str) -> None:
 def test_sync_preflight_uses_length_checks(pg_url: str, tmp_path: Path) -> None:
     _legacy(pg_url)
     rows = [
-        ["B1", "n" * 20, "Cambridge", "ok", "t", "k"],       # fits exactly
-        ["B2", "n" * 21, "Ely", "ok", "t", "k"],             # name_len
-        ["B3", "ok", "Peterborough", "ok", "t", "k"],        # city_len (12 > 10)
-        ["B4", "ok", "Ely", "é" * 7, "t", "k"],              # 14 bytes > 12
-        ["B5", "ok", "Ely", "e" * 12, "tag-8888", "k"],      # fits: 12 bytes, 8 chars
-        ["B6", "ok", "Ely", "ok", "tag-99999", "k"],         # tag_len
+        ["B1", "n" * 20, "Cambridge", "ok", "t", "k"],  # fits exactly
+        ["B2", "n" * 21, "Ely", "ok", "t", "k"],  # name_len
+        ["B3", "ok", "Peterborough", "ok", "t", "k"],  # city_len (12 > 10)
+        ["B4", "ok", "Ely", "é" * 7, "t", "k"],  # 14 bytes > 12
+        ["B5", "ok", "Ely", "e" * 12, "tag-8888", "k"],  # fits: 12 bytes, 8 chars
+        ["B6", "ok", "Ely", "ok", "tag-99999", "k"],  # tag_len
     ]
-    sheet = write_csv(tmp_path / "s.csv", ["buyer_number", "name", "city", "notes", "tag",
-                                           "kind"], rows)
+    sheet = write_csv(
+        tmp_path / "s.csv", ["buyer_number", "name", "city", "notes", "tag", "kind"], rows
+    )
     with open_database(pg_url) as db:
         limits = catalog.column_limits(db)
         assert set(limits) == {"name", "city", "notes", "tag"}
@@ -138,10 +145,11 @@ def test_sync_preflight_uses_length_checks(pg_url: str, tmp_path: Path) -> None:
         assert "sqlstate" not in r["details"]  # caught before the database saw the row
         assert "buyersync schema fix --apply" in r["error_message"]
     assert logged["B2"]["details"]["columns"] == [
-        {"column": "name", "length": 21, "limit": 20, "constraint": "name_len"}]
+        {"column": "name", "length": 21, "limit": 20, "constraint": "name_len"}
+    ]
     assert logged["B4"]["details"]["columns"] == [
-        {"column": "notes", "length": 14, "limit": 12, "unit": "bytes",
-         "constraint": "notes_bytes"}]
+        {"column": "notes", "length": 14, "limit": 12, "unit": "bytes", "constraint": "notes_bytes"}
+    ]
     assert "notes is 14 bytes (limit 12)" in logged["B4"]["error_message"]
 
 
@@ -156,25 +164,36 @@ def test_fix_drops_pure_checks_and_keeps_mixed(pg_url: str, tmp_path: Path) -> N
     assert "NOT dropped: constraint kind_shape" in script
     assert script.index("CREATE TABLE") < script.index("DROP CONSTRAINT")  # backup first
     assert 'ALTER COLUMN "name"' not in script  # TEXT stays TEXT, only its CHECK goes
-    assert 'DROP VIEW' not in script  # buyer_names reads name, whose type does not change
+    assert "DROP VIEW" not in script  # buyer_names reads name, whose type does not change
 
     code, out = _cli("schema", "fix", "--apply", "--db", pg_url, "--json")
     assert code == 1, out  # the mixed CHECK is still there: a person must act
     doc = json.loads(out)
     assert {d["constraint"] for d in doc["dropped_constraints"]} == {
-        "name_len", "city_len", "notes_bytes", "tag_len"}
+        "name_len",
+        "city_len",
+        "notes_bytes",
+        "tag_len",
+    }
     assert [c["column"] for c in doc["converted"]] == ["city"]
     assert [k["constraint"] for k in doc["kept_constraints"]] == ["kind_shape"]
     assert doc["verification"]["length_limited"] == [] and doc["verification"]["identical"]
     assert doc["backup_rows"] == 1
     with open_database(pg_url) as db:
         assert catalog.limited_columns(db) == []
-        names = {r["conname"] for r in db.query(
-            "SELECT conname FROM pg_constraint WHERE conrelid = 'buyers'::regclass "
-            "AND contype = 'c'")}
+        names = {
+            r["conname"]
+            for r in db.query(
+                "SELECT conname FROM pg_constraint WHERE conrelid = 'buyers'::regclass "
+                "AND contype = 'c'"
+            )
+        }
         assert names == {"kind_shape", "buyers_credit_check"}
-        db.execute("INSERT INTO buyers (buyer_number, name, notes, tag, kind) "
-                   "VALUES ('B9', %s, %s, %s, 'k')", ("n" * 500, "é" * 500, "t" * 500))
+        db.execute(
+            "INSERT INTO buyers (buyer_number, name, notes, tag, kind) "
+            "VALUES ('B9', %s, %s, %s, 'k')",
+            ("n" * 500, "é" * 500, "t" * 500),
+        )
         assert db.query_value("SELECT count(*) FROM buyer_names") == 2
 
     code, out = _cli("schema", "fix", "--apply", "--db", pg_url)
@@ -186,18 +205,22 @@ def test_fix_drops_pure_checks_and_keeps_mixed(pg_url: str, tmp_path: Path) -> N
 @pytest.mark.postgres
 def test_operator_output_names_column_limit_and_command(pg_url: str, tmp_path: Path) -> None:
     _legacy(pg_url)
-    sheet = write_csv(tmp_path / "s.csv", ["buyer_number", "name", "city", "Phone"],
-                      [["B1", "n" * 25, "Ely", "1"]])
+    sheet = write_csv(
+        tmp_path / "s.csv",
+        ["buyer_number", "name", "city", "Phone"],
+        [["B1", "n" * 25, "Ely", "1"]],
+    )
     code, out = _cli("schema", "check", "--db", pg_url, "--source", str(sheet))
     assert code == 1
-    assert "row 2 (buyer B1) would fail: name is 25 characters (limit 20, constraint " \
-        "name_len)" in out
-    assert "then run buyersync schema fix --apply --add-columns (with the same --db/--source" \
-        in out
+    assert (
+        "row 2 (buyer B1) would fail: name is 25 characters (limit 20, constraint name_len)" in out
+    )
+    assert "then run buyersync schema fix --apply --add-columns (with the same --db/--source" in out
     code, script = _cli("schema", "fix", "--db", pg_url)
     assert "1 column(s) to convert to TEXT, 4 length CHECK constraint(s) to drop" in script
-    assert script.rstrip().endswith("-- afterwards: buyersync schema check (exit 0 when "
-                                    "nothing is limited any more)")
+    assert script.rstrip().endswith(
+        "-- afterwards: buyersync schema check (exit 0 when nothing is limited any more)"
+    )
     code, out = _cli("schema", "fix", "--apply", "--db", pg_url)
     assert "(1 rows, identical to buyers before the conversion; roll back" in out
     assert "dropped constraint notes_bytes on notes (at most 12 bytes)" in out

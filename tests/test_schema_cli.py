@@ -14,16 +14,17 @@ from tests.helpers import write_csv
 
 def _legacy(url: str) -> None:
     with open_database(url) as db:
-        db.execute("CREATE TABLE buyers (buyer_number text PRIMARY KEY, name varchar(10) "
-                   "CHECK (length(name) <= 10), notes text, created_at text, synced_at text, "
-                   "db_updated_at text)")
+        db.execute(
+            "CREATE TABLE buyers (buyer_number text PRIMARY KEY, name varchar(10) "
+            "CHECK (length(name) <= 10), notes text, created_at text, synced_at text, "
+            "db_updated_at text)"
+        )
         db.execute("INSERT INTO buyers (buyer_number, name) VALUES ('B1', 'old')")
 
 
 def test_help_texts() -> None:
     runner = CliRunner()
-    for args in (["schema", "--help"], ["schema", "check", "--help"],
-                 ["schema", "fix", "--help"]):
+    for args in (["schema", "--help"], ["schema", "check", "--help"], ["schema", "fix", "--help"]):
         result = runner.invoke(cli, args)
         assert result.exit_code == 0 and len(result.output) > 200, args
     assert "--lock-timeout" in runner.invoke(cli, ["schema", "fix", "--help"]).output
@@ -31,9 +32,16 @@ def test_help_texts() -> None:
 
 def test_check_fix_add_columns_end_to_end(db_url: str, tmp_path: Path) -> None:
     _legacy(db_url)
-    sheet = write_csv(tmp_path / "s.csv", ["buyer_number", "name", "notes", "Phone No"],
-                      [["B1", "short", "", "1"], ["B2", "much too long name", "", "2"],
-                       ["", "", "", ""], ["B3", "ok", "n", "3"]])
+    sheet = write_csv(
+        tmp_path / "s.csv",
+        ["buyer_number", "name", "notes", "Phone No"],
+        [
+            ["B1", "short", "", "1"],
+            ["B2", "much too long name", "", "2"],
+            ["", "", "", ""],
+            ["B3", "ok", "n", "3"],
+        ],
+    )
     runner = CliRunner()
     base = ["--db", db_url, "--source", str(sheet)]
 
@@ -43,8 +51,13 @@ def test_check_fix_add_columns_end_to_end(db_url: str, tmp_path: Path) -> None:
     assert doc["ok"] is False
     assert [f["column"] for f in doc["non_text_fields"]] == ["name"]
     assert doc["unmapped_sheet_columns"] == ["phone_no"]
-    assert doc["would_fail"] == [{"row_number": 3, "buyer_number": "B2", "columns": [
-        {"column": "name", "limit": 10, "length": 18}]}]
+    assert doc["would_fail"] == [
+        {
+            "row_number": 3,
+            "buyer_number": "B2",
+            "columns": [{"column": "name", "limit": 10, "length": 18}],
+        }
+    ]
     assert doc["rows_checked"] == 3
     assert "--add-columns" in doc["fix"]
 
@@ -55,8 +68,9 @@ def test_check_fix_add_columns_end_to_end(db_url: str, tmp_path: Path) -> None:
     assert no_source.exit_code == 2 and "--source" in no_source.output
 
     out = tmp_path / "fix.sql"
-    printed = runner.invoke(cli, ["schema", "fix", *base, "--add-columns", "--output", str(out),
-                                  "--json"])
+    printed = runner.invoke(
+        cli, ["schema", "fix", *base, "--add-columns", "--output", str(out), "--json"]
+    )
     assert printed.exit_code == 0, printed.output
     assert json.loads(printed.output)["output"] == str(out)
     assert '"phone_no"' in out.read_text()

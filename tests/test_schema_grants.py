@@ -39,14 +39,18 @@ def _setup(db: Database, role: str) -> None:
 
 def _state(db: Database, role: str) -> dict[str, object]:
     return {
-        "view_comment": db.query_value("SELECT obj_description('buyer_names'::regclass, "
-                                       "'pg_class') AS c"),
-        "mv_comment": db.query_value("SELECT obj_description('buyer_counts'::regclass, "
-                                     "'pg_class') AS c"),
+        "view_comment": db.query_value(
+            "SELECT obj_description('buyer_names'::regclass, 'pg_class') AS c"
+        ),
+        "mv_comment": db.query_value(
+            "SELECT obj_description('buyer_counts'::regclass, 'pg_class') AS c"
+        ),
         "view_col_comment": db.query_value(
-            "SELECT col_description('buyer_names'::regclass, 2) AS c"),
-        "table_comment": db.query_value("SELECT obj_description('buyers'::regclass, "
-                                        "'pg_class') AS c"),
+            "SELECT col_description('buyer_names'::regclass, 2) AS c"
+        ),
+        "table_comment": db.query_value(
+            "SELECT obj_description('buyers'::regclass, 'pg_class') AS c"
+        ),
         "table_col_comment": db.query_value("SELECT col_description('buyers'::regclass, 2) AS c"),
         # information_schema leaves materialized views out: read the ACLs themselves
         "column_grants": sorted(
@@ -56,7 +60,10 @@ def _state(db: Database, role: str) -> dict[str, object]:
                 "g.privilege_type AS privilege, g.is_grantable AS grantable "
                 "FROM pg_attribute a CROSS JOIN LATERAL aclexplode(a.attacl) g "
                 "WHERE a.attrelid IN ('buyer_names'::regclass, 'buyer_counts'::regclass) "
-                "AND g.grantee = %s::regrole", (role,))),
+                "AND g.grantee = %s::regrole",
+                (role,),
+            )
+        ),
     }
 
 
@@ -75,8 +82,13 @@ def test_column_grants_and_comments_survive_the_rebuild(pg_url: str) -> None:
             assert result.ok, result.to_json()
             assert set(result.dependents) == {"public.buyer_names", "public.buyer_counts"}
             assert _state(db, role) == before
-            assert db.query_value("SELECT data_type FROM information_schema.columns WHERE "
-                                  "table_name = 'buyer_names' AND column_name = 'name'") == "text"
+            assert (
+                db.query_value(
+                    "SELECT data_type FROM information_schema.columns WHERE "
+                    "table_name = 'buyer_names' AND column_name = 'name'"
+                )
+                == "text"
+            )
         finally:
             db.execute(f"DROP OWNED BY {db.quote(role)}")
             db.execute(f"DROP ROLE {db.quote(role)}")
@@ -91,11 +103,14 @@ def test_printed_script_restores_them_too(pg_url: str) -> None:
             plan, _ = schemafix.build_plan(db)
             script = "\n".join(plan.after)
             assert f'GRANT SELECT ("buyer_number") ON "public"."buyer_names" TO "{role}"' in script
-            assert (f'GRANT UPDATE ("notes") ON "public"."buyer_names" TO "{role}" '
-                    "WITH GRANT OPTION") in script
-            assert ('COMMENT ON VIEW "public"."buyer_names" IS '
-                    "'Buyer''s name — as on the contract (C:\\names\\)'") in script
-            assert "COMMENT ON MATERIALIZED VIEW \"public\".\"buyer_counts\"" in script
+            assert (
+                f'GRANT UPDATE ("notes") ON "public"."buyer_names" TO "{role}" WITH GRANT OPTION'
+            ) in script
+            assert (
+                'COMMENT ON VIEW "public"."buyer_names" IS '
+                "'Buyer''s name — as on the contract (C:\\names\\)'"
+            ) in script
+            assert 'COMMENT ON MATERIALIZED VIEW "public"."buyer_counts"' in script
             assert 'COMMENT ON COLUMN "public"."buyer_names"."name" IS' in script
         finally:
             db.execute(f"DROP OWNED BY {db.quote(role)}")

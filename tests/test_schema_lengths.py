@@ -25,8 +25,7 @@ from tests.helpers import error_rows, write_csv
 
 # spaces (the interesting part), multibyte characters of 2, 3 and 4 UTF-8 bytes, a tab
 # (not a space: PostgreSQL cuts only U+0020) and a no-break space
-VALUES = st.text(st.sampled_from([" ", " ", " ", "a", "é", "€", "😀", "\t", "\u00a0"]),
-                 max_size=9)
+VALUES = st.text(st.sampled_from([" ", " ", " ", "a", "é", "€", "😀", "\t", "\u00a0"]), max_size=9)
 
 PG_TABLE = """
 CREATE TABLE buyers (
@@ -71,8 +70,10 @@ def _outcome(db: Database, column: str, value: str) -> str | None:
     """None when the row is stored, else the SQLSTATE (or SQLite's message)."""
     try:
         with db.transaction():
-            db.execute(f"INSERT INTO buyers (buyer_number, {db.quote(column)}) VALUES (%s, %s)",
-                       (f"k{abs(hash((column, value)))}", value or None))
+            db.execute(
+                f"INSERT INTO buyers (buyer_number, {db.quote(column)}) VALUES (%s, %s)",
+                (f"k{abs(hash((column, value)))}", value or None),
+            )
     except StoreError as exc:
         return exc.sqlstate or exc.message
     return None
@@ -82,8 +83,9 @@ def _agree(db: Database, columns: list[str]) -> None:
     limits = catalog.column_limits(db)
     assert set(limits) == set(columns)
 
-    @settings(max_examples=150, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    )
     @given(column=st.sampled_from(columns), value=VALUES)
     def agrees(column: str, value: str) -> None:
         predicted = excess(value, limits[column])
@@ -116,13 +118,14 @@ def test_preflight_agrees_with_sqlite(sqlite_url: str) -> None:
 def test_sync_stores_what_postgresql_takes(pg_url: str, tmp_path: Path) -> None:
     with open_database(pg_url) as db:
         db.execute(PG_TABLE)
-    rows = [["B1", "abcd   ", "ab      ", "", "", "", ""],   # trailing spaces: fits
-            ["B2", "abcde", "", "", "", "", ""],              # v: 22001
-            ["B3", "", "", "", "éé", "", ""],                 # cb: 'éé   ' is 7 bytes: fits
-            ["B4", "", "", "", "ééé", "", ""],                # cb: 8 bytes
-            ["B5", "", "€ab  ", "", "", "", ""]]              # c: fits after the cut
-    sheet = write_csv(tmp_path / "s.csv", ["buyer_number", "v", "c", "vc", "cb", "cc", "tb"],
-                      rows)
+    rows = [
+        ["B1", "abcd   ", "ab      ", "", "", "", ""],  # trailing spaces: fits
+        ["B2", "abcde", "", "", "", "", ""],  # v: 22001
+        ["B3", "", "", "", "éé", "", ""],  # cb: 'éé   ' is 7 bytes: fits
+        ["B4", "", "", "", "ééé", "", ""],  # cb: 8 bytes
+        ["B5", "", "€ab  ", "", "", "", ""],
+    ]  # c: fits after the cut
+    sheet = write_csv(tmp_path / "s.csv", ["buyer_number", "v", "c", "vc", "cb", "cc", "tb"], rows)
     result = CliRunner().invoke(cli, ["sync", "--db", pg_url, "--source", str(sheet), "--json"])
     doc = json.loads(result.output)
     assert (doc["inserted"], doc["failed"]) == (3, 2), result.output

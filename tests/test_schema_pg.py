@@ -56,12 +56,14 @@ def _content(url: str) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(
             "SELECT buyer_number::text, name::text, address::text, postcode::text, notes, credit,"
-            " created_at FROM buyers ORDER BY 1").fetchall()
+            " created_at FROM buyers ORDER BY 1"
+        ).fetchall()
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "buyersync", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "buyersync", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_check_fix_apply_verify_and_repeat(pg_url: str, tmp_path: Path) -> None:
@@ -73,8 +75,11 @@ def test_check_fix_apply_verify_and_repeat(pg_url: str, tmp_path: Path) -> None:
     doc = json.loads(check.stdout)
     assert doc["ok"] is False
     assert {f["column"]: f["type"] for f in doc["non_text_fields"]} == {
-        "buyer_number": "character varying(50)", "name": "character varying(50)",
-        "address": "character varying(50)", "postcode": "character(8)"}
+        "buyer_number": "character varying(50)",
+        "name": "character varying(50)",
+        "address": "character varying(50)",
+        "postcode": "character(8)",
+    }
 
     printed = _run("schema", "fix", "--db", pg_url)
     assert printed.returncode == 0, printed.stderr
@@ -95,7 +100,10 @@ def test_check_fix_apply_verify_and_repeat(pg_url: str, tmp_path: Path) -> None:
     assert res["verification"]["rows_before"] == res["verification"]["rows_after"] == ROWS
     assert res["backup_rows"] == ROWS and res["backup_identical"] is True
     assert set(res["dependents_recreated"]) == {
-        "public.buyer_names", "public.buyer_names_b", "public.buyer_areas"}
+        "public.buyer_names",
+        "public.buyer_names_b",
+        "public.buyer_areas",
+    }
 
     assert _content(pg_url) == before
     with open_database(pg_url) as db:
@@ -107,12 +115,17 @@ def test_check_fix_apply_verify_and_repeat(pg_url: str, tmp_path: Path) -> None:
         assert db.columns(res["backup_table"])["name"] == "character varying(50)"
         assert db.query_value("SELECT count(*) FROM buyer_names_b") > 0
         assert db.query_value("SELECT sum(n) FROM buyer_areas") == ROWS
-        assert db.query_value(
-            "SELECT count(*) FROM pg_indexes WHERE indexname = 'buyer_areas_pc'") == 1
-        assert db.query_value(
-            "SELECT has_table_privilege('public', 'buyer_names', 'SELECT')") is True
-        assert db.query_value(
-            "SELECT count(*) FROM pg_indexes WHERE indexname = 'buyers_name_idx'") == 1
+        assert (
+            db.query_value("SELECT count(*) FROM pg_indexes WHERE indexname = 'buyer_areas_pc'")
+            == 1
+        )
+        assert (
+            db.query_value("SELECT has_table_privilege('public', 'buyer_names', 'SELECT')") is True
+        )
+        assert (
+            db.query_value("SELECT count(*) FROM pg_indexes WHERE indexname = 'buyers_name_idx'")
+            == 1
+        )
 
     ok = _run("schema", "check", "--db", pg_url, "--json")
     assert ok.returncode == 0 and json.loads(ok.stdout)["ok"] is True
@@ -127,8 +140,9 @@ def test_busy_table_retries_then_fails_clearly_then_succeeds(pg_url: str) -> Non
     reader = psycopg.connect(pg_url)
     reader.execute("SELECT 1 FROM buyers LIMIT 1")  # an open transaction: ACCESS SHARE held
     try:
-        held = _run("schema", "fix", "--apply", "--db", pg_url, "--lock-timeout", "0.2",
-                    "--attempts", "3")
+        held = _run(
+            "schema", "fix", "--apply", "--db", pg_url, "--lock-timeout", "0.2", "--attempts", "3"
+        )
         assert held.returncode == 3, held.stdout + held.stderr
         assert "could not lock the buyers table" in held.stderr
         assert "3 attempt(s)" in held.stderr and "idle in transaction" in held.stderr
@@ -155,8 +169,10 @@ def test_column_that_cannot_convert_is_reported(pg_url: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         # A rule using the column blocks ALTER TYPE and is not a view we rebuild.
         conn.execute("CREATE TABLE audit (a varchar(50))")
-        conn.execute("CREATE RULE keep AS ON INSERT TO audit DO ALSO "
-                     "UPDATE buyers SET address = NEW.a WHERE false")
+        conn.execute(
+            "CREATE RULE keep AS ON INSERT TO audit DO ALSO "
+            "UPDATE buyers SET address = NEW.a WHERE false"
+        )
     with open_database(pg_url) as db:
         result = schemafix.apply(db, lock_timeout_s=1, attempts=1)
         refused = {c["column"]: c for c in result.not_converted}
@@ -169,11 +185,15 @@ def test_column_that_cannot_convert_is_reported(pg_url: str) -> None:
 
 def test_sync_preflight_then_fix_then_sync(pg_url: str, tmp_path: Path) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE buyers (buyer_number varchar(20) PRIMARY KEY, "
-                     "name varchar(50), address varchar(50), notes text, "
-                     "created_at timestamptz, synced_at timestamptz, db_updated_at timestamptz)")
-    rows = [[f"B{i}", f"Name {i}", ("A" * (51 + i % 5)) if i % 7 == 0 else f"{i} St",
-             "n" * (i % 90)] for i in range(1, 301)]
+        conn.execute(
+            "CREATE TABLE buyers (buyer_number varchar(20) PRIMARY KEY, "
+            "name varchar(50), address varchar(50), notes text, "
+            "created_at timestamptz, synced_at timestamptz, db_updated_at timestamptz)"
+        )
+    rows = [
+        [f"B{i}", f"Name {i}", ("A" * (51 + i % 5)) if i % 7 == 0 else f"{i} St", "n" * (i % 90)]
+        for i in range(1, 301)
+    ]
     sheet = write_csv(tmp_path / "s.csv", ["buyer_number", "name", "address", "notes"], rows)
     too_long = {f"B{i}" for i in range(1, 301) if i % 7 == 0}
 
@@ -185,8 +205,11 @@ def test_sync_preflight_then_fix_then_sync(pg_url: str, tmp_path: Path) -> None:
     doc = json.loads(first.stdout)
     assert doc["inserted"] == 300 - len(too_long) and doc["failed"] == len(too_long)
     with open_database(pg_url) as db:
-        logged = db.query("SELECT buyer_number, error_type, error_message, details "
-                          "FROM sync_error_log WHERE run_id = %s", (doc["run_id"],))
+        logged = db.query(
+            "SELECT buyer_number, error_type, error_message, details "
+            "FROM sync_error_log WHERE run_id = %s",
+            (doc["run_id"],),
+        )
     assert {r["buyer_number"] for r in logged} == too_long
     for r in logged:
         assert r["error_type"] == "value_too_long"

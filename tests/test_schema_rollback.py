@@ -14,15 +14,20 @@ from buyersync.store import open_database
 def test_backup_is_a_faithful_copy_and_rollback_is_a_rename(db_url: str) -> None:
     db = open_database(db_url)
     try:
-        check = ("CHECK (length(name) <= 50)" if db.dialect == "sqlite" else "")
-        db.execute(f"CREATE TABLE buyers (buyer_number varchar(20) PRIMARY KEY, "
-                   f"name varchar(50) {check}, note text)")
+        check = "CHECK (length(name) <= 50)" if db.dialect == "sqlite" else ""
+        db.execute(
+            f"CREATE TABLE buyers (buyer_number varchar(20) PRIMARY KEY, "
+            f"name varchar(50) {check}, note text)"
+        )
         db.execute("INSERT INTO buyers VALUES ('B1', 'Ann', 'x'), ('B2', 'Bob', NULL)")
         before = db.columns("buyers")
     finally:
         db.close()
-    out = subprocess.run([sys.executable, "-m", "buyersync", "schema", "fix", "--apply",
-                          "--db", db_url, "--json"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "buyersync", "schema", "fix", "--apply", "--db", db_url, "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     backup = json.loads(out.stdout)["backup_table"]
     db = open_database(db_url)
@@ -39,7 +44,6 @@ def test_backup_is_a_faithful_copy_and_rollback_is_a_rename(db_url: str) -> None
             db.execute("INSERT INTO buyers (buyer_number, name) VALUES ('B1', 'again')")
         if db.dialect == "sqlite":  # the length CHECK came back with the table
             with pytest.raises(Exception, match="(?i)check"):
-                db.execute("INSERT INTO buyers (buyer_number, name) VALUES ('B9', %s)",
-                           ("x" * 60,))
+                db.execute("INSERT INTO buyers (buyer_number, name) VALUES ('B9', %s)", ("x" * 60,))
     finally:
         db.close()

@@ -42,8 +42,11 @@ def _legacy(path: Path) -> str:
     conn.executemany(
         "INSERT INTO buyers (buyer_number, name, address, postcode, notes, credit) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        [(f"B{i}", f"Buyer {i}", f"{i} Long Street", f"{i:06d}", "n" * (i % 300),
-          i) for i in range(1, ROWS + 1)])
+        [
+            (f"B{i}", f"Buyer {i}", f"{i} Long Street", f"{i:06d}", "n" * (i % 300), i)
+            for i in range(1, ROWS + 1)
+        ],
+    )
     conn.commit()
     conn.close()
     return f"sqlite:///{path}"
@@ -52,15 +55,17 @@ def _legacy(path: Path) -> str:
 def _content(path: Path) -> list[tuple]:
     conn = sqlite3.connect(path)
     try:
-        return conn.execute("SELECT buyer_number, name, address, postcode, notes, credit "
-                            "FROM buyers ORDER BY 1").fetchall()
+        return conn.execute(
+            "SELECT buyer_number, name, address, postcode, notes, credit FROM buyers ORDER BY 1"
+        ).fetchall()
     finally:
         conn.close()
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "buyersync", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "buyersync", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_check_fix_apply_verify_and_repeat(tmp_path: Path) -> None:
@@ -93,8 +98,12 @@ def test_check_fix_apply_verify_and_repeat(tmp_path: Path) -> None:
         create = catalog.sqlite_create_sql(db)
         assert "CHECK (credit >= 0)" in create and "NOT NULL PRIMARY KEY" in create
         objects = {(o.type, o.name) for o in catalog.sqlite_objects(db)}
-        assert {("index", "buyers_name_idx"), ("trigger", "buyers_audit"),
-                ("view", "buyer_names"), ("view", "buyer_names_b")} <= objects
+        assert {
+            ("index", "buyers_name_idx"),
+            ("trigger", "buyers_audit"),
+            ("view", "buyer_names"),
+            ("view", "buyer_names_b"),
+        } <= objects
         assert db.query_value("SELECT count(*) FROM buyer_names_b") > 0
         assert db.table_exists(res["backup_table"])
         db.execute("INSERT INTO buyers (buyer_number, name) VALUES ('NEW', %s)", ("x" * 500,))
@@ -115,8 +124,9 @@ def test_busy_writer_retries_then_fails_clearly(tmp_path: Path) -> None:
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # another process writing: SQLite's exclusive lock
     try:
-        held = _run("schema", "fix", "--apply", "--db", url, "--lock-timeout", "0.2",
-                    "--attempts", "2")
+        held = _run(
+            "schema", "fix", "--apply", "--db", url, "--lock-timeout", "0.2", "--attempts", "2"
+        )
         assert held.returncode == 3, held.stdout + held.stderr
         assert "could not lock the buyers table" in held.stderr
         assert "Traceback" not in held.stderr
@@ -131,8 +141,10 @@ def test_busy_writer_retries_then_fails_clearly(tmp_path: Path) -> None:
 def test_compound_check_is_reported_not_hidden(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
     with open_database(url) as db:
-        db.execute("CREATE TABLE buyers (buyer_number TEXT PRIMARY KEY, name VARCHAR(20), "
-                   "code TEXT CHECK (length(code) <= 4 AND code <> ''))")
+        db.execute(
+            "CREATE TABLE buyers (buyer_number TEXT PRIMARY KEY, name VARCHAR(20), "
+            "code TEXT CHECK (length(code) <= 4 AND code <> ''))"
+        )
         db.execute("INSERT INTO buyers VALUES ('B1', 'n', 'c')")
         result = schemafix.apply(db)
         assert [c["column"] for c in result.converted] == ["name"]
@@ -147,17 +159,22 @@ def test_compound_check_is_reported_not_hidden(tmp_path: Path) -> None:
 def test_sync_preflight_then_fix_then_sync(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     with open_database(url) as db:
-        db.execute("CREATE TABLE buyers (buyer_number TEXT PRIMARY KEY, "
-                   "address VARCHAR(50) CHECK (length(address) <= 50), notes TEXT, "
-                   "created_at TEXT, synced_at TEXT, db_updated_at TEXT)")
+        db.execute(
+            "CREATE TABLE buyers (buyer_number TEXT PRIMARY KEY, "
+            "address VARCHAR(50) CHECK (length(address) <= 50), notes TEXT, "
+            "created_at TEXT, synced_at TEXT, db_updated_at TEXT)"
+        )
     rows = [[f"B{i}", ("A" * 60) if i % 9 == 0 else f"{i} St", "n"] for i in range(1, 201)]
     sheet = write_csv(tmp_path / "s.csv", ["buyer_number", "address", "notes"], rows)
     too_long = {f"B{i}" for i in range(1, 201) if i % 9 == 0}
     first = json.loads(_run("sync", "--db", url, "--source", str(sheet), "--json").stdout)
     assert first["failed"] == len(too_long) and first["inserted"] == 200 - len(too_long)
     with open_database(url) as db:
-        logged = db.query("SELECT buyer_number, error_type, error_message, details "
-                          "FROM sync_error_log WHERE run_id = %s", (first["run_id"],))
+        logged = db.query(
+            "SELECT buyer_number, error_type, error_message, details "
+            "FROM sync_error_log WHERE run_id = %s",
+            (first["run_id"],),
+        )
     assert {r["buyer_number"] for r in logged} == too_long
     for r in logged:
         details = json.loads(r["details"])
@@ -170,6 +187,8 @@ def test_sync_preflight_then_fix_then_sync(tmp_path: Path) -> None:
 
 
 def test_apply_without_table_is_a_clear_error(tmp_path: Path) -> None:
-    with open_database(f"sqlite:///{tmp_path / 'e.db'}") as db, \
-            pytest.raises(SchemaFixError, match="no buyers table"):
+    with (
+        open_database(f"sqlite:///{tmp_path / 'e.db'}") as db,
+        pytest.raises(SchemaFixError, match="no buyers table"),
+    ):
         schemafix.apply(db)

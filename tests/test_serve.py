@@ -28,17 +28,20 @@ pytestmark = pytest.mark.slow
 
 
 def write_sheet(path: Path, rows: int) -> Path:
-    lines = ["buyer_number,name,address"] + [f"B{i:05d},Buyer {i},Street {i}"
-                                             for i in range(1, rows + 1)]
+    lines = ["buyer_number,name,address"] + [
+        f"B{i:05d},Buyer {i},Street {i}" for i in range(1, rows + 1)
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
-def start_serve(args: list[str], log: Path, env: dict[str, str] | None = None
-                ) -> subprocess.Popen[bytes]:
+def start_serve(
+    args: list[str], log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "buyersync", "serve", *args],
-        stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
         env={**os.environ, **(env or {})},
     )
 
@@ -83,9 +86,21 @@ def serve_db(db_url: str) -> Iterator[str]:
         migrations.migrate(db)
         now = datetime.now(UTC)
         retryqueue.enqueue(
-            db, [RowFailure(ErrorCategory.DATABASE_CONNECTION, "connection lost", 3, "B00002",
-                            retryable=True)],
-            run_id=None, now=now, next_retry_at=now, max_attempts=5)
+            db,
+            [
+                RowFailure(
+                    ErrorCategory.DATABASE_CONNECTION,
+                    "connection lost",
+                    3,
+                    "B00002",
+                    retryable=True,
+                )
+            ],
+            run_id=None,
+            now=now,
+            next_retry_at=now,
+            max_attempts=5,
+        )
     yield db_url
 
 
@@ -93,9 +108,26 @@ def test_jobs_run_on_schedule_and_sigterm_stops_cleanly(serve_db: str, tmp_path:
     sheet = write_sheet(tmp_path / "buyers.csv", 2000)
     log = tmp_path / "serve.log"
     proc = start_serve(
-        ["--port", "0", "--db", serve_db, "--source", str(sheet), "--sync-interval", "1",
-         "--retry-interval", "1", "--health-interval", "1", "--verify-interval", "0",
-         "--retry-base-seconds", "0"], log)
+        [
+            "--port",
+            "0",
+            "--db",
+            serve_db,
+            "--source",
+            str(sheet),
+            "--sync-interval",
+            "1",
+            "--retry-interval",
+            "1",
+            "--health-interval",
+            "1",
+            "--verify-interval",
+            "0",
+            "--retry-base-seconds",
+            "0",
+        ],
+        log,
+    )
     try:
         port = wait_for_port(proc, log)
         base = f"http://127.0.0.1:{port}"
@@ -105,16 +137,26 @@ def test_jobs_run_on_schedule_and_sigterm_stops_cleanly(serve_db: str, tmp_path:
             return {j["name"]: j for j in httpx.get(f"{base}/api/scheduler").json()["jobs"]}
 
         # Each job ran, succeeded, and the sync ran again one interval later.
-        state = poll(lambda: (j := jobs()) and j["sync"]["runs"] >= 2 and j["retry"]["runs"] >= 1
-                     and j["health"]["runs"] >= 1 and j)
+        state = poll(
+            lambda: (
+                (j := jobs())
+                and j["sync"]["runs"] >= 2
+                and j["retry"]["runs"] >= 1
+                and j["health"]["runs"] >= 1
+                and j
+            )
+        )
         assert set(state) == {"sync", "retry", "health"}  # verify is off (interval 0)
         for name in ("sync", "retry", "health"):
             poll(lambda name=name: jobs()[name]["last_ok"] is True)
 
         with open_database(serve_db) as db:
+
             def stored() -> dict | None:
-                syncs = db.query_value("SELECT count(*) FROM sync_runs WHERE operation = 'sync' "
-                                       "AND status = 'succeeded'")
+                syncs = db.query_value(
+                    "SELECT count(*) FROM sync_runs WHERE operation = 'sync' "
+                    "AND status = 'succeeded'"
+                )
                 checks = db.query_value("SELECT count(*) FROM sync_health_metrics")
                 queued = db.query_value("SELECT count(*) FROM retry_queue")
                 ok = syncs >= 2 and checks >= 1 and queued == 0
@@ -142,13 +184,31 @@ def test_sigterm_during_a_sync_leaves_no_running_run(sqlite_url: str, tmp_path: 
     sheet = write_sheet(tmp_path / "big.csv", 30000)
     log = tmp_path / "serve.log"
     proc = start_serve(
-        ["--port", "0", "--db", sqlite_url, "--source", str(sheet), "--sync-interval", "1",
-         "--retry-interval", "0", "--health-interval", "0", "--verify-interval", "0",
-         "--batch-size", "1"], log)
+        [
+            "--port",
+            "0",
+            "--db",
+            sqlite_url,
+            "--source",
+            str(sheet),
+            "--sync-interval",
+            "1",
+            "--retry-interval",
+            "0",
+            "--health-interval",
+            "0",
+            "--verify-interval",
+            "0",
+            "--batch-size",
+            "1",
+        ],
+        log,
+    )
     try:
         port = wait_for_port(proc, log)
-        poll(lambda: httpx.get(f"http://127.0.0.1:{port}/api/scheduler").json()["jobs"][0]
-             ["running"])
+        poll(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/api/scheduler").json()["jobs"][0]["running"]
+        )
     finally:
         code = stop(proc, log)
     assert code == 0, log.read_text()
@@ -160,9 +220,21 @@ def test_sigterm_during_a_sync_leaves_no_running_run(sqlite_url: str, tmp_path: 
 
 def test_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "buyersync", "serve", "--host", "0.0.0.0", "--port", "0",
-         "--db", f"sqlite:///{tmp_path / 'x.db'}"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "buyersync",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--db",
+            f"sqlite:///{tmp_path / 'x.db'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={k: v for k, v in os.environ.items() if k != "BUYERSYNC_API_TOKEN"},
     )
     assert result.returncode == 2
@@ -176,9 +248,19 @@ def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
         busy.listen(1)
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "buyersync", "serve", "--port", str(port),
-             "--db", f"sqlite:///{tmp_path / 'x.db'}"],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "buyersync",
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                f"sqlite:///{tmp_path / 'x.db'}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert result.returncode == 3, result.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
@@ -232,8 +314,7 @@ def test_a_failing_job_is_retried_and_never_overlaps_itself() -> None:
             with lock:
                 active -= 1
 
-    scheduler = Scheduler([Job("flaky", 0.01, flaky), Job("off", 0, flaky)],
-                          secrets=["hunter2"])
+    scheduler = Scheduler([Job("flaky", 0.01, flaky), Job("off", 0, flaky)], secrets=["hunter2"])
     scheduler.start()
     poll(lambda: scheduler.status()[0]["runs"] >= 6, timeout=30, every=0.02)
     assert scheduler.stop(10)

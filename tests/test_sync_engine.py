@@ -67,9 +67,11 @@ def test_keys_are_normalized_once_everywhere(db: Database, tmp_path: Path) -> No
 def test_bad_rows_fail_alone_and_are_logged_once(db: Database, tmp_path: Path) -> None:
     rows = _rows(400)
     ts = "timestamptz" if db.dialect == "postgresql" else "text"
-    db.execute("CREATE TABLE buyers (buyer_number text PRIMARY KEY, name text, address text "
-               f"CHECK (address <> 'REJECT'), note text, created_at {ts}, synced_at {ts}, "
-               f"db_updated_at {ts})")
+    db.execute(
+        "CREATE TABLE buyers (buyer_number text PRIMARY KEY, name text, address text "
+        f"CHECK (address <> 'REJECT'), note text, created_at {ts}, synced_at {ts}, "
+        f"db_updated_at {ts})"
+    )
     bad = {7, 150, 151, 399}
     for i in bad:
         rows[i][2] = "REJECT"
@@ -89,19 +91,27 @@ def test_bad_rows_fail_alone_and_are_logged_once(db: Database, tmp_path: Path) -
         assert entry["run_id"] == report.run_id and entry["operation"] == "sync"
         assert entry["retryable"] in (0, 1, False, True) and entry["created_at"]
     assert {e["row_number"] for e in logged if e["error_type"] == "constraint"} == {
-        9, 155, 156, 404}  # sheet rows: index + 2, shifted by the three rows inserted above
+        9,
+        155,
+        156,
+        404,
+    }  # sheet rows: index + 2, shifted by the three rows inserted above
     assert_every_row_accounted(db, report.run_id, rows)
 
 
 def test_value_too_long_is_caught_before_the_database(db: Database, tmp_path: Path) -> None:
     if db.dialect == "postgresql":
-        db.execute("CREATE TABLE buyers (buyer_number varchar(50) PRIMARY KEY, name varchar(50), "
-                   "address varchar(50), note text, created_at timestamptz, synced_at timestamptz,"
-                   " db_updated_at timestamptz)")
+        db.execute(
+            "CREATE TABLE buyers (buyer_number varchar(50) PRIMARY KEY, name varchar(50), "
+            "address varchar(50), note text, created_at timestamptz, synced_at timestamptz,"
+            " db_updated_at timestamptz)"
+        )
     else:
-        db.execute("CREATE TABLE buyers (buyer_number varchar(50) PRIMARY KEY, name varchar(50) "
-                   "CHECK (length(name) <= 50), address varchar(50) CHECK (length(address) <= 50),"
-                   " note text, created_at text, synced_at text, db_updated_at text)")
+        db.execute(
+            "CREATE TABLE buyers (buyer_number varchar(50) PRIMARY KEY, name varchar(50) "
+            "CHECK (length(name) <= 50), address varchar(50) CHECK (length(address) <= 50),"
+            " note text, created_at text, synced_at text, db_updated_at text)"
+        )
     rows = _rows(100)
     rows[5][2] = "東京都" * 30  # 90 characters
     rows[6][3] = "x" * 200_000  # TEXT column: fits
@@ -124,8 +134,9 @@ def test_header_problems_stop_before_anything_is_written(db: Database, tmp_path:
     assert not db.table_exists("buyers")
 
 
-def test_empty_or_shrunken_sheet_is_refused_and_nothing_deleted(db: Database,
-                                                                tmp_path: Path) -> None:
+def test_empty_or_shrunken_sheet_is_refused_and_nothing_deleted(
+    db: Database, tmp_path: Path
+) -> None:
     src = write_csv(tmp_path / "s.csv", HEADER, _rows(100))
     sync(db, CsvSource(src))
     write_csv(src, HEADER, [])
@@ -175,18 +186,38 @@ def test_a_killed_run_is_marked_incomplete_by_the_next(db: Database, tmp_path: P
 
 messy_cell = st.one_of(
     st.text(max_size=30),
-    st.sampled_from(["", " ", "山田 太郎", "東京都千代田区\n1-1", '"quoted", comma', "'; DROP TABLE buyers; --",
-                     "\u202eRTL", "😀🎉", "\t", "=1+1", "a\r\nb"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "山田 太郎",
+            "東京都千代田区\n1-1",
+            '"quoted", comma',
+            "'; DROP TABLE buyers; --",
+            "\u202eRTL",
+            "😀🎉",
+            "\t",
+            "=1+1",
+            "a\r\nb",
+        ]
+    ),
 )
-messy_key = st.one_of(st.sampled_from(["", " ", "B1", "B2", " B1", "Ｂ３", "b1", "K-0001"]),
-                      st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=6))
+messy_key = st.one_of(
+    st.sampled_from(["", " ", "B1", "B2", " B1", "Ｂ３", "b1", "K-0001"]),
+    st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=6),
+)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(messy_key, messy_cell, messy_cell), max_size=60),
-       st.integers(min_value=1, max_value=7))
-def test_every_row_of_a_messy_sheet_lands_or_is_logged(db: Database, tmp_path: Path,
-                                                        rows: list, batch: int) -> None:
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.tuples(messy_key, messy_cell, messy_cell), max_size=60),
+    st.integers(min_value=1, max_value=7),
+)
+def test_every_row_of_a_messy_sheet_lands_or_is_logged(
+    db: Database, tmp_path: Path, rows: list, batch: int
+) -> None:
     for table in ("buyers", "sync_runs", "sync_error_log", "retry_queue"):
         db.execute(f"DROP TABLE IF EXISTS {table}")
     db.execute("DROP TABLE IF EXISTS buyersync_schema_version")

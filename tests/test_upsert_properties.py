@@ -26,27 +26,46 @@ from tests.helpers import write_csv
 
 HEADER = ["buyer_number", "name", "city"]
 keys = st.sampled_from(["B1", "B2", " B2", "Ｂ３", "B3", "b4", "", "B5"])
-values = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]),
-                 max_size=12)
-sheets = st.lists(st.lists(st.tuples(keys, values, values), max_size=12), min_size=1,
-                  max_size=4)
+values = st.text(
+    st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=12
+)
+sheets = st.lists(st.lists(st.tuples(keys, values, values), max_size=12), min_size=1, max_size=4)
 
-REQUIRED = ("row_number", "error_type", "error_message", "run_id", "operation", "retryable",
-            "created_at")
+REQUIRED = (
+    "row_number",
+    "error_type",
+    "error_message",
+    "run_id",
+    "operation",
+    "retryable",
+    "created_at",
+)
 
 
 def _reset(db: Database) -> None:
-    for table in ("buyers", "sync_runs", "sync_error_log", "retry_queue", "sync_outcomes",
-                  "retry_attempts", "sync_health_metrics", "alert_state",
-                  "buyersync_schema_version"):
+    for table in (
+        "buyers",
+        "sync_runs",
+        "sync_error_log",
+        "retry_queue",
+        "sync_outcomes",
+        "retry_attempts",
+        "sync_health_metrics",
+        "alert_state",
+        "buyersync_schema_version",
+    ):
         db.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(sheets, st.integers(min_value=1, max_value=5))
-def test_upsert_properties_over_sequences_of_syncs(db: Database, tmp_path: Path,
-                                                   sequence: list, batch: int) -> None:
+def test_upsert_properties_over_sequences_of_syncs(
+    db: Database, tmp_path: Path, sequence: list, batch: int
+) -> None:
     _reset(db)
     created: dict[str, object] = {}
     last_synced: dict[str, str] = {}
@@ -71,8 +90,12 @@ def test_upsert_properties_over_sequences_of_syncs(db: Database, tmp_path: Path,
             continue
         report = sync(db, CsvSource(src), batch_size=batch, max_shrink_ratio=0)
         expected.update(firsts)
-        table = {r["buyer_number"]: r for r in db.query(
-            "SELECT buyer_number, name, city, created_at, synced_at, db_updated_at FROM buyers")}
+        table = {
+            r["buyer_number"]: r
+            for r in db.query(
+                "SELECT buyer_number, name, city, created_at, synced_at, db_updated_at FROM buyers"
+            )
+        }
         # 17: one row per normalized key, and only keys the sheets ever had
         assert set(table) == set(expected)
         for key, (a, b) in expected.items():

@@ -28,7 +28,10 @@ SHOWN_CHARS = 200
 def generate_report(report: VerifyReport, fmt: str = "text") -> str:
     """The report in ``fmt`` (one of :data:`FORMATS`); raises ``ValueError`` otherwise."""
     renderers: dict[str, Callable[[VerifyReport], str]] = {
-        "text": _text, "json": _json, "markdown": _markdown, "html": _html,
+        "text": _text,
+        "json": _json,
+        "markdown": _markdown,
+        "html": _html,
     }
     if fmt not in renderers:
         raise ValueError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -38,8 +41,14 @@ def generate_report(report: VerifyReport, fmt: str = "text") -> str:
 def format_for_path(path: str) -> str | None:
     """The format a file name suggests (``report.html`` → ``html``), or None."""
     suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    return {"html": "html", "htm": "html", "md": "markdown", "markdown": "markdown",
-            "json": "json", "txt": "text"}.get(suffix)
+    return {
+        "html": "html",
+        "htm": "html",
+        "md": "markdown",
+        "markdown": "markdown",
+        "json": "json",
+        "txt": "text",
+    }.get(suffix)
 
 
 def first_difference(a: str | None, b: str | None) -> int | None:
@@ -77,14 +86,19 @@ def summary_lines(report: VerifyReport) -> list[str]:
         f"{len(report.mismatches)} in {report.mismatched_buyers} buyers",
     ]
     if report.sample_size is not None:
-        lines.append(f"sample: {report.sample_size} requested, seed {report.seed} "
-                     f"(reproduce with --sample {report.sample_size} --seed {report.seed})")
+        lines.append(
+            f"sample: {report.sample_size} requested, seed {report.seed} "
+            f"(reproduce with --sample {report.sample_size} --seed {report.seed})"
+        )
     if report.duplicates or report.blank_key_rows:
-        lines.append(f"sheet rows that are not buyers of their own: {len(report.duplicates)} "
-                     f"duplicate, {len(report.blank_key_rows)} without a buyer number")
+        lines.append(
+            f"sheet rows that are not buyers of their own: {len(report.duplicates)} "
+            f"duplicate, {len(report.blank_key_rows)} without a buyer number"
+        )
     if report.unverified_columns:
-        lines.append("not compared (no such column in buyers): "
-                     + ", ".join(report.unverified_columns))
+        lines.append(
+            "not compared (no such column in buyers): " + ", ".join(report.unverified_columns)
+        )
     if not report.extra_is_finding and d.extra:
         lines.append("extra buyers are listed but allowed (--allow-extra)")
     return lines
@@ -93,14 +107,17 @@ def summary_lines(report: VerifyReport) -> list[str]:
 def _next_steps(report: VerifyReport) -> list[str]:
     steps = []
     if report.diff.missing:
-        steps.append("sync the missing buyers: buyersync sync-missing "
-                     "(a buyer that fails again has its reason in: buyersync errors)")
+        steps.append(
+            "sync the missing buyers: buyersync sync-missing "
+            "(a buyer that fails again has its reason in: buyersync errors)"
+        )
     if report.mismatches:
-        steps.append("re-sync to overwrite the changed values: buyersync sync "
-                     "(then verify again)")
+        steps.append("re-sync to overwrite the changed values: buyersync sync (then verify again)")
     if report.diff.extra and report.extra_is_finding:
-        steps.append("extra buyers are no longer in the sheet; sync never deletes them — "
-                     "remove them by hand if they should go")
+        steps.append(
+            "extra buyers are no longer in the sheet; sync never deletes them — "
+            "remove them by hand if they should go"
+        )
     return steps
 
 
@@ -117,17 +134,23 @@ def _text(report: VerifyReport) -> str:
         out += ["", f"Mismatched values ({len(report.mismatches)}):"]
         for m in report.mismatches:
             at = first_difference(m.sheet_value, m.db_value)
-            out.append(f"  row {m.row_number}, buyer {m.buyer_number}, column {m.column}"
-                       f" (differs at character {at}):")
+            out.append(
+                f"  row {m.row_number}, buyer {m.buyer_number}, column {m.column}"
+                f" (differs at character {at}):"
+            )
             out.append(f"    sheet:    {show_value(m.sheet_value)}")
             out.append(f"    database: {show_value(m.db_value)}")
     if report.duplicates:
         out += ["", f"Duplicate rows in the sheet ({len(report.duplicates)}):"]
-        out += [f"  row {x.row_number}: {x.buyer_number} (first on row {x.first_row})"
-                for x in report.duplicates]
+        out += [
+            f"  row {x.row_number}: {x.buyer_number} (first on row {x.first_row})"
+            for x in report.duplicates
+        ]
     if report.blank_key_rows:
-        out += ["", "Rows without a buyer number: "
-                + ", ".join(str(r) for r in report.blank_key_rows)]
+        out += [
+            "",
+            "Rows without a buyer number: " + ", ".join(str(r) for r in report.blank_key_rows),
+        ]
     steps = _next_steps(report)
     if steps:
         out += ["", "Next steps:"] + [f"  - {s}" for s in steps]
@@ -180,18 +203,24 @@ def _markdown(report: VerifyReport) -> str:
         out.append("None.")
     out += ["", f"## Mismatched values ({len(report.mismatches)})", ""]
     if report.mismatches:
-        out += ["| sheet row | buyer number | column | sheet value | database value |",
-                "|---:|---|---|---|---|"]
-        out += [f"| {m.row_number} | {md_escape(m.buyer_number)} | {md_escape(m.column)} | "
-                f"{_md_value(m.sheet_value)} | {_md_value(m.db_value)} |"
-                for m in report.mismatches]
+        out += [
+            "| sheet row | buyer number | column | sheet value | database value |",
+            "|---:|---|---|---|---|",
+        ]
+        out += [
+            f"| {m.row_number} | {md_escape(m.buyer_number)} | {md_escape(m.column)} | "
+            f"{_md_value(m.sheet_value)} | {_md_value(m.db_value)} |"
+            for m in report.mismatches
+        ]
     else:
         out.append("None." if report.checked else "No buyer was compared field by field.")
     if report.duplicates or report.blank_key_rows:
         out += ["", "## Sheet rows that are not buyers of their own", ""]
         out += ["| sheet row | buyer number | problem |", "|---:|---|---|"]
-        out += [f"| {x.row_number} | {md_escape(x.buyer_number)} | duplicate of row "
-                f"{x.first_row} |" for x in report.duplicates]
+        out += [
+            f"| {x.row_number} | {md_escape(x.buyer_number)} | duplicate of row {x.first_row} |"
+            for x in report.duplicates
+        ]
         out += [f"| {r} | | no buyer number |" for r in report.blank_key_rows]
     return "\n".join(out) + "\n"
 
@@ -232,7 +261,8 @@ def _html_value(value: str | None, at: int | None) -> str:
 def _table(headers: list[str], rows: list[list[str]], classes: list[str]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f'<td class="{c}">{cell}</td>' for c, cell in zip(classes, r, strict=True))
+        "<tr>"
+        + "".join(f'<td class="{c}">{cell}</td>' for c, cell in zip(classes, r, strict=True))
         + "</tr>"
         for r in rows
     )
@@ -242,52 +272,78 @@ def _table(headers: list[str], rows: list[list[str]], classes: list[str]) -> str
 def _html(report: VerifyReport) -> str:
     d = report.diff
     lines = summary_lines(report)
-    verdict = ('<span class="verdict ok">OK</span>' if report.ok
-               else '<span class="verdict bad">Problems found</span>')
+    verdict = (
+        '<span class="verdict ok">OK</span>'
+        if report.ok
+        else '<span class="verdict bad">Problems found</span>'
+    )
     cards = [
-        ("buyers in sheet", d.sheet_count, False), ("in database", d.database_count, False),
+        ("buyers in sheet", d.sheet_count, False),
+        ("in database", d.database_count, False),
         ("missing", d.missing_count, bool(d.missing)),
         ("extra", d.extra_count, bool(d.extra) and report.extra_is_finding),
         ("mismatched values", len(report.mismatches), bool(report.mismatches)),
         ("compared", report.checked, False),
     ]
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>buyersync verification: {'OK' if report.ok else 'problems found'}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>buyersync verification {verdict}</h1>",
         '<p class="meta">' + "<br>".join(_e(x) for x in lines[1:]) + "</p>",
-        '<div class="cards">' + "".join(
+        '<div class="cards">'
+        + "".join(
             f'<div class="card{" alert" if alert else ""}"><b>{n}</b>{_e(label)}</div>'
-            for label, n, alert in cards) + "</div>",
+            for label, n, alert in cards
+        )
+        + "</div>",
     ]
     steps = _next_steps(report)
     if steps:
         parts.append('<ul class="steps">' + "".join(f"<li>{_e(s)}</li>" for s in steps) + "</ul>")
     parts.append(f"<h2>Missing from the database ({d.missing_count})</h2>")
-    parts.append(_table(["sheet row", "buyer number"],
-                        [[str(r), _e(k)] for k, r in d.missing], ["num", "v"])
-                 if d.missing else "<p>None.</p>")
+    parts.append(
+        _table(["sheet row", "buyer number"], [[str(r), _e(k)] for k, r in d.missing], ["num", "v"])
+        if d.missing
+        else "<p>None.</p>"
+    )
     parts.append(f"<h2>In the database but not in the sheet ({d.extra_count})</h2>")
-    parts.append(_table(["buyer number"], [[_e(k)] for k in d.extra], ["v"])
-                 if d.extra else "<p>None.</p>")
+    parts.append(
+        _table(["buyer number"], [[_e(k)] for k in d.extra], ["v"]) if d.extra else "<p>None.</p>"
+    )
     parts.append(f"<h2>Mismatched values ({len(report.mismatches)})</h2>")
     if report.mismatches:
         rows = []
         for m in report.mismatches:
             at = first_difference(m.sheet_value, m.db_value)
-            rows.append([str(m.row_number), _e(m.buyer_number), _e(m.column),
-                         _html_value(m.sheet_value, at), _html_value(m.db_value, at)])
-        parts.append(_table(["sheet row", "buyer number", "column", "sheet value",
-                             "database value"], rows, ["num", "v", "v", "v", "v"]))
+            rows.append(
+                [
+                    str(m.row_number),
+                    _e(m.buyer_number),
+                    _e(m.column),
+                    _html_value(m.sheet_value, at),
+                    _html_value(m.db_value, at),
+                ]
+            )
+        parts.append(
+            _table(
+                ["sheet row", "buyer number", "column", "sheet value", "database value"],
+                rows,
+                ["num", "v", "v", "v", "v"],
+            )
+        )
     else:
-        parts.append("<p>None.</p>" if report.checked
-                     else "<p>No buyer was compared field by field.</p>")
+        parts.append(
+            "<p>None.</p>" if report.checked else "<p>No buyer was compared field by field.</p>"
+        )
     if report.duplicates or report.blank_key_rows:
         parts.append("<h2>Sheet rows that are not buyers of their own</h2>")
-        rows = [[str(x.row_number), _e(x.buyer_number), f"duplicate of row {x.first_row}"]
-                for x in report.duplicates]
+        rows = [
+            [str(x.row_number), _e(x.buyer_number), f"duplicate of row {x.first_row}"]
+            for x in report.duplicates
+        ]
         rows += [[str(r), "", "no buyer number"] for r in report.blank_key_rows]
         parts.append(_table(["sheet row", "buyer number", "problem"], rows, ["num", "v", ""]))
     parts.append("</body></html>")

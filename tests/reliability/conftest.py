@@ -31,8 +31,12 @@ BIG_ROWS = 100_000
 
 def sheet_row(i: int) -> list[str]:
     """Row ``i`` of the generated sheets (about 120 bytes; keys sort like their index)."""
-    return [f"B{i:07d}", f"Buyer {i}", f"{i} Long Street, Some Town, Postcode {i % 997:03d}",
-            "note " * (i % 7)]
+    return [
+        f"B{i:07d}",
+        f"Buyer {i}",
+        f"{i} Long Street, Some Town, Postcode {i % 997:03d}",
+        "note " * (i % 7),
+    ]
 
 
 def write_sheet(path: Path, n: int, start: int = 0) -> Path:
@@ -60,17 +64,29 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def cli(*args: str, timeout: float = 300, env: dict[str, str] | None = None,
-        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``buyersync ARGS`` to the end (the real command, as cron would)."""
-    return subprocess.run([sys.executable, "-m", "buyersync", *args], env=cli_env(env),
-                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "buyersync", *args],
+        env=cli_env(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Start ``buyersync ARGS`` without waiting (to kill it or race it)."""
-    return subprocess.Popen([sys.executable, "-m", "buyersync", *args], env=cli_env(env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "buyersync", *args],
+        env=cli_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def json_of(out: subprocess.CompletedProcess[str] | tuple[str, str]) -> dict[str, Any]:
@@ -119,13 +135,16 @@ def assert_converged(db: Database, expected: set[str]) -> None:
     keys = buyer_keys(db)
     assert len(keys) == len(set(keys)), "a buyer number appears twice in buyers"
     got = set(keys)
-    assert got == expected, (f"{len(expected - got)} sheet buyers missing, "
-                             f"{len(got - expected)} unexpected")
+    assert got == expected, (
+        f"{len(expected - got)} sheet buyers missing, {len(got - expected)} unexpected"
+    )
 
 
 def run_statuses(db: Database, operation: str = "sync") -> dict[str, str]:
-    return {r["run_id"]: r["status"] for r in db.query(
-        "SELECT run_id, status FROM sync_runs WHERE operation = %s", (operation,))}
+    return {
+        r["run_id"]: r["status"]
+        for r in db.query("SELECT run_id, status FROM sync_runs WHERE operation = %s", (operation,))
+    }
 
 
 def wait_until_running(url: str, proc, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
@@ -136,7 +155,8 @@ def wait_until_running(url: str, proc, timeout: float = 30) -> None:  # type: ig
         try:
             with opened(url) as db:
                 if db.table_exists("sync_runs") and db.query_value(
-                        "SELECT count(*) FROM sync_runs WHERE status = 'running'"):
+                    "SELECT count(*) FROM sync_runs WHERE status = 'running'"
+                ):
                     return
         except Exception:
             pass

@@ -32,15 +32,41 @@ def test_alert_channels_down_affect_nothing_else(tmp_path: Path, url: str) -> No
     with socket.socket() as silent:  # accepts, never answers: a hung webhook
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        channels = ["--smtp-host", "127.0.0.1", "--smtp-port", str(_closed_port()),
-                    "--smtp-to", "ops@example.com",
-                    "--webhook-url", f"http://127.0.0.1:{silent.getsockname()[1]}/hook"]
-        out = cli("sync", "--source", str(sheet), "--db", url, "--json",
-                  "--alert-slow-sync-seconds", "0", timeout=120)
+        channels = [
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            str(_closed_port()),
+            "--smtp-to",
+            "ops@example.com",
+            "--webhook-url",
+            f"http://127.0.0.1:{silent.getsockname()[1]}/hook",
+        ]
+        out = cli(
+            "sync",
+            "--source",
+            str(sheet),
+            "--db",
+            url,
+            "--json",
+            "--alert-slow-sync-seconds",
+            "0",
+            timeout=120,
+        )
         assert out.returncode == 1, out.stderr  # one row failed; the sync itself ran
         doc = json_of(out)
-        health = cli("health", "--source", str(sheet), "--db", url, "--json",
-                     "--alert-error-rate-threshold", "0.01", *channels, timeout=180)
+        health = cli(
+            "health",
+            "--source",
+            str(sheet),
+            "--db",
+            url,
+            "--json",
+            "--alert-error-rate-threshold",
+            "0.01",
+            *channels,
+            timeout=180,
+        )
     assert health.returncode == 1, health.stderr  # unhealthy (error rate), not a crash
     assert "Traceback" not in health.stderr
     hdoc = json_of(health)

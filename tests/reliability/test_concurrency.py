@@ -38,13 +38,23 @@ def test_three_syncs_and_two_retry_workers_at_once(tmp_path: Path, url: str) -> 
     with opened(url) as db:
         now = datetime.now(UTC)
         retryqueue.enqueue(
-            db, [failure(ErrorCategory.DATABASE_CONNECTION, "lost (test)", 2 + i,
-                         f"B{i:07d}") for i in range(QUEUED)],
-            run_id=None, now=now, next_retry_at=now, max_attempts=5)
-    syncs = [spawn("sync", "--source", str(sheet), "--db", url, "--json", "--lock-wait", "120")
-             for _ in range(3)]
-    workers = [spawn("retry", "--all", "--source", str(sheet), "--db", url, "--json")
-               for _ in range(2)]
+            db,
+            [
+                failure(ErrorCategory.DATABASE_CONNECTION, "lost (test)", 2 + i, f"B{i:07d}")
+                for i in range(QUEUED)
+            ],
+            run_id=None,
+            now=now,
+            next_retry_at=now,
+            max_attempts=5,
+        )
+    syncs = [
+        spawn("sync", "--source", str(sheet), "--db", url, "--json", "--lock-wait", "120")
+        for _ in range(3)
+    ]
+    workers = [
+        spawn("retry", "--all", "--source", str(sheet), "--db", url, "--json") for _ in range(2)
+    ]
     results = [p.communicate(timeout=300) for p in syncs + workers]
     for p, (_, err) in zip(syncs + workers, results, strict=True):
         assert p.returncode == 0, err
@@ -66,18 +76,21 @@ def test_three_syncs_and_two_retry_workers_at_once(tmp_path: Path, url: str) -> 
         assert_converged(db, sheet_keys(ROWS))
         assert db.query_value("SELECT count(*) FROM sync_error_log") == 0  # nothing spurious
         assert db.query_value("SELECT count(*) FROM retry_queue") == 0
-        runs = db.query("SELECT run_id, status, started_at, finished_at FROM sync_runs "
-                        "WHERE operation = 'sync' ORDER BY started_at")
+        runs = db.query(
+            "SELECT run_id, status, started_at, finished_at FROM sync_runs "
+            "WHERE operation = 'sync' ORDER BY started_at"
+        )
         assert [r["status"] for r in runs] == ["succeeded"] * 3
         spans = [(db.read_ts(r["started_at"]), db.read_ts(r["finished_at"])) for r in runs]
         for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
-            assert end is not None and start is not None and end <= start, \
+            assert end is not None and start is not None and end <= start, (
                 "two syncs did their work at the same time"
+            )
 
 
-def test_second_sync_without_lock_wait_exits_3_and_writes_nothing(tmp_path: Path,
-                                                                 url: str,
-                                                                 big_sheet: Path) -> None:
+def test_second_sync_without_lock_wait_exits_3_and_writes_nothing(
+    tmp_path: Path, url: str, big_sheet: Path
+) -> None:
     first = spawn("sync", "--source", str(big_sheet), "--db", url)
     import time
 
@@ -85,7 +98,8 @@ def test_second_sync_without_lock_wait_exits_3_and_writes_nothing(tmp_path: Path
     while time.monotonic() < deadline and first.poll() is None:
         with opened(url) as db:
             if db.table_exists("sync_runs") and db.query_value(
-                    "SELECT count(*) FROM sync_runs WHERE status = 'running'"):
+                "SELECT count(*) FROM sync_runs WHERE status = 'running'"
+            ):
                 break
         time.sleep(0.05)
     second = cli("sync", "--source", str(big_sheet), "--db", url)

@@ -46,13 +46,23 @@ def _load(server: SheetsServer, n: int) -> list[list[str]]:
 
 
 def _sync(server: SheetsServer, url: str):  # type: ignore[no-untyped-def]
-    return cli("sync", "--source", f"gsheets:{SID}", "--sheets-api-url", server.url,
-               "--db", url, "--json", timeout=180)
+    return cli(
+        "sync",
+        "--source",
+        f"gsheets:{SID}",
+        "--sheets-api-url",
+        server.url,
+        "--db",
+        url,
+        "--json",
+        timeout=180,
+    )
 
 
 @pytest.mark.parametrize("fault", ["429", "500", "503", "truncated", "partial"])
-def test_transient_fault_is_retried_and_the_sync_completes(server: SheetsServer, url: str,
-                                                           fault: str) -> None:
+def test_transient_fault_is_retried_and_the_sync_completes(
+    server: SheetsServer, url: str, fault: str
+) -> None:
     rows = _load(server, SMALL)
     if fault == "429":
         server.fail_next(2, 429, retry_after=1)
@@ -73,8 +83,9 @@ def test_transient_fault_is_retried_and_the_sync_completes(server: SheetsServer,
 
 
 @pytest.mark.parametrize("fault", ["503", "partial"])
-def test_persistent_fault_refuses_the_run_and_writes_nothing(server: SheetsServer, url: str,
-                                                             fault: str) -> None:
+def test_persistent_fault_refuses_the_run_and_writes_nothing(
+    server: SheetsServer, url: str, fault: str
+) -> None:
     _load(server, SMALL)
     if fault == "partial":
         server.delay_next(0)
@@ -91,8 +102,9 @@ def test_persistent_fault_refuses_the_run_and_writes_nothing(server: SheetsServe
         assert "succeeded" not in run_statuses(db).values()
 
 
-def test_failure_on_a_later_page_writes_nothing_of_the_first(server: SheetsServer,
-                                                             url: str) -> None:
+def test_failure_on_a_later_page_writes_nothing_of_the_first(
+    server: SheetsServer, url: str
+) -> None:
     """Page 1 (10,000 rows) arrives, page 2 keeps failing: page 1 must not be merged."""
     n = PAGE_ROWS + 500
     _load(server, n)
@@ -116,8 +128,7 @@ def test_timeout_is_retried_then_refused(server: SheetsServer, url: str) -> None
     from buyersync.store import open_database
 
     rows = _load(server, SMALL)
-    source = GoogleSheetsSource(SID, api_url=server.url, timeout=0.5, max_attempts=3,
-                                backoff=0.05)
+    source = GoogleSheetsSource(SID, api_url=server.url, timeout=0.5, max_attempts=3, backoff=0.05)
     server.delay_next(0)
     server.delay_next(2.0, n=1)  # one slow answer: retried, then fine
     db = open_database(url)
@@ -128,8 +139,12 @@ def test_timeout_is_retried_then_refused(server: SheetsServer, url: str) -> None
         server.delay_next(0)
         server.delay_next(2.0, n=5)  # slow every time: refused
         with pytest.raises(SourceUnavailable, match="not read whole"):
-            SyncEngine(db, GoogleSheetsSource(SID, api_url=server.url, timeout=0.5,
-                                              max_attempts=3, backoff=0.05)).run()
+            SyncEngine(
+                db,
+                GoogleSheetsSource(
+                    SID, api_url=server.url, timeout=0.5, max_attempts=3, backoff=0.05
+                ),
+            ).run()
         assert_converged(db, sheet_keys(SMALL))  # the earlier sync's rows, untouched
     finally:
         db.close()

@@ -43,8 +43,12 @@ def test_sql_in_headers_and_cells_is_data(tmp_path: Path, url: str) -> None:
     with opened(url) as db:
         cols = list(db.columns("buyers"))
         assert 'name";_drop_table_buyers;_--' in cols
-        got = {r["buyer_number"]: tuple(r.values())[1:3] for r in db.query(
-            f"SELECT buyer_number, {db.quote(cols[1])}, {db.quote(cols[2])} FROM buyers")}
+        got = {
+            r["buyer_number"]: tuple(r.values())[1:3]
+            for r in db.query(
+                f"SELECT buyer_number, {db.quote(cols[1])}, {db.quote(cols[2])} FROM buyers"
+            )
+        }
         assert got == {r[0]: (r[1], r[2]) for r in SQL_ROWS}
         assert db.table_exists("sync_runs") and run_statuses(db)
         assert_invariant(db, json_of(out)["run_id"], SQL_ROWS)
@@ -59,10 +63,15 @@ def test_nul_bytes_are_logged_as_data_format_with_their_row(tmp_path: Path, url:
     assert (doc["inserted"], doc["failed"]) == (1, 3)
     with opened(url) as db:
         assert_converged(db, {"B2"})
-        logged = db.query("SELECT row_number, buyer_number, error_type, retryable "
-                          "FROM sync_error_log ORDER BY row_number")
+        logged = db.query(
+            "SELECT row_number, buyer_number, error_type, retryable "
+            "FROM sync_error_log ORDER BY row_number"
+        )
         assert [(r["row_number"], r["error_type"]) for r in logged] == [
-            (2, "data_format"), (4, "data_format"), (5, "data_format")]
+            (2, "data_format"),
+            (4, "data_format"),
+            (5, "data_format"),
+        ]
         assert logged[1]["buyer_number"] == "B\\x003"  # spelled out: no database holds NUL
         assert not any(r["retryable"] for r in logged)
         assert db.query_value("SELECT count(*) FROM retry_queue") == 0
@@ -90,8 +99,10 @@ def test_control_characters_rtl_and_emoji_round_trip(tmp_path: Path, url: str) -
     out = _sync(sheet, url)
     assert out.returncode == 0, out.stderr
     with opened(url) as db:
-        got = {r["buyer_number"]: (r["name"], r["note"])
-               for r in db.query("SELECT buyer_number, name, note FROM buyers")}
+        got = {
+            r["buyer_number"]: (r["name"], r["note"])
+            for r in db.query("SELECT buyer_number, name, note FROM buyers")
+        }
         expected = {r[0].replace("５", "5"): (r[1], r[2]) for r in rows}  # NFKC on the key only
         assert got == expected
         assert_invariant(db, json_of(out)["run_id"], rows)
@@ -105,7 +116,9 @@ def test_one_megabyte_cells_are_stored_whole(tmp_path: Path, url: str) -> None:
     out = _sync(sheet, url)
     assert out.returncode == 0, out.stderr
     with opened(url) as db:
-        got = {r["buyer_number"]: r["note"] for r in db.query("SELECT buyer_number, note FROM buyers")}
+        got = {
+            r["buyer_number"]: r["note"] for r in db.query("SELECT buyer_number, note FROM buyers")
+        }
         assert got == {"B1": big, "B2": wide, "B3": "small"}
         assert_invariant(db, json_of(out)["run_id"], rows)
 
@@ -133,8 +146,9 @@ def test_one_million_rows(tmp_path: Path, url: str) -> None:
         writer = csv.writer(fh)
         writer.writerow(["buyer_number", "name"])
         writer.writerows([f"M{i:07d}", f"n{i}"] for i in range(n))
-    out = cli("sync", "--source", str(path), "--db", url, "--json", "--batch-size", "1000",
-              timeout=600)
+    out = cli(
+        "sync", "--source", str(path), "--db", url, "--json", "--batch-size", "1000", timeout=600
+    )
     assert out.returncode == 0, out.stderr
     doc = json_of(out)
     assert (doc["rows_read"], doc["inserted"], doc["failed"]) == (n, n, 0)

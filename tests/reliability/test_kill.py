@@ -42,8 +42,10 @@ def _created_at(url: str) -> dict[str, object]:
     with opened(url) as db:
         if not db.table_exists("buyers"):
             return {}
-        return {r["buyer_number"]: r["created_at"]
-                for r in db.query("SELECT buyer_number, created_at FROM buyers")}
+        return {
+            r["buyer_number"]: r["created_at"]
+            for r in db.query("SELECT buyer_number, created_at FROM buyers")
+        }
 
 
 def test_sigkill_at_random_points_then_next_run_completes(url: str, big_sheet: Path) -> None:
@@ -74,8 +76,9 @@ def test_sigkill_at_random_points_then_next_run_completes(url: str, big_sheet: P
     assert killed, "every victim finished before its kill; nothing was tested"
 
     with opened(url) as db:
-        left_running = "running" in run_statuses(db).values() if db.table_exists(
-            "sync_runs") else False
+        left_running = (
+            "running" in run_statuses(db).values() if db.table_exists("sync_runs") else False
+        )
     out = cli("sync", *base, "--lock-wait", "30")
     assert out.returncode == 0, out.stderr
     doc = json_of(out)
@@ -112,5 +115,6 @@ def _assert_lock_free(url: str) -> None:
     with opened(url) as db:
         held = db.query_value(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         assert held == 0

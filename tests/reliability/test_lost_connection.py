@@ -31,15 +31,19 @@ pytestmark = [pytest.mark.reliability, pytest.mark.postgres]
 
 def _terminate(admin_url: str, dbname: str) -> int:
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        return len(conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND application_name = 'buyersync' AND pid <> pg_backend_pid()",
-            (dbname,)).fetchall())
+        return len(
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND application_name = 'buyersync' AND pid <> pg_backend_pid()",
+                (dbname,),
+            ).fetchall()
+        )
 
 
 @pytest.mark.parametrize("first_kill_after", [0.0, 0.5])
 def test_terminated_backends_then_retry_and_rerun_converge(
-        pg_url: str, pg_server: str, big_sheet: Path, first_kill_after: float) -> None:
+    pg_url: str, pg_server: str, big_sheet: Path, first_kill_after: float
+) -> None:
     dbname = pg_url.rsplit("/", 1)[1]
     base = ["--source", str(big_sheet), "--db", pg_url, "--json"]
     terminated = 0
@@ -71,14 +75,19 @@ def test_terminated_backends_then_retry_and_rerun_converge(
         elif proc.returncode == 3:
             # Lost before the merge (while staging or recording): a clear one-line error.
             assert stderr.strip().splitlines()[-1].startswith("buyersync: error:"), stderr
-        queued = ({r["buyer_number"] for r in db.query("SELECT buyer_number FROM retry_queue")}
-                  if db.table_exists("retry_queue") else set())  # lost while migrating
+        queued = (
+            {r["buyer_number"] for r in db.query("SELECT buyer_number FROM retry_queue")}
+            if db.table_exists("retry_queue")
+            else set()
+        )  # lost while migrating
     if queued:
         retried = cli("retry", "--all", "--db", pg_url, "--source", str(big_sheet), "--json")
         assert retried.returncode == 0, retried.stderr
         with opened(pg_url) as db:
             assert db.query_value("SELECT count(*) FROM retry_queue") == 0
-            assert queued <= {r["buyer_number"] for r in db.query("SELECT buyer_number FROM buyers")}
+            assert queued <= {
+                r["buyer_number"] for r in db.query("SELECT buyer_number FROM buyers")
+            }
     rerun = cli("sync", *base, "--lock-wait", "30")
     assert rerun.returncode == 0, rerun.stderr
     with opened(pg_url) as db:

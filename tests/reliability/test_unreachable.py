@@ -56,19 +56,40 @@ def test_closed_port_fails_after_bounded_retries(tmp_path: Path) -> None:
     sheet = write_sheet(tmp_path / "s.csv", 10)
     port = _closed_port()
     url = f"postgresql://postgres:s3cret-pw@127.0.0.1:{port}/buyers"
-    out = cli("sync", "--source", str(sheet), "--db", url, "--connect-attempts", "3",
-              "--connect-timeout", "2", timeout=60)
+    out = cli(
+        "sync",
+        "--source",
+        str(sheet),
+        "--db",
+        url,
+        "--connect-attempts",
+        "3",
+        "--connect-timeout",
+        "2",
+        timeout=60,
+    )
     _assert_clean_failure(out, "after 3 attempt(s)")
     assert "cannot connect" in out.stderr and "s3cret-pw" not in out.stderr
 
 
 @pytest.mark.postgres
-def test_port_that_never_answers_times_out(tmp_path: Path, silent_port: int,
-                                            pg_server: str) -> None:
+def test_port_that_never_answers_times_out(
+    tmp_path: Path, silent_port: int, pg_server: str
+) -> None:
     sheet = write_sheet(tmp_path / "s.csv", 10)
     url = f"postgresql://postgres@127.0.0.1:{silent_port}/buyers"
-    out = cli("sync", "--source", str(sheet), "--db", url, "--connect-attempts", "2",
-              "--connect-timeout", "2", timeout=60)
+    out = cli(
+        "sync",
+        "--source",
+        str(sheet),
+        "--db",
+        url,
+        "--connect-attempts",
+        "2",
+        "--connect-timeout",
+        "2",
+        timeout=60,
+    )
     _assert_clean_failure(out, "after 2 attempt(s)")
 
 
@@ -89,8 +110,9 @@ def test_sqlite_locked_by_another_writer_waits_then_fails_clearly(tmp_path: Path
     try:
         holder.execute("BEGIN IMMEDIATE")
         started = time.monotonic()
-        out = cli("sync", "--source", str(changed), "--db", url, "--connect-timeout", "2",
-                  timeout=120)
+        out = cli(
+            "sync", "--source", str(changed), "--db", url, "--connect-timeout", "2", timeout=120
+        )
         waited = time.monotonic() - started
     finally:
         holder.execute("ROLLBACK")
@@ -111,7 +133,8 @@ def test_sqlite_locked_by_another_writer_waits_then_fails_clearly(tmp_path: Path
 
 
 def test_sqlite_locked_mid_run_stops_clearly_and_rerun_converges(
-        tmp_path: Path, big_sheet: Path) -> None:
+    tmp_path: Path, big_sheet: Path
+) -> None:
     """Another writer takes the file while the merge runs: the sync stops with exit 3
     after its bounded waits (it used to bisect the timeout row by row, for hours)."""
     import subprocess

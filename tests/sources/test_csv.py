@@ -24,8 +24,8 @@ def test_bom_crlf_and_quoted_newlines(realdata: Path) -> None:
 def test_no_bom_is_read_the_same(tmp_path: Path) -> None:
     with_bom = tmp_path / "a.csv"
     without = tmp_path / "b.csv"
-    with_bom.write_bytes(b"\xef\xbb\xbfbuyer_number,name\r\n0012,\"Tanaka, Ltd\"\r\n")
-    without.write_bytes(b"buyer_number,name\n0012,\"Tanaka, Ltd\"\n")
+    with_bom.write_bytes(b'\xef\xbb\xbfbuyer_number,name\r\n0012,"Tanaka, Ltd"\r\n')
+    without.write_bytes(b'buyer_number,name\n0012,"Tanaka, Ltd"\n')
     for path in (with_bom, without):
         data = CsvSource(path).read()
         assert data.header == ("buyer_number", "name")
@@ -46,8 +46,9 @@ def test_customers_1000(realdata: Path) -> None:
 
 
 def test_edited_copy_has_the_blank_line_as_a_blank_row(realdata: Path) -> None:
-    rows = list(CsvSource(realdata / "csv" / "datablist__customers-1000__edited-copy.csv")
-                .read().rows)
+    rows = list(
+        CsvSource(realdata / "csv" / "datablist__customers-1000__edited-copy.csv").read().rows
+    )
     blanks = [r for r in rows if not any(r.values)]
     assert len(blanks) == 1
     assert rows[-1].values[2] == "Testing_DOMINIC"

@@ -28,7 +28,8 @@ def source(server: SheetsServer, sid: str = "book", **kw: object) -> GoogleSheet
 
 def buyers(n: int) -> list[list[str]]:
     return [["buyer_number", "name", "phone"]] + [
-        [f"{i:07d}", f"Buyer {i}", f"0{i % 900 + 100}"] for i in range(1, n + 1)]
+        [f"{i:07d}", f"Buyer {i}", f"0{i % 900 + 100}"] for i in range(1, n + 1)
+    ]
 
 
 def test_25000_rows_in_three_value_requests(server: SheetsServer) -> None:
@@ -44,17 +45,27 @@ def test_25000_rows_in_three_value_requests(server: SheetsServer) -> None:
 
 
 def test_ragged_rows_blank_rows_and_header_row(server: SheetsServer) -> None:
-    server.add_sheet("book", "Sheet1", [
-        ["Buyers list"], [], ["buyer_number", "name", "city"],
-        ["1", "A"], [], ["2", "B", "Kobe", "extra"], ["3"],
-    ])
+    server.add_sheet(
+        "book",
+        "Sheet1",
+        [
+            ["Buyers list"],
+            [],
+            ["buyer_number", "name", "city"],
+            ["1", "A"],
+            [],
+            ["2", "B", "Kobe", "extra"],
+            ["3"],
+        ],
+    )
     data = source(server, header_row=3).read()
     assert data.header == ("buyer_number", "name", "city")
     assert list(data.rows) == [
         SheetRow(4, ("1", "A", "")),
         SheetRow(5, ("", "", "")),
-        SheetRow(6, ("2", "B", "Kobe"),
-                 ((3, "cell D6 holds a value but its column has no header"),)),
+        SheetRow(
+            6, ("2", "B", "Kobe"), ((3, "cell D6 holds a value but its column has no header"),)
+        ),
         SheetRow(7, ("3", "", "")),
     ]
     # The title block above the header is never fetched.
@@ -207,14 +218,17 @@ def test_replay_get_all_records(realdata: Path, server: SheetsServer) -> None:
     (sid,) = server.load_cassette(cassette(realdata, "WorksheetTest.test_get_all_records"))
     data = source(server, sid=sid).read()
     assert data.header == ("A1", "B1", "", "D1")
-    assert list(data.rows) == [SheetRow(2, ("1", "b2", "1.45", "")),
-                               SheetRow(3, ("", "", "", "")),
-                               SheetRow(4, ("A4", "0.4", "", "4"))]
+    assert list(data.rows) == [
+        SheetRow(2, ("1", "b2", "1.45", "")),
+        SheetRow(3, ("", "", "", "")),
+        SheetRow(4, ("A4", "0.4", "", "4")),
+    ]
 
 
 def test_replay_header_on_row_3(realdata: Path, server: SheetsServer) -> None:
     (sid,) = server.load_cassette(
-        cassette(realdata, "WorksheetTest.test_get_all_records_different_header"))
+        cassette(realdata, "WorksheetTest.test_get_all_records_different_header")
+    )
     data = source(server, sid=sid, header_row=3).read()
     assert data.header == ("A1", "B1", "", "D1")
     rows = list(data.rows)
@@ -224,13 +238,15 @@ def test_replay_header_on_row_3(realdata: Path, server: SheetsServer) -> None:
 
 def test_replay_duplicate_headers_come_back_as_is(realdata: Path, server: SheetsServer) -> None:
     (sid,) = server.load_cassette(
-        cassette(realdata, "WorksheetTest.test_get_all_records_duplicate_keys"))
+        cassette(realdata, "WorksheetTest.test_get_all_records_duplicate_keys")
+    )
     assert source(server, sid=sid).read().header == ("A1", "faff", "C3", "faff")
 
 
 def test_replay_merged_cells_and_emoji_sheet(realdata: Path, server: SheetsServer) -> None:
     (sid,) = server.load_cassette(
-        cassette(realdata, "WorksheetTest.test_get_values_and_combine_merged_cells"))
+        cassette(realdata, "WorksheetTest.test_get_values_and_combine_merged_cells")
+    )
     data = source(server, sid=sid).read()
     assert data.header == ("1",)
     assert [r.problems != () for r in data.rows] == [True, True, True]
@@ -240,7 +256,9 @@ def test_replay_merged_cells_and_emoji_sheet(realdata: Path, server: SheetsServe
 
 
 def test_replay_hidden_sheet_and_404(realdata: Path, server: SheetsServer) -> None:
-    sids = server.load_cassette(cassette(realdata, "SpreadsheetTest.test_worksheets_exclude_hidden"))
+    sids = server.load_cassette(
+        cassette(realdata, "SpreadsheetTest.test_worksheets_exclude_hidden")
+    )
     with pytest.raises(SourceError, match="no header row"):
         source(server, sid=sids[0], sheet="gacha").read()  # hidden and empty, but named
     assert source(server, sid=sids[0]).description.endswith(sids[0])
@@ -256,10 +274,10 @@ def test_an_answer_that_names_no_range_is_read_whole(server: SheetsServer) -> No
     assert len(rows) == 12_000 and rows[-1].values[0] == "0012000"
 
 
-def test_metadata_without_grid_size_still_reads_every_row_and_column(
-        server: SheetsServer) -> None:
+def test_metadata_without_grid_size_still_reads_every_row_and_column(server: SheetsServer) -> None:
     wide = [[f"h{c}" for c in range(30)]] + [
-        [f"{r:05d}"] + [f"v{r}-{c}" for c in range(1, 30)] for r in range(1, 12_001)]
+        [f"{r:05d}"] + [f"v{r}-{c}" for c in range(1, 30)] for r in range(1, 12_001)
+    ]
     wide[0][0] = "buyer_number"
     server.add_sheet("book", "Wide", wide)
     server.omit_grid = True

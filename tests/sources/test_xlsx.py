@@ -92,8 +92,13 @@ def test_error_cells_are_blank_with_a_problem(realdata: Path, threshold: int) ->
     assert [r.row_number for r in rows] == [2, 3, 4, 5, 6, 7]
     for row, error in zip(rows, errors, strict=True):
         assert not any(row.values)
-        assert row.problems == ((0, f"cell A{row.row_number} holds the error {error}; "
-                                    "fix the formula or its inputs in the sheet"),)
+        assert row.problems == (
+            (
+                0,
+                f"cell A{row.row_number} holds the error {error}; "
+                "fix the formula or its inputs in the sheet",
+            ),
+        )
 
 
 @pytest.mark.parametrize("threshold", READERS)
@@ -156,8 +161,7 @@ def test_blank_rows_in_the_middle_are_yielded(realdata: Path, threshold: int) ->
 
 @pytest.mark.parametrize("threshold", READERS)
 def test_rows_hidden_by_a_filter_are_read(realdata: Path, threshold: int) -> None:
-    header, rows = read(xlsx(realdata, "sheetjs__AutoFilter.xlsx"), threshold,
-                        sheet="One Cond")
+    header, rows = read(xlsx(realdata, "sheetjs__AutoFilter.xlsx"), threshold, sheet="One Cond")
     assert header == ("Code", "Format", "Library", "Notes", "Importance")
     assert len(rows) == 21
 

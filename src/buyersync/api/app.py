@@ -108,15 +108,17 @@ def create_app(
     def _open() -> Database:
         if open_db is not None:
             return open_db()
-        return open_database(settings.database_url,
-                             connect_timeout=settings.connect_timeout_seconds,
-                             attempts=settings.connect_attempts)
+        return open_database(
+            settings.database_url,
+            connect_timeout=settings.connect_timeout_seconds,
+            attempts=settings.connect_attempts,
+        )
 
     app = FastAPI(
         title="buyersync",
         version=__version__,
         description="Dashboard data of buyersync: the buyers table against the sheet, "
-                    "the error log, the retry queue, sync runs and health checks.",
+        "the error log, the retry queue, sync runs and health checks.",
         docs_url=None,  # Swagger UI loads scripts from a CDN; these machines have no internet
         redoc_url=None,
     )
@@ -134,15 +136,22 @@ def create_app(
                 if path == "/" and query_token and token_matches(query_token, token):
                     # Trade the token in the URL for a cookie, and drop it from the URL.
                     response: Response = RedirectResponse("/", status_code=303)
-                    response.set_cookie(COOKIE, query_token, httponly=True, samesite="strict",
-                                        secure=request.url.scheme == "https")
+                    response.set_cookie(
+                        COOKIE,
+                        query_token,
+                        httponly=True,
+                        samesite="strict",
+                        secure=request.url.scheme == "https",
+                    )
                     return response
                 headers = {"WWW-Authenticate": "Bearer"}
                 if path == "/":
                     return HTMLResponse(_LOGIN_PAGE, status_code=401, headers=headers)
                 return JSONResponse(
                     {"detail": "missing or wrong API token: send Authorization: Bearer <token>"},
-                    status_code=401, headers=headers)
+                    status_code=401,
+                    headers=headers,
+                )
         response = await call_next(request)
         # Query strings may hold a token: log the path only.
         log.debug("%s %s -> %s", request.method, path, response.status_code)
@@ -154,8 +163,7 @@ def create_app(
         message = scrub(str(exc), secrets)
         if status == 503:
             log.warning("%s %s failed: %s", request.method, request.url.path, message)
-        return JSONResponse({"detail": message, "category": str(exc.category)},
-                            status_code=status)
+        return JSONResponse({"detail": message, "category": str(exc.category)}, status_code=status)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
@@ -173,9 +181,10 @@ def create_app(
         return data.dashboard(db, settings)
 
     @app.get("/api/health", tags=["dashboard"])
-    def health(db: DB,
-               limit: Annotated[int, Query(ge=1, le=10000, description="history length")] = 100,
-               ) -> dict[str, Any]:
+    def health(
+        db: DB,
+        limit: Annotated[int, Query(ge=1, le=10000, description="history length")] = 100,
+    ) -> dict[str, Any]:
         """The latest stored health check and the history before it (newest first)."""
         history = data.health_history(db, limit)
         return {"latest": history[0] if history else None, "history": history}
@@ -186,23 +195,31 @@ def create_app(
         type: Annotated[ErrorCategory | None, Query(description="error category")] = None,
         buyer: Annotated[str | None, Query(description="buyer number")] = None,
         run: Annotated[str | None, Query(description="sync run id")] = None,
-        since: Annotated[str | None, Query(description="ISO date/time, or 90m, 24h, 7d ago")] = None,
-        until: Annotated[str | None,
-                         Query(description="entries before this time (same forms)")] = None,
+        since: Annotated[
+            str | None, Query(description="ISO date/time, or 90m, 24h, 7d ago")
+        ] = None,
+        until: Annotated[
+            str | None, Query(description="entries before this time (same forms)")
+        ] = None,
         limit: Annotated[int, Query(ge=0, description="at most this many (0: no limit)")] = 100,
     ) -> dict[str, Any]:
         """The error log, newest first, with counts per type — as `buyersync errors --json`."""
         query = ErrorQuery(
-            error_type=str(type) if type else None, buyer_number=normalize_key(buyer) if buyer else None, run_id=run,
-            since=parse_since(since), until=parse_since(until), limit=limit or None,
+            error_type=str(type) if type else None,
+            buyer_number=normalize_key(buyer) if buyer else None,
+            run_id=run,
+            since=parse_since(since),
+            until=parse_since(until),
+            limit=limit or None,
         )
         return data.errors(db, query)
 
     @app.get("/api/retry-queue", tags=["dashboard"])
     def retry_queue(
         db: DB,
-        status: Annotated[str | None,
-                          Query(description="pending, processing or permanently_failed")] = None,
+        status: Annotated[
+            str | None, Query(description="pending, processing or permanently_failed")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 200,
     ) -> dict[str, Any]:
         """Retry-queue entries (oldest due first) and the number per status."""
@@ -223,8 +240,9 @@ def create_app(
     @app.get("/metrics", tags=["metrics"], response_class=Response)
     def metrics(db: DB) -> Response:
         """Prometheus text exposition, recomputed from the stored data."""
-        return Response(render(data.metrics_snapshot(db)),
-                        media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(
+            render(data.metrics_snapshot(db)), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     app.state.started_at = datetime.now(UTC)
     return app

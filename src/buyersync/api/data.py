@@ -51,8 +51,11 @@ def errors(db: Database, query: ErrorQuery) -> dict[str, Any]:
     if not _migrated(db):
         return {"errors": [], "counts_by_type": {}, "total": 0}
     counts = errorlog.counts_by_type(db, query)
-    return {"errors": [e.to_json() for e in errorlog.query(db, query)],
-            "counts_by_type": counts, "total": sum(counts.values())}
+    return {
+        "errors": [e.to_json() for e in errorlog.query(db, query)],
+        "counts_by_type": counts,
+        "total": sum(counts.values()),
+    }
 
 
 def retry_queue(db: Database, *, status: str | None, limit: int) -> dict[str, Any]:
@@ -108,8 +111,13 @@ def metrics_snapshot(db: Database) -> MetricsSnapshot:
     """The facts ``/metrics`` reports."""
     count = buyers.count(db)
     if not _migrated(db):
-        return MetricsSnapshot(database_count=count, spreadsheet_count=None, missing_count=None,
-                               error_rate=None, healthy=None)
+        return MetricsSnapshot(
+            database_count=count,
+            spreadsheet_count=None,
+            missing_count=None,
+            error_rate=None,
+            healthy=None,
+        )
     latest = health.latest(db) if db.table_exists("sync_health_metrics") else None
     totals = reads.run_totals(db)
     last = totals["last_success_at"]

@@ -70,56 +70,77 @@ class _SnapshotCollector:
 
     def collect(self) -> Iterator[Metric]:
         s = self.snap
-        yield _gauge("buyersync_database_buyers", "Buyers in the database table.",
-                     s.database_count)
+        yield _gauge("buyersync_database_buyers", "Buyers in the database table.", s.database_count)
         if s.spreadsheet_count is not None:
-            yield _gauge("buyersync_spreadsheet_buyers",
-                         "Buyers in the sheet at the latest health check.", s.spreadsheet_count)
+            yield _gauge(
+                "buyersync_spreadsheet_buyers",
+                "Buyers in the sheet at the latest health check.",
+                s.spreadsheet_count,
+            )
         if s.missing_count is not None:
-            yield _gauge("buyersync_missing_buyers",
-                         "Sheet buyers missing from the database at the latest health check.",
-                         s.missing_count)
+            yield _gauge(
+                "buyersync_missing_buyers",
+                "Sheet buyers missing from the database at the latest health check.",
+                s.missing_count,
+            )
         if s.error_rate is not None:
-            yield _gauge("buyersync_error_rate",
-                         "Failed / rows read of the last sync, at the latest health check.",
-                         s.error_rate)
+            yield _gauge(
+                "buyersync_error_rate",
+                "Failed / rows read of the last sync, at the latest health check.",
+                s.error_rate,
+            )
         if s.healthy is not None:
-            yield _gauge("buyersync_healthy", "1 when the latest health check was healthy.",
-                         1 if s.healthy else 0)
-        queue = GaugeMetricFamily("buyersync_retry_queue_entries",
-                                  "Retry-queue entries by status.", labels=["status"])
+            yield _gauge(
+                "buyersync_healthy",
+                "1 when the latest health check was healthy.",
+                1 if s.healthy else 0,
+            )
+        queue = GaugeMetricFamily(
+            "buyersync_retry_queue_entries", "Retry-queue entries by status.", labels=["status"]
+        )
         for status in sorted({"pending", "processing", "permanently_failed", *s.queue_by_status}):
             queue.add_metric([status], s.queue_by_status.get(status, 0))
         yield queue
         depth = sum(v for k, v in s.queue_by_status.items() if k != "permanently_failed")
-        yield _gauge("buyersync_retry_queue_depth",
-                     "Entries waiting for an automatic retry (pending + processing).", depth)
-        yield _gauge("buyersync_permanent_failures",
-                     "Entries that reached the attempt limit and wait for a person.",
-                     s.queue_by_status.get("permanently_failed", 0))
-        synced = CounterMetricFamily("buyersync_rows_synced",
-                                     "Rows written (inserted or updated) by all stored runs.")
+        yield _gauge(
+            "buyersync_retry_queue_depth",
+            "Entries waiting for an automatic retry (pending + processing).",
+            depth,
+        )
+        yield _gauge(
+            "buyersync_permanent_failures",
+            "Entries that reached the attempt limit and wait for a person.",
+            s.queue_by_status.get("permanently_failed", 0),
+        )
+        synced = CounterMetricFamily(
+            "buyersync_rows_synced", "Rows written (inserted or updated) by all stored runs."
+        )
         synced.add_metric([], s.rows_synced)
         yield synced
-        failed = CounterMetricFamily("buyersync_rows_failed",
-                                     "Error-log entries by category.", labels=["category"])
+        failed = CounterMetricFamily(
+            "buyersync_rows_failed", "Error-log entries by category.", labels=["category"]
+        )
         for category, n in sorted(s.rows_failed_by_category.items()):
             failed.add_metric([category], n)
         yield failed
-        runs = CounterMetricFamily("buyersync_sync_runs", "Stored sync runs by status.",
-                                   labels=["status"])
+        runs = CounterMetricFamily(
+            "buyersync_sync_runs", "Stored sync runs by status.", labels=["status"]
+        )
         for status, n in sorted(s.runs_by_status.items()):
             runs.add_metric([status], n)
         yield runs
         buckets, total, _ = histogram_buckets(s.durations)
-        hist = HistogramMetricFamily("buyersync_sync_duration_seconds",
-                                     "Duration of the stored sync runs.")
+        hist = HistogramMetricFamily(
+            "buyersync_sync_duration_seconds", "Duration of the stored sync runs."
+        )
         hist.add_metric([], buckets, total)
         yield hist
         if s.last_success_timestamp is not None:
-            yield _gauge("buyersync_last_success_timestamp_seconds",
-                         "Unix time when the last successful sync finished.",
-                         s.last_success_timestamp)
+            yield _gauge(
+                "buyersync_last_success_timestamp_seconds",
+                "Unix time when the last successful sync finished.",
+                s.last_success_timestamp,
+            )
 
 
 def _gauge(name: str, doc: str, value: Any) -> GaugeMetricFamily:

@@ -31,13 +31,30 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_FAILED, EXIT_INTERNAL = 0, 1, 2, 3, 4
 #: Settings every command that opens the database accepts.
 DB_SETTINGS = ("database_url", "connect_timeout_seconds", "connect_attempts")
 #: Settings of commands that read the sheet.
-SOURCE_SETTINGS = ("source", "sheet", "header_row", "encoding", "key_column",
-                   "sheets_api_url", "google_credentials")
+SOURCE_SETTINGS = (
+    "source",
+    "sheet",
+    "header_row",
+    "encoding",
+    "key_column",
+    "sheets_api_url",
+    "google_credentials",
+)
 RETRY_SETTINGS = ("retry_max_attempts", "retry_base_seconds", "retry_max_seconds", "retry_jitter")
 ALERT_SETTINGS = (
-    "alert_missing_threshold", "alert_error_rate_threshold", "alert_slow_sync_seconds",
-    "alert_stale_seconds", "alert_cooldown_seconds", "smtp_host", "smtp_port", "smtp_user",
-    "smtp_password", "smtp_from", "smtp_to", "smtp_starttls", "webhook_url",
+    "alert_missing_threshold",
+    "alert_error_rate_threshold",
+    "alert_slow_sync_seconds",
+    "alert_stale_seconds",
+    "alert_cooldown_seconds",
+    "smtp_host",
+    "smtp_port",
+    "smtp_user",
+    "smtp_password",
+    "smtp_from",
+    "smtp_to",
+    "smtp_starttls",
+    "webhook_url",
 )
 
 
@@ -55,8 +72,9 @@ class Context:
     @contextmanager
     def database(self) -> Iterator[Database]:
         s = self.settings
-        db = open_database(s.database_url, connect_timeout=s.connect_timeout_seconds,
-                           attempts=s.connect_attempts)
+        db = open_database(
+            s.database_url, connect_timeout=s.connect_timeout_seconds, attempts=s.connect_attempts
+        )
         try:
             yield db
         finally:
@@ -66,9 +84,14 @@ class Context:
         from buyersync.sources import open_source
 
         s = self.settings
-        return open_source(s.source, sheet=s.sheet, header_row=s.header_row, encoding=s.encoding,
-                           sheets_api_url=s.sheets_api_url,
-                           google_credentials=s.google_credentials)
+        return open_source(
+            s.source,
+            sheet=s.sheet,
+            header_row=s.header_row,
+            encoding=s.encoding,
+            sheets_api_url=s.sheets_api_url,
+            google_credentials=s.google_credentials,
+        )
 
 
 def _option_for(name: str) -> Callable[[F], F]:
@@ -80,7 +103,12 @@ def _option_for(name: str) -> Callable[[F], F]:
         return click.option(f"{flag}/--no-{flag[2:]}", dest, default=None, help=help_text)
     extra = ("--database-url",) if name == "database_url" else ()
     return click.option(
-        spec.flag, *extra, dest, type=spec.type, default=None, metavar=spec.type.__name__.upper(),
+        spec.flag,
+        *extra,
+        dest,
+        type=spec.type,
+        default=None,
+        metavar=spec.type.__name__.upper(),
         help=help_text,
     )
 
@@ -112,16 +140,25 @@ def command_settings(*groups: tuple[str, ...] | str) -> Callable[[F], F]:
 
         for name in reversed(names):
             wrapper = _option_for(name)(wrapper)
-        wrapper = click.option("--json", "json_output", is_flag=True,
-                               help="Print one JSON document on stdout and nothing else.")(wrapper)
-        wrapper = click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                               default=None,
-                               help="Settings file (default: ./buyersync.toml) "
-                                    "[env: BUYERSYNC_CONFIG]")(wrapper)
-        wrapper = click.option("-v", "--verbose", count=True,
-                               help="Log progress to stderr (-vv for debug).")(wrapper)
-        wrapper = click.option("--debug", is_flag=True,
-                               help="Show a traceback for internal errors.")(wrapper)
+        wrapper = click.option(
+            "--json",
+            "json_output",
+            is_flag=True,
+            help="Print one JSON document on stdout and nothing else.",
+        )(wrapper)
+        wrapper = click.option(
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Settings file (default: ./buyersync.toml) [env: BUYERSYNC_CONFIG]",
+        )(wrapper)
+        wrapper = click.option(
+            "-v", "--verbose", count=True, help="Log progress to stderr (-vv for debug)."
+        )(wrapper)
+        wrapper = click.option(
+            "--debug", is_flag=True, help="Show a traceback for internal errors."
+        )(wrapper)
         return wrapper  # type: ignore[return-value]
 
     return decorate

@@ -10,13 +10,22 @@ from buyersync.cli.common import EXIT_OK, EXIT_PROBLEMS, Context, command_settin
 
 
 @click.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              default=None,
-              help="Folder for the demo's files (sheet, SQLite database, settings, report); "
-                   "default: a new temporary folder.")
-@click.option("--db", "database_url", default=None, metavar="URL",
-              help="Run on this PostgreSQL database (postgresql://...) instead of an SQLite "
-                   "file in the folder. It must not have a buyers table yet.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the demo's files (sheet, SQLite database, settings, report); "
+    "default: a new temporary folder.",
+)
+@click.option(
+    "--db",
+    "database_url",
+    default=None,
+    metavar="URL",
+    help="Run on this PostgreSQL database (postgresql://...) instead of an SQLite "
+    "file in the folder. It must not have a buyers table yet.",
+)
 @command_settings()
 def demo(ctx: Context, directory: Path | None, database_url: str | None) -> int:
     """Reproduce the incident (356 of 4,140 buyers missing) and fix it with the real commands.

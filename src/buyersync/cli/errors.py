@@ -19,11 +19,23 @@ _CATEGORIES = [str(c) for c in ErrorCategory]
 @click.option("--run", "run_id", help="Only this sync run.")
 @click.option("--since", help="Only entries since: ISO date/time, or 90m, 24h, 7d ago.")
 @click.option("--until", help="Only entries before this time (same forms as --since).")
-@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
-              help="At most this many entries (0: no limit).")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="At most this many entries (0: no limit).",
+)
 @command_settings(DB_SETTINGS)
-def errors(ctx: Context, error_type: str | None, buyer: str | None, run_id: str | None,
-           since: str | None, until: str | None, limit: int) -> int:
+def errors(
+    ctx: Context,
+    error_type: str | None,
+    buyer: str | None,
+    run_id: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+) -> int:
     """Query the error log: the failed rows, newest first, with counts per type.
 
     Example: buyersync errors --type value_too_long --since 24h
@@ -31,8 +43,11 @@ def errors(ctx: Context, error_type: str | None, buyer: str | None, run_id: str 
     from buyersync.rules.normalize import normalize_key
 
     query = ErrorQuery(
-        error_type=error_type, buyer_number=normalize_key(buyer) if buyer else None,
-        run_id=run_id, since=parse_since(since), until=parse_since(until),
+        error_type=error_type,
+        buyer_number=normalize_key(buyer) if buyer else None,
+        run_id=run_id,
+        since=parse_since(since),
+        until=parse_since(until),
         limit=limit or None,
     )
     with ctx.database() as db:
@@ -42,8 +57,13 @@ def errors(ctx: Context, error_type: str | None, buyer: str | None, run_id: str 
             entries = errorlog.query(db, query)
             counts = errorlog.counts_by_type(db, query)
     if ctx.json:
-        emit_json({"errors": [e.to_json() for e in entries], "counts_by_type": counts,
-                   "total": sum(counts.values())})
+        emit_json(
+            {
+                "errors": [e.to_json() for e in entries],
+                "counts_by_type": counts,
+                "total": sum(counts.values()),
+            }
+        )
         return 0
     from rich.table import Table
 
@@ -55,9 +75,14 @@ def errors(ctx: Context, error_type: str | None, buyer: str | None, run_id: str 
     for col in ("time", "type", "buyer", "row", "retry", "message"):
         table.add_column(col, overflow="fold")
     for e in entries:
-        table.add_row(e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.error_type,
-                      e.buyer_number or "", str(e.row_number or ""),
-                      "yes" if e.retryable else "no", e.error_message)
+        table.add_row(
+            e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.error_type,
+            e.buyer_number or "",
+            str(e.row_number or ""),
+            "yes" if e.retryable else "no",
+            e.error_message,
+        )
     console.print(table)
     console.print("by type: " + ", ".join(f"{k} {v}" for k, v in counts.items()), markup=False)
     return 0

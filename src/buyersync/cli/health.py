@@ -18,8 +18,11 @@ from buyersync.cli.common import (
 
 
 @click.command()
-@click.option("--no-alerts", is_flag=True,
-              help="Run and store the check but send no alert (alert state is still updated).")
+@click.option(
+    "--no-alerts",
+    is_flag=True,
+    help="Run and store the check but send no alert (alert state is still updated).",
+)
 @command_settings(DB_SETTINGS, SOURCE_SETTINGS, ALERT_SETTINGS)
 def health(ctx: Context, no_alerts: bool) -> int:
     """Run the health check, store it, send alerts, and print the dashboard.
@@ -39,8 +42,11 @@ def health(ctx: Context, no_alerts: bool) -> int:
     with ctx.database() as db:
         monitor = SyncMonitor.from_settings(db, ctx.settings, source=source)
         report = monitor.check_health(send=not no_alerts)
-        dashboard = None if ctx.json else get_dashboard_data(db, ctx.settings, history_limit=8,
-                                                            runs_limit=5)
+        dashboard = (
+            None
+            if ctx.json
+            else get_dashboard_data(db, ctx.settings, history_limit=8, runs_limit=5)
+        )
     doc = report.to_json()
     if ctx.json:
         emit_json(doc)
@@ -54,8 +60,9 @@ def _print(doc: dict[str, Any], dash: dict[str, Any]) -> None:
 
     console = stdout_console()
     state = "[green]HEALTHY[/]" if doc["healthy"] else "[bold red]UNHEALTHY[/]"
-    console.print(f"buyersync health: {state}  (check {doc['health_check_id']} at "
-                  f"{doc['check_time'][:19]}Z)")
+    console.print(
+        f"buyersync health: {state}  (check {doc['health_check_id']} at {doc['check_time'][:19]}Z)"
+    )
     since = doc["minutes_since_last_success"]
     table = Table(show_header=False, box=None, padding=(0, 2))
     for label, value in (
@@ -66,8 +73,7 @@ def _print(doc: dict[str, Any], dash: dict[str, Any]) -> None:
         ("error rate of the last sync", f"{doc['error_rate']:.1%}"),
         ("retry queue (pending)", doc["retry_queue_depth"]),
         ("permanently failed", doc["permanent_failures"]),
-        ("since the last successful sync",
-         "never" if since is None else f"{since:,.0f} min"),
+        ("since the last successful sync", "never" if since is None else f"{since:,.0f} min"),
     ):
         table.add_row(label, "—" if value is None else str(value))
     console.print(table)
@@ -81,39 +87,56 @@ def _print(doc: dict[str, Any], dash: dict[str, Any]) -> None:
         console.print(line, style="green", markup=False)
     for d in doc["deliveries"]:
         if not d["ok"]:
-            console.print(f"could not send by {d['channel']}: {d['error']}", style="yellow",
-                          markup=False)
+            console.print(
+                f"could not send by {d['channel']}: {d['error']}", style="yellow", markup=False
+            )
     if doc["missing"]:
-        shown = ", ".join(f"{m['buyer_number']} (row {m['row_number']})"
-                          for m in doc["missing"][:10])
-        console.print(f"\nmissing: {shown}" + (" …" if doc["missing_count"] > 10 else ""),
-                      markup=False)
+        shown = ", ".join(
+            f"{m['buyer_number']} (row {m['row_number']})" for m in doc["missing"][:10]
+        )
+        console.print(
+            f"\nmissing: {shown}" + (" …" if doc["missing_count"] > 10 else ""), markup=False
+        )
     errors = dash.get("errors", {})
     if errors.get("total"):
-        console.print("\nerror log by type: " + ", ".join(
-            f"{k} {v}" for k, v in errors["counts_by_type"].items()), markup=False)
+        console.print(
+            "\nerror log by type: "
+            + ", ".join(f"{k} {v}" for k, v in errors["counts_by_type"].items()),
+            markup=False,
+        )
     queue = dash.get("retry_queue", {}).get("by_status")
     if queue:
-        console.print("retry queue: " + ", ".join(f"{k} {v}" for k, v in sorted(queue.items())),
-                      markup=False)
+        console.print(
+            "retry queue: " + ", ".join(f"{k} {v}" for k, v in sorted(queue.items())), markup=False
+        )
     if dash.get("runs"):
         runs = Table(title="recent runs", title_justify="left")
         for col in ("run", "operation", "status", "read", "failed", "duration", "rows/s"):
             runs.add_column(col)
         for r in dash["runs"]:
-            runs.add_row(r["run_id"], r["operation"], r["status"], str(r["rows_read"]),
-                         str(r["failed"]),
-                         "" if r["duration_s"] is None else f"{r['duration_s']:.2f} s",
-                         "" if r["rows_per_s"] is None else f"{r['rows_per_s']:,.0f}")
+            runs.add_row(
+                r["run_id"],
+                r["operation"],
+                r["status"],
+                str(r["rows_read"]),
+                str(r["failed"]),
+                "" if r["duration_s"] is None else f"{r['duration_s']:.2f} s",
+                "" if r["rows_per_s"] is None else f"{r['rows_per_s']:,.0f}",
+            )
         console.print(runs)
     if dash.get("health_history"):
         hist = Table(title="health history", title_justify="left")
         for col in ("time", "healthy", "sheet", "database", "missing", "error rate", "queue"):
             hist.add_column(col)
         for h in dash["health_history"]:
-            hist.add_row(h["check_time"][:19], "yes" if h["healthy"] else "no",
-                         *("—" if h[k] is None else str(h[k]) for k in (
-                             "spreadsheet_count", "database_count", "missing_count")),
-                         "—" if h["error_rate"] is None else f"{h['error_rate']:.1%}",
-                         str(h["retry_queue_depth"]))
+            hist.add_row(
+                h["check_time"][:19],
+                "yes" if h["healthy"] else "no",
+                *(
+                    "—" if h[k] is None else str(h[k])
+                    for k in ("spreadsheet_count", "database_count", "missing_count")
+                ),
+                "—" if h["error_rate"] is None else f"{h['error_rate']:.1%}",
+                str(h["retry_queue_depth"]),
+            )
         console.print(hist)

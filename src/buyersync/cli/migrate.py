@@ -25,8 +25,9 @@ def migrate(ctx: Context) -> int:
         buyers_state = "exists" if db.table_exists(buyers.TABLE) else "created on first sync"
         if ctx.settings.source:
             data = ctx.open_source().read()
-            colmap = map_headers(data.header, key_header=ctx.settings.key_column,
-                                 mapping=ctx.settings.mapping)
+            colmap = map_headers(
+                data.header, key_header=ctx.settings.key_column, mapping=ctx.settings.mapping
+            )
             existed = db.table_exists(buyers.TABLE)
             missing = buyers.ensure_table(db, colmap.data_columns)
             if missing:
@@ -34,8 +35,13 @@ def migrate(ctx: Context) -> int:
                 added = missing
             buyers_state = "exists" if existed else "created"
         version = migrations.current_version(db)
-    doc = {"applied": applied, "schema_version": version, "buyers": buyers_state,
-           "added_columns": added, "database": ctx.settings.database_display}
+    doc = {
+        "applied": applied,
+        "schema_version": version,
+        "buyers": buyers_state,
+        "added_columns": added,
+        "database": ctx.settings.database_display,
+    }
     if ctx.json:
         emit_json(doc)
     else:

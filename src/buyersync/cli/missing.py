@@ -30,9 +30,11 @@ def print_missing(report: MissingReport, *, limit: int = SHOWN) -> None:
     console.print(f"  missing:            {d.missing_count}")
     console.print(f"  extra (database only, not in the sheet): {d.extra_count}")
     if report.duplicates or report.blank_key_rows:
-        console.print(f"  sheet rows that are not buyers of their own: "
-                      f"{len(report.duplicates)} duplicate, {len(report.blank_key_rows)} "
-                      "without a buyer number")
+        console.print(
+            f"  sheet rows that are not buyers of their own: "
+            f"{len(report.duplicates)} duplicate, {len(report.blank_key_rows)} "
+            "without a buyer number"
+        )
     if d.missing:
         console.print("missing (sheet row: buyer number):")
         for key, row in d.missing[:limit]:
@@ -46,8 +48,11 @@ def print_missing(report: MissingReport, *, limit: int = SHOWN) -> None:
         if d.extra_count > limit:
             console.print(f"  … and {d.extra_count - limit} more (--json lists all)")
     for dup in report.duplicates[:limit]:
-        console.print(f"  duplicate: row {dup.row_number} repeats {dup.buyer_number} "
-                      f"(row {dup.first_row} wins)", markup=False)
+        console.print(
+            f"  duplicate: row {dup.row_number} repeats {dup.buyer_number} "
+            f"(row {dup.first_row} wins)",
+            markup=False,
+        )
     if report.blank_key_rows:
         shown = ", ".join(str(r) for r in report.blank_key_rows[:limit])
         console.print(f"  rows without a buyer number: {shown}", markup=False)
@@ -85,13 +90,18 @@ def print_sync_missing(report: SyncMissingReport, *, limit: int = SHOWN) -> None
     if report.run is None:
         console.print("no buyers are missing; nothing to sync")
         return
-    console.print(f"sync-missing {doc['run_id']}: attempted {doc['attempted']}, synced "
-                  f"{doc['synced']}, failed {doc['failed']}, no longer in sheet "
-                  f"{doc['not_found']}", markup=False)
+    console.print(
+        f"sync-missing {doc['run_id']}: attempted {doc['attempted']}, synced "
+        f"{doc['synced']}, failed {doc['failed']}, no longer in sheet "
+        f"{doc['not_found']}",
+        markup=False,
+    )
     for o in [o for o in report.outcomes if str(o.outcome) != "synced"][:limit]:
-        console.print(f"  row {o.row_number}: {o.buyer_number}: {o.outcome}"
-                      f"{' [' + o.error_type + ']' if o.error_type else ''} {o.message or ''}",
-                      markup=False)
+        console.print(
+            f"  row {o.row_number}: {o.buyer_number}: {o.outcome}"
+            f"{' [' + o.error_type + ']' if o.error_type else ''} {o.message or ''}",
+            markup=False,
+        )
     if doc["failed"]:
         console.print(f"see the reasons: buyersync errors --run {doc['run_id']}", markup=False)
     for w in doc["warnings"]:
@@ -99,8 +109,7 @@ def print_sync_missing(report: SyncMissingReport, *, limit: int = SHOWN) -> None
 
 
 @click.command("sync-missing")
-@command_settings(DB_SETTINGS, SOURCE_SETTINGS, "batch_size", "lock_wait_seconds",
-                  RETRY_SETTINGS)
+@command_settings(DB_SETTINGS, SOURCE_SETTINGS, "batch_size", "lock_wait_seconds", RETRY_SETTINGS)
 def sync_missing(ctx: Context) -> int:
     """Sync only the buyers that are missing from the database.
 

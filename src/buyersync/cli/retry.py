@@ -23,31 +23,70 @@ from buyersync.services.retry import (
 from buyersync.store import migrations, retryqueue
 
 _STYLE = {
-    "succeeded": "green", "gone_from_sheet": "cyan", "rescheduled": "yellow",
-    "permanently_failed": "red", "not_retryable": "red", "released": "magenta",
+    "succeeded": "green",
+    "gone_from_sheet": "cyan",
+    "rescheduled": "yellow",
+    "permanently_failed": "red",
+    "not_retryable": "red",
+    "released": "magenta",
 }
 
 
 @click.command()
-@click.option("--all", "any_time", is_flag=True,
-              help="Retry every pending entry now, ignoring its next retry time.")
-@click.option("--buyer", metavar="BUYER_NUMBER",
-              help="Retry this one buyer now, even if it is permanently failed.")
-@click.option("--permanent", is_flag=True,
-              help="Also retry the permanently failed entries (after fixing their cause).")
-@click.option("--list", "list_only", is_flag=True,
-              help="Show the queue (every entry, soonest due first) and retry nothing.")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Attempt at most this many entries in this run.")
-@click.option("--claim-size", type=click.IntRange(min=1), default=DEFAULT_CLAIM_SIZE,
-              show_default=True, help="Entries taken (and synced from one read of the sheet) "
-                                      "per pass.")
-@click.option("--lease-seconds", type=click.FloatRange(min=1), default=DEFAULT_LEASE_SECONDS,
-              show_default=True, help="How long claimed entries stay with this process; a "
-                                      "process that dies gives them back after this.")
+@click.option(
+    "--all",
+    "any_time",
+    is_flag=True,
+    help="Retry every pending entry now, ignoring its next retry time.",
+)
+@click.option(
+    "--buyer",
+    metavar="BUYER_NUMBER",
+    help="Retry this one buyer now, even if it is permanently failed.",
+)
+@click.option(
+    "--permanent",
+    is_flag=True,
+    help="Also retry the permanently failed entries (after fixing their cause).",
+)
+@click.option(
+    "--list",
+    "list_only",
+    is_flag=True,
+    help="Show the queue (every entry, soonest due first) and retry nothing.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Attempt at most this many entries in this run.",
+)
+@click.option(
+    "--claim-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CLAIM_SIZE,
+    show_default=True,
+    help="Entries taken (and synced from one read of the sheet) per pass.",
+)
+@click.option(
+    "--lease-seconds",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_LEASE_SECONDS,
+    show_default=True,
+    help="How long claimed entries stay with this process; a "
+    "process that dies gives them back after this.",
+)
 @command_settings(DB_SETTINGS, SOURCE_SETTINGS, "batch_size", RETRY_SETTINGS)
-def retry(ctx: Context, any_time: bool, buyer: str | None, permanent: bool, list_only: bool,
-          limit: int | None, claim_size: int, lease_seconds: float) -> int:
+def retry(
+    ctx: Context,
+    any_time: bool,
+    buyer: str | None,
+    permanent: bool,
+    list_only: bool,
+    limit: int | None,
+    claim_size: int,
+    lease_seconds: float,
+) -> int:
     """Retry the failures waiting in the retry queue.
 
     Each due buyer is re-read from the sheet (which may have been fixed since) and
@@ -59,14 +98,16 @@ def retry(ctx: Context, any_time: bool, buyer: str | None, permanent: bool, list
     any attempt failed.
     """
     if buyer is not None and (any_time or permanent or limit):
-        raise ConfigError("--buyer retries one buyer; it cannot be combined with "
-                          "--all, --permanent or --limit")
+        raise ConfigError(
+            "--buyer retries one buyer; it cannot be combined with --all, --permanent or --limit"
+        )
     if list_only:
         return _list(ctx)
     source = ctx.open_source() if ctx.settings.source else None
     with ctx.database() as db:
-        manager = manager_for(db, ctx.settings, source, claim_size=claim_size,
-                              lease_seconds=lease_seconds)
+        manager = manager_for(
+            db, ctx.settings, source, claim_size=claim_size, lease_seconds=lease_seconds
+        )
         if buyer is not None:
             report = manager.retry_buyer(buyer)
         else:
@@ -97,10 +138,15 @@ def _list(ctx: Context) -> int:
     for col in ("buyer", "row", "status", "attempts", "next retry (UTC)", "type", "last error"):
         table.add_column(col, overflow="fold")
     for e in entries:
-        table.add_row(e.buyer_number, str(e.row_number or ""), str(e.status),
-                      f"{e.attempt_count}/{e.max_attempts}",
-                      e.next_retry_at.strftime("%Y-%m-%d %H:%M:%S"), e.error_type,
-                      e.last_error or "")
+        table.add_row(
+            e.buyer_number,
+            str(e.row_number or ""),
+            str(e.status),
+            f"{e.attempt_count}/{e.max_attempts}",
+            e.next_retry_at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.error_type,
+            e.last_error or "",
+        )
     console.print(table)
     return 0
 
@@ -110,18 +156,27 @@ def _print(report: RetryReport) -> None:
 
     console = stdout_console()
     for key in report.not_in_queue:
-        console.print(f"buyer {key} is not in the retry queue: nothing to retry "
-                      f"(see: buyersync errors --buyer {key})", markup=False)
+        console.print(
+            f"buyer {key} is not in the retry queue: nothing to retry "
+            f"(see: buyersync errors --buyer {key})",
+            markup=False,
+        )
     if report.results:
-        table = Table(title=f"retried {report.processed} entr{'y' if report.processed == 1 else 'ies'}")
+        table = Table(
+            title=f"retried {report.processed} entr{'y' if report.processed == 1 else 'ies'}"
+        )
         for col in ("buyer", "row", "attempt", "outcome", "next retry (UTC)", "reason"):
             table.add_column(col, overflow="fold")
         for r in report.results[:200]:
             style = _STYLE.get(str(r.verdict), "")
-            table.add_row(r.buyer_number, str(r.row_number or ""), str(r.attempt),
-                          f"[{style}]{r.verdict}[/]" if style else str(r.verdict),
-                          r.next_retry_at.strftime("%Y-%m-%d %H:%M:%S") if r.next_retry_at else "",
-                          r.message or "")
+            table.add_row(
+                r.buyer_number,
+                str(r.row_number or ""),
+                str(r.attempt),
+                f"[{style}]{r.verdict}[/]" if style else str(r.verdict),
+                r.next_retry_at.strftime("%Y-%m-%d %H:%M:%S") if r.next_retry_at else "",
+                r.message or "",
+            )
         console.print(table)
         if len(report.results) > 200:
             console.print(f"… and {len(report.results) - 200} more (use --json for all)")
@@ -134,10 +189,17 @@ def _print(report: RetryReport) -> None:
         markup=False,
     )
     for key in report.expired:
-        console.print(f"buyer {key} permanently failed: its retry process stopped during the last "
-                      "allowed attempt", markup=False, style="red")
+        console.print(
+            f"buyer {key} permanently failed: its retry process stopped during the last "
+            "allowed attempt",
+            markup=False,
+            style="red",
+        )
     if report.permanently_failed:
-        console.print("retry a permanently failed buyer by hand, once its cause is fixed: "
-                      "buyersync retry --buyer BUYER_NUMBER", markup=False)
+        console.print(
+            "retry a permanently failed buyer by hand, once its cause is fixed: "
+            "buyersync retry --buyer BUYER_NUMBER",
+            markup=False,
+        )
     for w in report.warnings:
         console.print(f"warning: {w}", markup=False, style="yellow")

@@ -39,8 +39,9 @@ def check(ctx: Context) -> int:
     s = ctx.settings
     source = ctx.open_source() if s.source else None
     with ctx.database() as db:
-        report = SchemaValidator(db, key_column=s.key_column,
-                                 mapping=s.mapping).validate_buyers_schema(source)
+        report = SchemaValidator(
+            db, key_column=s.key_column, mapping=s.mapping
+        ).validate_buyers_schema(source)
     if ctx.json:
         emit_json(report.to_json())
     else:
@@ -57,13 +58,14 @@ def _describe_limited(c: LimitedColumn) -> str:
     for k in c.checks:
         label = f"constraint {k.name}" if k.name else "a CHECK"
         parts.append(f"{label}: at most {k.limit} {k.unit}")
-    return (f"length-limited column: {c.column} — at most {c.limit} characters "
-            f"({'; '.join(parts)})")
+    return f"length-limited column: {c.column} — at most {c.limit} characters ({'; '.join(parts)})"
 
 
 def _describe_mixed(label: str, m: MixedCheck) -> str:
-    return (f"{label}: constraint {m.name or '(unnamed)'} on {', '.join(m.columns)}: "
-            f"{m.definition}\n  why: {m.reason}\n  what to do: {m.what_to_do}")
+    return (
+        f"{label}: constraint {m.name or '(unnamed)'} on {', '.join(m.columns)}: "
+        f"{m.definition}\n  why: {m.reason}\n  what to do: {m.what_to_do}"
+    )
 
 
 def _print_check(report: SchemaReport) -> None:
@@ -74,37 +76,68 @@ def _print_check(report: SchemaReport) -> None:
     for m in report.mixed_checks:
         click.echo(_describe_mixed("length CHECK that schema fix leaves alone", m))
     if report.unmapped_sheet_columns:
-        click.echo("sheet columns without a column in buyers: "
-                   + ", ".join(report.unmapped_sheet_columns))
+        click.echo(
+            "sheet columns without a column in buyers: " + ", ".join(report.unmapped_sheet_columns)
+        )
     for r in report.would_fail[:20]:
         shown = ", ".join(o.describe() for o in r.overflows)
         click.echo(f"row {r.row_number} (buyer {r.buyer_number}) would fail: {shown}")
     if len(report.would_fail) > 20:
         click.echo(f"… and {len(report.would_fail) - 20} more rows (see --json)")
     if report.rows_checked is not None:
-        click.echo(f"{report.rows_checked} sheet rows checked, {len(report.would_fail)} would "
-                   "not fit")
+        click.echo(
+            f"{report.rows_checked} sheet rows checked, {len(report.would_fail)} would not fit"
+        )
     if report.ok:
         click.echo("schema OK: every text column of buyers is TEXT")
     elif report.fix_command:
-        click.echo("to fix: review the SQL with buyersync schema fix, then run "
-                   f"{report.fix_command} (with the same --db/--source options as here)")
+        click.echo(
+            "to fix: review the SQL with buyersync schema fix, then run "
+            f"{report.fix_command} (with the same --db/--source options as here)"
+        )
 
 
 @schema.command("fix")
-@click.option("--apply", "apply_", is_flag=True,
-              help="Run it: back up buyers, convert, verify (otherwise only print the SQL).")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the SQL to this file instead of printing it.")
-@click.option("--add-columns", is_flag=True,
-              help="Also add a TEXT column for every sheet column buyers lacks (needs --source).")
-@click.option("--lock-timeout", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
-              help="Seconds to wait for the table lock per attempt.")
-@click.option("--attempts", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Attempts to get the table lock before giving up.")
+@click.option(
+    "--apply",
+    "apply_",
+    is_flag=True,
+    help="Run it: back up buyers, convert, verify (otherwise only print the SQL).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the SQL to this file instead of printing it.",
+)
+@click.option(
+    "--add-columns",
+    is_flag=True,
+    help="Also add a TEXT column for every sheet column buyers lacks (needs --source).",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0.01),
+    default=2.0,
+    show_default=True,
+    help="Seconds to wait for the table lock per attempt.",
+)
+@click.option(
+    "--attempts",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Attempts to get the table lock before giving up.",
+)
 @command_settings(DB_SETTINGS, SOURCE_SETTINGS)
-def fix(ctx: Context, apply_: bool, output: Path | None, add_columns: bool,
-        lock_timeout: float, attempts: int) -> int:
+def fix(
+    ctx: Context,
+    apply_: bool,
+    output: Path | None,
+    add_columns: bool,
+    lock_timeout: float,
+    attempts: int,
+) -> int:
     """Print the Migration 050 SQL for this database, or --apply it.
 
     --apply first copies buyers to buyers_backup_YYYYMMDD, then in one transaction
@@ -121,16 +154,19 @@ def fix(ctx: Context, apply_: bool, output: Path | None, add_columns: bool,
         extra: list[str] = []
         if add_columns:
             if not s.source:
-                raise ConfigError("--add-columns needs the sheet to know which columns to add",
-                                  hint="pass --source PATH_OR_URL or set BUYERSYNC_SOURCE")
+                raise ConfigError(
+                    "--add-columns needs the sheet to know which columns to add",
+                    hint="pass --source PATH_OR_URL or set BUYERSYNC_SOURCE",
+                )
             extra = validator.unmapped_sheet_columns(ctx.open_source())
         script = validator.generate_fix_script(add_columns=extra, lock_timeout_s=lock_timeout)
         if output is not None and script:
             output.write_text(script, encoding="utf-8")
         if not apply_:
             return _show_script(ctx, script, output, validator)
-        result = validator.apply_fix(add_columns=extra, lock_timeout_s=lock_timeout,
-                                     attempts=attempts)
+        result = validator.apply_fix(
+            add_columns=extra, lock_timeout_s=lock_timeout, attempts=attempts
+        )
     if ctx.json:
         emit_json(result.to_json())
     else:
@@ -138,12 +174,16 @@ def fix(ctx: Context, apply_: bool, output: Path | None, add_columns: bool,
     return EXIT_OK if result.ok else EXIT_PROBLEMS
 
 
-def _show_script(ctx: Context, script: str, output: Path | None,
-                 validator: SchemaValidator) -> int:
+def _show_script(ctx: Context, script: str, output: Path | None, validator: SchemaValidator) -> int:
     if ctx.json:
-        emit_json({"sql": script, "output": str(output) if output and script else None,
-                   "nothing_to_do": not script,
-                   "non_text_fields": [c.to_json() for c in validator.get_non_text_fields()]})
+        emit_json(
+            {
+                "sql": script,
+                "output": str(output) if output and script else None,
+                "nothing_to_do": not script,
+                "non_text_fields": [c.to_json() for c in validator.get_non_text_fields()],
+            }
+        )
     elif not script:
         click.echo("-- nothing to do: buyers has no length-limited column")
     elif output is not None:
@@ -155,19 +195,26 @@ def _show_script(ctx: Context, script: str, output: Path | None,
 
 def _print_result(result: FixResult) -> None:
     if result.nothing_to_do:
-        click.echo("nothing to convert: no column of buyers has a length limit buyersync "
-                   "can remove")
+        click.echo(
+            "nothing to convert: no column of buyers has a length limit buyersync can remove"
+        )
     if result.backup_table:
-        same = {True: ", identical to buyers before the conversion",
-                False: ", DIFFERENT from buyers before the conversion",
-                None: ""}[result.backup_identical]
-        click.echo(f"backup: {result.backup_table} ({result.backup_rows} rows{same}; "
-                   "roll back from it as docs/migration-050.md says)")
+        same = {
+            True: ", identical to buyers before the conversion",
+            False: ", DIFFERENT from buyers before the conversion",
+            None: "",
+        }[result.backup_identical]
+        click.echo(
+            f"backup: {result.backup_table} ({result.backup_rows} rows{same}; "
+            "roll back from it as docs/migration-050.md says)"
+        )
     for c in result.converted:
         click.echo(f"converted {c['column']}: {c['from_type']} → text")
     for d in result.dropped_constraints:
-        click.echo(f"dropped constraint {d['constraint'] or '(unnamed CHECK)'} on {d['column']} "
-                   f"(at most {d['limit']} {d['unit']})")
+        click.echo(
+            f"dropped constraint {d['constraint'] or '(unnamed CHECK)'} on {d['column']} "
+            f"(at most {d['limit']} {d['unit']})"
+        )
     if result.dependents:
         click.echo("recreated views: " + ", ".join(result.dependents))
     if result.added_columns:
@@ -175,27 +222,33 @@ def _print_result(result: FixResult) -> None:
     for note in result.notes:
         click.echo(f"note: {note}")
     for c in result.not_converted:
-        click.echo(f"NOT converted {c['column']} ({c['type']}): {c['reason']} — "
-                   f"{c['what_to_do']}")
+        click.echo(f"NOT converted {c['column']} ({c['type']}): {c['reason']} — {c['what_to_do']}")
     for m in result.kept_constraints:
         click.echo(_describe_mixed("NOT dropped", m))
     if result.before and result.after:
         same = "identical" if result.identical else "DIFFERENT"
-        click.echo(f"verified: {result.after.rows} rows, content {same} "
-                   f"(checksum {result.after.digest})")
+        click.echo(
+            f"verified: {result.after.rows} rows, content {same} (checksum {result.after.digest})"
+        )
     click.echo("columns of buyers now:")
     for column, type_ in result.columns_after.items():
         click.echo(f"  {column}: {type_}")
     if result.ok:
         click.echo("schema OK: no length-limited column left")
     elif result.limited_after or result.not_converted:
-        left = sorted({c.column for c in result.limited_after}
-                      | {c["column"] for c in result.not_converted})
-        click.echo("schema NOT OK: still length-limited: " + ", ".join(left)
-                   + " — see NOT converted above for the reason and what to do")
+        left = sorted(
+            {c.column for c in result.limited_after} | {c["column"] for c in result.not_converted}
+        )
+        click.echo(
+            "schema NOT OK: still length-limited: "
+            + ", ".join(left)
+            + " — see NOT converted above for the reason and what to do"
+        )
     elif result.kept_constraints:
         names = ", ".join(m.name or "(unnamed)" for m in result.kept_constraints)
-        click.echo(f"schema NOT OK: CHECK constraint(s) {names} still limit a length — "
-                   "replace them by hand as said above, then run buyersync schema check")
+        click.echo(
+            f"schema NOT OK: CHECK constraint(s) {names} still limit a length — "
+            "replace them by hand as said above, then run buyersync schema check"
+        )
     else:
         click.echo("schema NOT OK: the content changed during the conversion (see verified)")

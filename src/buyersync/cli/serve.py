@@ -22,8 +22,12 @@ from buyersync.rules.hosts import is_loopback
 
 log = logging.getLogger(__name__)
 
-SCHEDULE_SETTINGS = ("sync_interval_seconds", "retry_interval_seconds", "health_interval_seconds",
-                     "verify_interval_seconds")
+SCHEDULE_SETTINGS = (
+    "sync_interval_seconds",
+    "retry_interval_seconds",
+    "health_interval_seconds",
+    "verify_interval_seconds",
+)
 #: How long shutdown waits for a running job to reach a safe point.
 STOP_TIMEOUT_SECONDS = 60.0
 
@@ -31,8 +35,9 @@ STOP_TIMEOUT_SECONDS = 60.0
 def _listen(host: str, port: int) -> socket.socket:
     """Bind the listening socket ourselves, so a busy port is a clear one-line error."""
     try:
-        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
         family, kind, proto, _, address = infos[0]
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -48,12 +53,29 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Anything but loopback needs an API token.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
-              help="Port to listen on (0: any free port; the chosen one is printed).")
-@command_settings(DB_SETTINGS, SOURCE_SETTINGS, "batch_size", "max_shrink_ratio",
-                   RETRY_SETTINGS, ALERT_SETTINGS, "api_token", SCHEDULE_SETTINGS)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Anything but loopback needs an API token.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on (0: any free port; the chosen one is printed).",
+)
+@command_settings(
+    DB_SETTINGS,
+    SOURCE_SETTINGS,
+    "batch_size",
+    "max_shrink_ratio",
+    RETRY_SETTINGS,
+    ALERT_SETTINGS,
+    "api_token",
+    SCHEDULE_SETTINGS,
+)
 def serve(ctx: Context, host: str, port: int) -> int:
     """Serve the dashboard and HTTP API, and run sync, retry, health and verify on a timer.
 
@@ -85,9 +107,12 @@ def serve(ctx: Context, host: str, port: int) -> int:
     bound = sock.getsockname()[1]
     verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
     config = uvicorn.Config(
-        app, log_level="info" if verbose else "warning",
+        app,
+        log_level="info" if verbose else "warning",
         access_log=False,  # the access log would show ?token=... query strings
-        lifespan="off", log_config=None, timeout_graceful_shutdown=10,
+        lifespan="off",
+        log_config=None,
+        timeout_graceful_shutdown=10,
     )
 
     class Server(uvicorn.Server):
@@ -104,8 +129,11 @@ def serve(ctx: Context, host: str, port: int) -> int:
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
     shown = f"[{host}]" if ":" in host else host
     jobs = ", ".join(f"{j.name} every {j.interval_seconds:g}s" for j in scheduler.jobs) or "none"
-    click.echo(f"buyersync serve: listening on http://{shown}:{bound}/ "
-               f"(database {s.database_display}; jobs: {jobs})", err=True)
+    click.echo(
+        f"buyersync serve: listening on http://{shown}:{bound}/ "
+        f"(database {s.database_display}; jobs: {jobs})",
+        err=True,
+    )
     scheduler.start()
     try:
         server.run(sockets=[sock])
@@ -113,6 +141,7 @@ def serve(ctx: Context, host: str, port: int) -> int:
         clean = scheduler.stop(STOP_TIMEOUT_SECONDS)
         signal.signal(signal.SIGTERM, previous)
         sock.close()
-    click.echo("buyersync serve: stopped" + ("" if clean else " (a job was still running)"),
-               err=True)
+    click.echo(
+        "buyersync serve: stopped" + ("" if clean else " (a job was still running)"), err=True
+    )
     return 0

@@ -27,8 +27,14 @@ def progress_bar(ctx: Context, label: str):  # type: ignore[no-untyped-def]
         return None, None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn(), console=stderr_console(), transient=True)
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console(),
+        transient=True,
+    )
     task = bar.add_task(label, total=None)
 
     def update(done: int, total: int) -> None:
@@ -43,21 +49,27 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
 
     console = stdout_console()
     state = {"succeeded": "[green]succeeded[/]", "dry_run": "[cyan]dry run[/]"}.get(
-        str(report.status), f"[yellow]{report.status}[/]")
+        str(report.status), f"[yellow]{report.status}[/]"
+    )
     console.print(f"{title} {report.run_id}: {state} — source {report.source}")
     table = Table(show_header=False, box=None, padding=(0, 2))
     for label, value in (
-        ("rows read", report.rows_read), ("inserted", report.inserted),
-        ("updated", report.updated), ("failed", report.failed),
-        ("queued for retry", report.queued_for_retry), ("blank rows skipped", report.skipped_blank),
+        ("rows read", report.rows_read),
+        ("inserted", report.inserted),
+        ("updated", report.updated),
+        ("failed", report.failed),
+        ("queued for retry", report.queued_for_retry),
+        ("blank rows skipped", report.skipped_blank),
         ("batches", f"{report.batches} of {report.batch_size}"),
         ("duration", f"{report.duration_s:.2f} s ({report.rows_per_s:,.0f} rows/s)"),
     ):
         table.add_row(label, str(value))
     console.print(table)
     if report.failures:
-        console.print("failures by type: " + ", ".join(
-            f"{k} {v}" for k, v in report.failures_by_type().items()))
+        console.print(
+            "failures by type: "
+            + ", ".join(f"{k} {v}" for k, v in report.failures_by_type().items())
+        )
         for f in report.failures[:10]:
             console.print(f"  row {f.row_number}: [{f.category}] {f.message}", markup=False)
         if report.failed > 10:
@@ -73,17 +85,29 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
 def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
     s = ctx.settings
     return dict(
-        key_column=s.key_column, mapping=s.mapping, batch_size=s.batch_size,
+        key_column=s.key_column,
+        mapping=s.mapping,
+        batch_size=s.batch_size,
         max_shrink_ratio=s.max_shrink_ratio,
         retry=RetryPolicy.from_settings(s),
-        lock_wait_seconds=s.lock_wait_seconds, **extra,
+        lock_wait_seconds=s.lock_wait_seconds,
+        **extra,
     )
 
 
 @click.command()
-@click.option("--dry-run", is_flag=True, help="Check every row and say what would happen; write nothing.")
-@command_settings(DB_SETTINGS, SOURCE_SETTINGS, "batch_size", "max_shrink_ratio",
-                  "lock_wait_seconds", RETRY_SETTINGS, "alert_slow_sync_seconds")
+@click.option(
+    "--dry-run", is_flag=True, help="Check every row and say what would happen; write nothing."
+)
+@command_settings(
+    DB_SETTINGS,
+    SOURCE_SETTINGS,
+    "batch_size",
+    "max_shrink_ratio",
+    "lock_wait_seconds",
+    RETRY_SETTINGS,
+    "alert_slow_sync_seconds",
+)
 def sync(ctx: Context, dry_run: bool) -> int:
     """Sync every buyer from the sheet into the database.
 

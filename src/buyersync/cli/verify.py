@@ -18,21 +18,51 @@ from buyersync.reports import FORMATS, format_for_path, generate_report, summary
 
 
 @click.command()
-@click.option("--sample", "sample", type=click.IntRange(min=0), default=100, show_default=True,
-              help="Compare this many random buyers field by field (0: completeness only).")
+@click.option(
+    "--sample",
+    "sample",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="Compare this many random buyers field by field (0: completeness only).",
+)
 @click.option("--full", is_flag=True, help="Compare every buyer field by field.")
-@click.option("--seed", type=int, default=None,
-              help="Seed of the random sample (the report shows the one used; reuse it to "
-                   "check the same buyers again).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Report format (default: text, or what --output's extension says).")
-@click.option("--output", "output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write the report to this file (e.g. report.html) instead of stdout.")
-@click.option("--allow-extra", is_flag=True,
-              help="Buyers in the database but no longer in the sheet do not fail the check.")
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed of the random sample (the report shows the one used; reuse it to "
+    "check the same buyers again).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Report format (default: text, or what --output's extension says).",
+)
+@click.option(
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write the report to this file (e.g. report.html) instead of stdout.",
+)
+@click.option(
+    "--allow-extra",
+    is_flag=True,
+    help="Buyers in the database but no longer in the sheet do not fail the check.",
+)
 @command_settings(DB_SETTINGS, SOURCE_SETTINGS)
-def verify(ctx: Context, sample: int, full: bool, seed: int | None, fmt: str | None,
-           output: str | None, allow_extra: bool) -> int:
+def verify(
+    ctx: Context,
+    sample: int,
+    full: bool,
+    seed: int | None,
+    fmt: str | None,
+    output: str | None,
+    allow_extra: bool,
+) -> int:
     """Verify the database against the sheet: missing, extra and mismatched values.
 
     Completeness compares every buyer number; then --sample N random buyers
@@ -45,24 +75,28 @@ def verify(ctx: Context, sample: int, full: bool, seed: int | None, fmt: str | N
     from buyersync.services.integrity import IntegrityChecker, VerifyMode
 
     if full and seed is not None:
-        raise ConfigError("--seed applies to a random sample, not to --full",
-                          hint="drop --seed, or use --sample N --seed S")
+        raise ConfigError(
+            "--seed applies to a random sample, not to --full",
+            hint="drop --seed, or use --sample N --seed S",
+        )
     if fmt is None:
         fmt = (format_for_path(output) if output else None) or "text"
-    mode = (VerifyMode.FULL if full else
-            VerifyMode.SAMPLE if sample > 0 else VerifyMode.COMPLETENESS)
+    mode = VerifyMode.FULL if full else VerifyMode.SAMPLE if sample > 0 else VerifyMode.COMPLETENESS
     source = ctx.open_source()
     s = ctx.settings
     with ctx.database() as db:
-        checker = IntegrityChecker(db, source, key_column=s.key_column, mapping=s.mapping,
-                                   extra_is_finding=not allow_extra)
+        checker = IntegrityChecker(
+            db, source, key_column=s.key_column, mapping=s.mapping, extra_is_finding=not allow_extra
+        )
         report = checker.verify(mode, sample_size=sample, seed=seed)
     if output:
         try:
             Path(output).write_text(generate_report(report, fmt), encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"cannot write the report to {output}: {exc.strerror}",
-                              hint="choose a writable --output path") from exc
+            raise ConfigError(
+                f"cannot write the report to {output}: {exc.strerror}",
+                hint="choose a writable --output path",
+            ) from exc
     if ctx.json:
         doc = report.to_json()
         if output:

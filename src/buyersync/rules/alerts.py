@@ -137,9 +137,14 @@ class Alert:
         return (str(self.condition),)
 
     def to_json(self) -> dict[str, Any]:
-        return {"condition": str(self.condition), "title": self.title, "message": self.text,
-                "command": self.command, "numbers": dict(self.numbers),
-                "buyers": list(self.subjects[:100])}
+        return {
+            "condition": str(self.condition),
+            "title": self.title,
+            "message": self.text,
+            "command": self.command,
+            "numbers": dict(self.numbers),
+            "buyers": list(self.subjects[:100]),
+        }
 
 
 @dataclass(frozen=True)
@@ -298,8 +303,9 @@ def active_keys(facts: HealthFacts, alerts: Sequence[Alert]) -> frozenset[str]:
     """Every state key that holds now: the alerts' keys, and every permanent failure
     (also those alerted before, which stay active without a new message)."""
     keys = {k for a in alerts for k in a.keys}
-    keys.update(state_key(Condition.PERMANENT_FAILURE, p.buyer_number)
-                for p in facts.permanent_failures)
+    keys.update(
+        state_key(Condition.PERMANENT_FAILURE, p.buyer_number) for p in facts.permanent_failures
+    )
     return frozenset(keys)
 
 
@@ -366,13 +372,21 @@ def plan(
     for key in sorted(previous):
         before = previous[key]
         condition, subject = split_key(key)
-        if (not before.active or condition is None or condition not in evaluated
-                or key in holding_keys):
+        if (
+            not before.active
+            or condition is None
+            or condition not in evaluated
+            or key in holding_keys
+        ):
             continue
         recoveries.append(Recovery(key, condition, subject, before.first_seen_at))
         states[key] = replace(before, active=False)
-    return Plan(send=tuple(send), suppressed=tuple(suppressed), recoveries=tuple(recoveries),
-                states=tuple(states[k] for k in sorted(states)))
+    return Plan(
+        send=tuple(send),
+        suppressed=tuple(suppressed),
+        recoveries=tuple(recoveries),
+        states=tuple(states[k] for k in sorted(states)),
+    )
 
 
 def _cooled(state: AlertState, now: datetime, cooldown_seconds: float) -> bool:
@@ -393,8 +407,9 @@ def _first(items: Sequence[str], total: int | None = None) -> str:
 def _missing_alert(facts: HealthFacts, thresholds: Thresholds) -> Alert:
     n = facts.missing_count
     listed = _first([f"{key} (row {row})" for key, row in facts.missing], n)
-    title = (f"{n} buyer(s) in the sheet are missing from the database "
-             f"(threshold {thresholds.missing})")
+    title = (
+        f"{n} buyer(s) in the sheet are missing from the database (threshold {thresholds.missing})"
+    )
     command = "buyersync sync-missing"
     text = (
         f"{title}.\nSheet {facts.spreadsheet_count} buyers, database {facts.database_count}, "
@@ -402,56 +417,86 @@ def _missing_alert(facts: HealthFacts, thresholds: Thresholds) -> Alert:
         f"List them: buyersync missing\nFix: {command}  (then: buyersync errors --since 1h "
         "for any that fail)"
     )
-    return Alert(Condition.MISSING_BUYERS, title, text, command,
-                 {"missing_count": n, "threshold": thresholds.missing,
-                  "spreadsheet_count": facts.spreadsheet_count,
-                  "database_count": facts.database_count},
-                 tuple(key for key, _ in facts.missing))
+    return Alert(
+        Condition.MISSING_BUYERS,
+        title,
+        text,
+        command,
+        {
+            "missing_count": n,
+            "threshold": thresholds.missing,
+            "spreadsheet_count": facts.spreadsheet_count,
+            "database_count": facts.database_count,
+        },
+        tuple(key for key, _ in facts.missing),
+    )
 
 
 def _error_rate_alert(run: RunFacts, thresholds: Thresholds) -> Alert:
     rate = error_rate(run.failed, run.rows_read)
     top = max(run.errors_by_type.items(), key=lambda kv: (kv[1], kv[0]), default=None)
     by_type = ", ".join(f"{k} {v}" for k, v in sorted(run.errors_by_type.items())) or "unknown"
-    command = (f"buyersync errors --run {run.run_id} --type {top[0]}" if top
-               else f"buyersync errors --run {run.run_id}")
-    rows = _first([f"{b or '(no buyer number)'} (row {r})" for b, r in run.first_failures],
-                  run.failed)
-    title = (f"the last sync failed {run.failed} of {run.rows_read} rows "
-             f"({rate:.1%}, threshold {thresholds.error_rate:.1%})")
+    command = (
+        f"buyersync errors --run {run.run_id} --type {top[0]}"
+        if top
+        else f"buyersync errors --run {run.run_id}"
+    )
+    rows = _first(
+        [f"{b or '(no buyer number)'} (row {r})" for b, r in run.first_failures], run.failed
+    )
+    title = (
+        f"the last sync failed {run.failed} of {run.rows_read} rows "
+        f"({rate:.1%}, threshold {thresholds.error_rate:.1%})"
+    )
     text = (
         f"{title}.\nRun {run.run_id}; failures by type: {by_type}.\nFirst failed rows: {rows}.\n"
         f"Investigate: {command}\nAfter fixing the rows in the sheet: buyersync sync"
     )
-    return Alert(Condition.ERROR_RATE, title, text, command,
-                 {"error_rate": rate, "threshold": thresholds.error_rate, "failed": run.failed,
-                  "rows_read": run.rows_read, "run_id": run.run_id},
-                 tuple(b for b, _ in run.first_failures if b))
+    return Alert(
+        Condition.ERROR_RATE,
+        title,
+        text,
+        command,
+        {
+            "error_rate": rate,
+            "threshold": thresholds.error_rate,
+            "failed": run.failed,
+            "rows_read": run.rows_read,
+            "run_id": run.run_id,
+        },
+        tuple(b for b, _ in run.first_failures if b),
+    )
 
 
 def _permanent_alert(new: Sequence[PermanentFailure], total: int) -> Alert:
     first = new[0]
     listed = _first([f"{p.buyer_number} (row {p.row_number}, {p.error_type})" for p in new])
     command = f"buyersync retry --buyer {first.buyer_number}"
-    title = f"{len(new)} retry entr{'y' if len(new) == 1 else 'ies'} gave up and became " \
-            f"permanently failed ({total} permanently failed in all)"
+    title = (
+        f"{len(new)} retry entr{'y' if len(new) == 1 else 'ies'} gave up and became "
+        f"permanently failed ({total} permanently failed in all)"
+    )
     reason = f"\nLast error of {first.buyer_number}: {first.last_error}" if first.last_error else ""
     text = (
         f"{title}.\nNew: {listed}.{reason}\n"
         f"Investigate: buyersync errors --buyer {first.buyer_number}\n"
         f"Retry by hand once the cause is fixed: {command}"
     )
-    return Alert(Condition.PERMANENT_FAILURE, title, text, command,
-                 {"new_permanent_failures": len(new), "permanent_failures": total},
-                 tuple(p.buyer_number for p in new))
+    return Alert(
+        Condition.PERMANENT_FAILURE,
+        title,
+        text,
+        command,
+        {"new_permanent_failures": len(new), "permanent_failures": total},
+        tuple(p.buyer_number for p in new),
+    )
 
 
 def slow_sync_alert(run: RunFacts, limit_s: float) -> Alert:
     """The requirement 8.5 alert for a sync that took longer than ``limit_s``."""
     duration = run.duration_s or 0.0
     speed = f"{run.rows_per_s:,.0f} rows/s" if run.rows_per_s is not None else "unknown speed"
-    title = (f"sync {run.run_id} took {duration / 60:.1f} minutes "
-             f"(limit {limit_s / 60:.1f} minutes)")
+    title = f"sync {run.run_id} took {duration / 60:.1f} minutes (limit {limit_s / 60:.1f} minutes)"
     command = "buyersync sync --dry-run -v"
     text = (
         f"{title}.\nRows read {run.rows_read}, {speed}.\n"
@@ -459,25 +504,41 @@ def slow_sync_alert(run: RunFacts, limit_s: float) -> Alert:
         "runs with: buyersync health\nCheck database load and locks; a larger "
         "--batch-size reduces round trips."
     )
-    return Alert(Condition.SLOW_SYNC, title, text, command,
-                 {"duration_s": duration, "limit_s": limit_s, "rows_read": run.rows_read,
-                  "rows_per_s": run.rows_per_s, "run_id": run.run_id})
+    return Alert(
+        Condition.SLOW_SYNC,
+        title,
+        text,
+        command,
+        {
+            "duration_s": duration,
+            "limit_s": limit_s,
+            "rows_read": run.rows_read,
+            "rows_per_s": run.rows_per_s,
+            "run_id": run.run_id,
+        },
+    )
 
 
 def _stale_alert(since: float | None, limit_s: float) -> Alert:
     if since is None:
         title = "no sync has ever succeeded on this database"
     else:
-        title = (f"no sync has succeeded for {since / 60:.0f} minutes "
-                 f"(limit {limit_s / 60:.0f} minutes)")
+        title = (
+            f"no sync has succeeded for {since / 60:.0f} minutes (limit {limit_s / 60:.0f} minutes)"
+        )
     command = "buyersync sync"
     text = (
         f"{title}.\nThe scheduled sync (cron or buyersync serve) may have stopped, or every "
         f"run fails.\nRun it now: {command}\nThen check the schedule, and earlier failures "
         "with: buyersync errors --since 24h"
     )
-    return Alert(Condition.STALE_SYNC, title, text, command,
-                 {"seconds_since_last_success": since, "limit_s": limit_s})
+    return Alert(
+        Condition.STALE_SYNC,
+        title,
+        text,
+        command,
+        {"seconds_since_last_success": since, "limit_s": limit_s},
+    )
 
 
 def refused_alert(reason: str) -> Alert:

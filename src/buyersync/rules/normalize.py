@@ -58,9 +58,7 @@ class ColumnMap:
     @property
     def data_indexes(self) -> tuple[int, ...]:
         """Sheet column indexes of :attr:`data_columns`, in the same order."""
-        return tuple(
-            i for i, c in enumerate(self.columns) if c is not None and i != self.key_index
-        )
+        return tuple(i for i, c in enumerate(self.columns) if c is not None and i != self.key_index)
 
 
 def map_headers(
@@ -94,8 +92,10 @@ def map_headers(
             continue
         if "\x00" in header:
             # PostgreSQL would silently cut the column name at the NUL, SQLite refuses it.
-            problems.append(f"column {letter} ({header!r}) contains a NUL character, "
-                            "which a column name cannot hold")
+            problems.append(
+                f"column {letter} ({header!r}) contains a NUL character, "
+                "which a column name cannot hold"
+            )
             columns.append(None)
             continue
         if header in mapping:
@@ -150,7 +150,9 @@ def map_headers(
             hint="fix the headers in the sheet, or map them in the [mapping] table of buyersync.toml",
             details={"problems": problems},
         )
-    return ColumnMap(headers=tuple(str(h) for h in trimmed), columns=tuple(columns), key_index=key_index)
+    return ColumnMap(
+        headers=tuple(str(h) for h in trimmed), columns=tuple(columns), key_index=key_index
+    )
 
 
 def column_letter(index: int) -> str:

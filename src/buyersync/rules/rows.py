@@ -100,7 +100,10 @@ class RowChecker:
                 ErrorCategory.VALIDATION,
                 f"row {n} has no buyer number (cell {key_cell} is empty); "
                 "fill it in, or delete the row if it is not a buyer",
-                n, None, {"column": self.colmap.headers[self.key_index]}, op,
+                n,
+                None,
+                {"column": self.colmap.headers[self.key_index]},
+                op,
             )
         first = self.first_row.get(key)
         if first is not None:
@@ -108,7 +111,10 @@ class RowChecker:
                 ErrorCategory.DUPLICATE_KEY,
                 f"row {n} repeats buyer number {key!r} already on row {first}; "
                 f"row {first} wins — merge the two rows or give row {n} its own number",
-                n, key, {"first_row": first}, op,
+                n,
+                key,
+                {"first_row": first},
+                op,
             )
         self.first_row[key] = n
         if row.problems or len(values) > width:
@@ -122,7 +128,8 @@ class RowChecker:
                 return failure(
                     ErrorCategory.DATA_FORMAT,
                     f"row {n} (buyer {key}): {cells}; correct the cell in the sheet",
-                    n, key,
+                    n,
+                    key,
                     {"cells": [{"column": column_letter(i), "problem": m} for i, m in problems]},
                     op,
                 )
@@ -133,14 +140,17 @@ class RowChecker:
                 ErrorCategory.DATA_FORMAT,
                 f"row {n} (buyer {key}): cell {column_letter(i)}{n} contains a NUL "
                 "character, which the database cannot store; remove it in the sheet",
-                n, key, {"column": self.colmap.headers[i], "position": value.index("\x00")},
+                n,
+                key,
+                {"column": self.colmap.headers[i], "position": value.index("\x00")},
                 op,
             )
         if self.limited or self.key_limit is not None:
             # lengths.excess decides as the database does (PostgreSQL cuts excess trailing
             # spaces of a varchar(n)/char(n) value instead of refusing the row).
             too_long = [
-                e.to_json(c) for i, c, limit in self.limited
+                e.to_json(c)
+                for i, c, limit in self.limited
                 if (e := excess(values[i], limit)) is not None
             ]
             if self.key_limit is not None and (e := excess(key, self.key_limit)) is not None:
@@ -148,12 +158,16 @@ class RowChecker:
             if too_long:
                 shown = ", ".join(
                     f"{t['column']} is {t['length']} {t.get('unit', 'characters')} (limit {t['limit']})"
-                    for t in too_long)
+                    for t in too_long
+                )
                 return failure(
                     ErrorCategory.VALUE_TOO_LONG,
                     f"row {n} (buyer {key}) does not fit the buyers table: {shown}; "
                     f"convert the columns to TEXT with: {FIX_SCHEMA}",
-                    n, key, {"columns": too_long, "fix": FIX_SCHEMA}, op,
+                    n,
+                    key,
+                    {"columns": too_long, "fix": FIX_SCHEMA},
+                    op,
                 )
         stored: tuple[str | None, ...] = self._pick(values)
         if "" in stored:

@@ -83,10 +83,17 @@ class LimitedColumn:
     base_type: str | None = None  # a domain's base type (what the domain limits)
 
     def to_json(self) -> dict[str, object]:
-        return {"column": self.column, "type": self.type, "limit": self.limit,
-                "source": str(self.source), "enforced": self.enforced, "domain": self.domain,
-                "constraints": [{"name": c.name, "limit": c.limit, "unit": str(c.unit)}
-                                for c in self.checks]}
+        return {
+            "column": self.column,
+            "type": self.type,
+            "limit": self.limit,
+            "source": str(self.source),
+            "enforced": self.enforced,
+            "domain": self.domain,
+            "constraints": [
+                {"name": c.name, "limit": c.limit, "unit": str(c.unit)} for c in self.checks
+            ],
+        }
 
     def column_limit(self, dialect: str) -> ColumnLimit:
         """The bounds the database enforces on this column (see :mod:`.lengths`)."""
@@ -111,26 +118,36 @@ class MixedCheck:
 
     @property
     def reason(self) -> str:
-        return ("this CHECK limits the length of " + ", ".join(self.columns)
-                + " together with other conditions; dropping it would drop those too")
+        return (
+            "this CHECK limits the length of "
+            + ", ".join(self.columns)
+            + " together with other conditions; dropping it would drop those too"
+        )
 
     @property
     def what_to_do(self) -> str:
         label = self.name or "the constraint"
-        return (f"replace {label} by hand with a CHECK that keeps only the other conditions "
-                "(see docs/migration-050.md, 'Mixed CHECK constraints'), then run "
-                "buyersync schema check")
+        return (
+            f"replace {label} by hand with a CHECK that keeps only the other conditions "
+            "(see docs/migration-050.md, 'Mixed CHECK constraints'), then run "
+            "buyersync schema check"
+        )
 
     def to_json(self) -> dict[str, object]:
-        return {"constraint": self.name, "columns": list(self.columns),
-                "definition": self.definition, "reason": self.reason,
-                "what_to_do": self.what_to_do}
+        return {
+            "constraint": self.name,
+            "columns": list(self.columns),
+            "definition": self.definition,
+            "reason": self.reason,
+            "what_to_do": self.what_to_do,
+        }
 
 
 def _is_padded(declared: str) -> bool:
     """char(n)/character(n)/nchar(n)/bpchar(n): stored padded with spaces to n."""
-    return bool(re.match(r"^\s*(?:(?:national\s+)?(?:char|character)|nchar|bpchar)\s*\(",
-                         declared, re.I))
+    return bool(
+        re.match(r"^\s*(?:(?:national\s+)?(?:char|character)|nchar|bpchar)\s*\(", declared, re.I)
+    )
 
 
 # VARCHAR(n), CHAR(n), CHARACTER VARYING(n), NATIONAL CHARACTER(n), NVARCHAR(n), NCHAR(n),
@@ -170,7 +187,8 @@ _IDENT = r'(?:"(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[^\W\d]\w*)'
 _CHECK_RE = re.compile(
     r"(?P<lead>,\s*)?(?:CONSTRAINT\s+" + _IDENT + r"\s+)?"
     r"CHECK\s*\(\s*(?P<inner>\()?\s*(?:length|char_length|character_length)\s*\(\s*(?P<col>"
-    + _IDENT + r")\s*\)\s*(?P<op><=|<)\s*(?P<n>\d+)\s*(?(inner)\))\s*\)",
+    + _IDENT
+    + r")\s*\)\s*(?P<op><=|<)\s*(?P<n>\d+)\s*(?(inner)\))\s*\)",
     re.I,
 )
 
@@ -208,10 +226,16 @@ _LENGTH_FN = r"(?:char_length|character_length|length|octet_length)"
 _PG_ARG = r"(?:(?P<{c}>" + _IDENT + r")|\((?P<{p}>" + _IDENT + r")\)::[a-z ]+(?:\(\d+\))?)"
 _PG_PURE_RE = re.compile(
     r"^CHECK \(\((?:"
-    r"(?P<fn1>" + _LENGTH_FN + r")\(" + _PG_ARG.format(c="c1", p="p1")
+    r"(?P<fn1>"
+    + _LENGTH_FN
+    + r")\("
+    + _PG_ARG.format(c="c1", p="p1")
     + r"\) (?P<op1><=|<) (?P<n1>\d+)"
-    r"|(?P<n2>\d+) (?P<op2>>=|>) (?P<fn2>" + _LENGTH_FN + r")\("
-    + _PG_ARG.format(c="c2", p="p2") + r"\)"
+    r"|(?P<n2>\d+) (?P<op2>>=|>) (?P<fn2>"
+    + _LENGTH_FN
+    + r")\("
+    + _PG_ARG.format(c="c2", p="p2")
+    + r"\)"
     r")\)\)(?: NOT VALID)?$",
     re.I,
 )
@@ -233,8 +257,9 @@ def parse_pg_check(definition: str, name: str | None = None) -> tuple[str, Lengt
     return column, LengthCheck(limit, unit, name)
 
 
-def mixed_check(definition: str, columns: Sequence[str], name: str | None = None
-                ) -> MixedCheck | None:
+def mixed_check(
+    definition: str, columns: Sequence[str], name: str | None = None
+) -> MixedCheck | None:
     """A :class:`MixedCheck` when a CHECK mentions a length function but is not a pure
     length bound (PostgreSQL definitions); None for pure bounds and unrelated CHECKs."""
     if not _MENTIONS_LENGTH_RE.search(definition) or parse_pg_check(definition) is not None:
@@ -245,8 +270,9 @@ def mixed_check(definition: str, columns: Sequence[str], name: str | None = None
 def _check_clauses(create_sql: str) -> Iterator[tuple[str | None, str]]:
     """``(constraint name, "CHECK (…)")`` for every CHECK in a CREATE TABLE statement,
     with balanced parentheses (string literals skipped)."""
-    for m in re.finditer(r"(?:CONSTRAINT\s+(?P<name>" + _IDENT + r")\s+)?CHECK\s*\(",
-                         create_sql, re.I):
+    for m in re.finditer(
+        r"(?:CONSTRAINT\s+(?P<name>" + _IDENT + r")\s+)?CHECK\s*\(", create_sql, re.I
+    ):
         depth, i, quote_char = 1, m.end(), ""
         while i < len(create_sql) and depth:
             ch = create_sql[i]
@@ -260,7 +286,7 @@ def _check_clauses(create_sql: str) -> Iterator[tuple[str | None, str]]:
                 depth -= 1
             i += 1
         name = _unquote(m.group("name")) if m.group("name") else None
-        yield name, create_sql[m.start("name") if name else m.start():i].strip()
+        yield name, create_sql[m.start("name") if name else m.start() : i].strip()
 
 
 def sqlite_mixed_checks(create_sql: str, columns: Iterable[str]) -> list[MixedCheck]:
@@ -269,7 +295,7 @@ def sqlite_mixed_checks(create_sql: str, columns: Iterable[str]) -> list[MixedCh
     by_lower = {c.lower(): c for c in columns}
     found: list[MixedCheck] = []
     for name, clause in _check_clauses(create_sql):
-        body = clause[clause.upper().index("CHECK"):]
+        body = clause[clause.upper().index("CHECK") :]
         if _CHECK_RE.fullmatch(body) or not _MENTIONS_LENGTH_RE.search(body):
             continue
         cols = []
@@ -305,10 +331,13 @@ def limited_columns(
         info = classify_type(base if base is not None else declared)
         type_limit = info.limit if info.kind is TypeKind.LIMITED else None
         raw = checks.get(name)
-        col_checks = ((LengthCheck(raw),) if isinstance(raw, int) else tuple(raw or ()))
+        col_checks = (LengthCheck(raw),) if isinstance(raw, int) else tuple(raw or ())
         char_checks = [c.limit for c in col_checks if c.unit is Unit.CHARACTERS]
-        check_limit = min(char_checks) if char_checks else (
-            min(c.limit for c in col_checks) if col_checks else None)
+        check_limit = (
+            min(char_checks)
+            if char_checks
+            else (min(c.limit for c in col_checks) if col_checks else None)
+        )
         if type_limit is None and check_limit is None:
             continue
         source = LimitSource.DOMAIN if base is not None else LimitSource.TYPE
@@ -327,14 +356,25 @@ def limited_columns(
                 limit, source = check_limit, LimitSource.CHECK
             else:
                 limit = type_limit
-        found.append(LimitedColumn(name, declared, limit, source, enforced,
-                                   declared if base is not None else None, col_checks,
-                                   type_limit is not None, base))
+        found.append(
+            LimitedColumn(
+                name,
+                declared,
+                limit,
+                source,
+                enforced,
+                declared if base is not None else None,
+                col_checks,
+                type_limit is not None,
+                base,
+            )
+        )
     return found
 
 
-def enforced_limits(columns: Iterable[LimitedColumn], dialect: str = "postgresql"
-                    ) -> dict[str, ColumnLimit]:
+def enforced_limits(
+    columns: Iterable[LimitedColumn], dialect: str = "postgresql"
+) -> dict[str, ColumnLimit]:
     """``{column: ColumnLimit}`` of the limits the database actually enforces."""
     return {c.column: c.column_limit(dialect) for c in columns if c.enforced}
 
@@ -353,8 +393,7 @@ class Overflow:
     constraint: str | None = None  # the CHECK constraint that refuses it, if not the type
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"column": self.column, "limit": self.limit,
-                                  "length": self.length}
+        out: dict[str, object] = {"column": self.column, "limit": self.limit, "length": self.length}
         if self.unit is not Unit.CHARACTERS:
             out["unit"] = str(self.unit)
         if self.constraint:
@@ -375,8 +414,11 @@ class OverflowRow:
     overflows: tuple[Overflow, ...]
 
     def to_json(self) -> dict[str, object]:
-        return {"row_number": self.row_number, "buyer_number": self.buyer_number,
-                "columns": [o.to_json() for o in self.overflows]}
+        return {
+            "row_number": self.row_number,
+            "buyer_number": self.buyer_number,
+            "columns": [o.to_json() for o in self.overflows],
+        }
 
 
 Limits = Mapping[str, int | ColumnLimit]
@@ -390,8 +432,11 @@ def _overflow(column: str, value: str, limit: int | ColumnLimit) -> Overflow | N
 def row_overflows(values: Mapping[str, str | None], limits: Limits) -> tuple[Overflow, ...]:
     """The values of one row the database would refuse for their length
     (:func:`buyersync.rules.lengths.excess`: exactly as the database decides)."""
-    found = (_overflow(column, value, limits[column])
-             for column, value in values.items() if value is not None and column in limits)
+    found = (
+        _overflow(column, value, limits[column])
+        for column, value in values.items()
+        if value is not None and column in limits
+    )
     return tuple(o for o in found if o is not None)
 
 
@@ -406,8 +451,11 @@ def would_fail(
     """
     if not limits:
         return
-    pairs = [(i, c) for i, c in enumerate(colmap.columns)
-             if c is not None and i != colmap.key_index and c in limits]
+    pairs = [
+        (i, c)
+        for i, c in enumerate(colmap.columns)
+        if c is not None and i != colmap.key_index and c in limits
+    ]
     key_limit = limits.get(KEY_COLUMN)
     for row in rows:
         values = row.values
@@ -543,11 +591,14 @@ def postgres_plan_sql(
     # A TEXT column limited only by a CHECK keeps its type: only the CHECK goes.
     alters = tuple(
         (c.column, f"ALTER TABLE {t} ALTER COLUMN {quote(c.column)} TYPE text")
-        for c in columns if c.type_limited
+        for c in columns
+        if c.type_limited
     )
     drop_checks = tuple(
         f"ALTER TABLE {t} DROP CONSTRAINT {quote(k.name)}"
-        for c in columns for k in c.checks if k.name
+        for c in columns
+        for k in c.checks
+        if k.name
     )
     after: list[str] = []
     for d in ordered:
@@ -576,19 +627,23 @@ def postgres_plan_sql(
     notes = tuple(
         f"{c.column} is of domain {c.domain}: it becomes plain text (the domain's own "
         "constraints no longer apply to it)"
-        for c in columns if c.domain
+        for c in columns
+        if c.domain
     ) + tuple(
         f"{c.column} is {c.type}: the padding spaces of its values are dropped (they are "
         "not content: PostgreSQL ignores them when comparing and casting to text)"
-        for c in columns if c.type_limited and c.column_limit("postgresql").padded
+        for c in columns
+        if c.type_limited and c.column_limit("postgresql").padded
     )
     return FixPlan(
         dialect="postgresql",
         backup_table=backup_table,
         # LIKE … INCLUDING ALL keeps the types, defaults, constraints and indexes, so
         # rolling back is a rename (docs/migration-050.md).
-        backup=(f"CREATE TABLE {quote(backup_table)} (LIKE {t} INCLUDING ALL)",
-                f"INSERT INTO {quote(backup_table)} OVERRIDING SYSTEM VALUE SELECT * FROM {t}"),
+        backup=(
+            f"CREATE TABLE {quote(backup_table)} (LIKE {t} INCLUDING ALL)",
+            f"INSERT INTO {quote(backup_table)} OVERRIDING SYSTEM VALUE SELECT * FROM {t}",
+        ),
         before=tuple(before),
         alters=alters,
         after=tuple(after),
@@ -632,16 +687,25 @@ def rewrite_sqlite_create(
     """
     sql = re.sub(
         r"^(\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?)(?:" + _IDENT + r"\.)?" + _IDENT,
-        lambda m: m.group(1) + quote(new_name), create_sql, count=1, flags=re.I,
+        lambda m: m.group(1) + quote(new_name),
+        create_sql,
+        count=1,
+        flags=re.I,
     )
     flagged = {c.column.lower() for c in columns}
     for c in columns:
         if classify_type(c.type).kind is not TypeKind.LIMITED:
             continue
         sql = re.sub(
-            r"(?P<pre>[(,]\s*" + _ident_pattern(c.column) + r"\s+)" + _type_pattern(c.type)
+            r"(?P<pre>[(,]\s*"
+            + _ident_pattern(c.column)
+            + r"\s+)"
+            + _type_pattern(c.type)
             + r"(?![\w(])",
-            lambda m: m.group("pre") + "TEXT", sql, count=1, flags=re.I,
+            lambda m: m.group("pre") + "TEXT",
+            sql,
+            count=1,
+            flags=re.I,
         )
 
     def drop_check(m: re.Match[str]) -> str:
@@ -679,8 +743,7 @@ def sqlite_plan_sql(
     before += [f"DROP TRIGGER IF EXISTS {quote(tr.name)}" for tr in triggers]
     before += [
         f"DROP TABLE IF EXISTS {new}",
-        rewrite_sqlite_create(create_sql, new_name=SQLITE_NEW_TABLE, quote=quote,
-                              columns=columns),
+        rewrite_sqlite_create(create_sql, new_name=SQLITE_NEW_TABLE, quote=quote, columns=columns),
         f"INSERT INTO {new} ({cols}) SELECT {cols} FROM {t}",
         f"DROP TABLE {t}",
         f"ALTER TABLE {new} RENAME TO {t}",
@@ -692,8 +755,10 @@ def sqlite_plan_sql(
         backup_table=backup_table,
         # The original CREATE statement under the backup's name keeps the declared
         # types, key and constraints, so rolling back is a rename.
-        backup=(rewrite_sqlite_create(create_sql, new_name=backup_table, quote=quote, columns=()),
-                f"INSERT INTO {quote(backup_table)} SELECT * FROM {t}"),
+        backup=(
+            rewrite_sqlite_create(create_sql, new_name=backup_table, quote=quote, columns=()),
+            f"INSERT INTO {quote(backup_table)} SELECT * FROM {t}",
+        ),
         before=tuple(before),
         alters=(),
         after=tuple(after),
@@ -709,17 +774,23 @@ def render_script(plan: FixPlan, *, lock_timeout_ms: int = 2000, header: str = "
         lines += [f"-- {h}" for h in header.splitlines()]
     lines += [f"-- note: {n}" for n in plan.notes]
     for m in plan.kept:
-        lines += [f"-- NOT dropped: constraint {m.name or '(unnamed)'} on "
-                  f"{', '.join(m.columns)}: {m.definition}",
-                  f"--   why: {m.reason}", f"--   what to do: {m.what_to_do}"]
+        lines += [
+            f"-- NOT dropped: constraint {m.name or '(unnamed)'} on "
+            f"{', '.join(m.columns)}: {m.definition}",
+            f"--   why: {m.reason}",
+            f"--   what to do: {m.what_to_do}",
+        ]
     lines += ["", "-- 1. back up the table (roll back: see docs/migration-050.md)"]
     lines += [f"{s};" for s in plan.backup]
     if plan.dialect == "sqlite":
         lines += ["", "PRAGMA foreign_keys = OFF;", "BEGIN IMMEDIATE;"]
     else:
-        lines += ["", "BEGIN;",
-                  "-- give up quickly instead of queueing behind long readers (retry later)",
-                  f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms';"]
+        lines += [
+            "",
+            "BEGIN;",
+            "-- give up quickly instead of queueing behind long readers (retry later)",
+            f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms';",
+        ]
     if plan.before:
         lines += ["-- 2. set aside what depends on the table"]
         lines += [f"{s};" for s in plan.before]
@@ -740,10 +811,31 @@ def render_script(plan: FixPlan, *, lock_timeout_ms: int = 2000, header: str = "
 
 
 __all__ = [
-    "FIX_COMMAND", "Dependent", "FixPlan", "Grant", "LimitSource", "LimitedColumn",
-    "MixedCheck", "mixed_check", "parse_pg_check", "sqlite_mixed_checks",
-    "Overflow", "OverflowRow", "SqliteObject", "TypeInfo", "TypeKind", "backup_table_name",
-    "classify_type", "enforced_limits", "limited_columns", "parse_length_checks",
-    "postgres_plan_sql", "quote_literal", "render_script", "rewrite_sqlite_create", "row_overflows",
-    "sqlite_plan_sql", "would_fail",
+    "FIX_COMMAND",
+    "Dependent",
+    "FixPlan",
+    "Grant",
+    "LimitSource",
+    "LimitedColumn",
+    "MixedCheck",
+    "mixed_check",
+    "parse_pg_check",
+    "sqlite_mixed_checks",
+    "Overflow",
+    "OverflowRow",
+    "SqliteObject",
+    "TypeInfo",
+    "TypeKind",
+    "backup_table_name",
+    "classify_type",
+    "enforced_limits",
+    "limited_columns",
+    "parse_length_checks",
+    "postgres_plan_sql",
+    "quote_literal",
+    "render_script",
+    "rewrite_sqlite_create",
+    "row_overflows",
+    "sqlite_plan_sql",
+    "would_fail",
 ]

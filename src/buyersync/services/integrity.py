@@ -131,8 +131,11 @@ class VerifyReport:
             "extra": list(d.extra),
             "mismatches": [m.to_json() for m in self.mismatches],
             "duplicates": [
-                {"buyer_number": x.buyer_number, "row_number": x.row_number,
-                 "first_row": x.first_row}
+                {
+                    "buyer_number": x.buyer_number,
+                    "row_number": x.row_number,
+                    "first_row": x.first_row,
+                }
                 for x in self.duplicates
             ],
             "blank_key_rows": list(self.blank_key_rows),
@@ -211,11 +214,16 @@ class _Fingerprints:
         """The fingerprint at ``index`` (as :class:`KeyMatch` hands it back)."""
         if index < 0:
             return NO_FINGERPRINT
-        return bytes(self.blob[index * self.WIDTH:(index + 1) * self.WIDTH])
+        return bytes(self.blob[index * self.WIDTH : (index + 1) * self.WIDTH])
 
 
-def _settle(waiting: list[_Waiting], match: KeyMatch, stored: _Fingerprints, width: int,
-            suspects: dict[str, tuple[int, tuple[str, ...]]]) -> int:
+def _settle(
+    waiting: list[_Waiting],
+    match: KeyMatch,
+    stored: _Fingerprints,
+    width: int,
+    suspects: dict[str, tuple[int, tuple[str, ...]]],
+) -> int:
     """Match waiting rows with the database's fingerprints; return how many were checked.
 
     Rows whose fingerprints differ go to ``suspects`` with their cells.
@@ -241,8 +249,15 @@ class IntegrityChecker:
     the sheet cannot be read or mapped, ``StoreError`` when the database cannot be read.
     """
 
-    def __init__(self, db: Database, source: Source, *, key_column: str = "buyer_number",
-                 mapping: Mapping[str, str] | None = None, extra_is_finding: bool = True) -> None:
+    def __init__(
+        self,
+        db: Database,
+        source: Source,
+        *,
+        key_column: str = "buyer_number",
+        mapping: Mapping[str, str] | None = None,
+        extra_is_finding: bool = True,
+    ) -> None:
         self.db = db
         self.source = source
         self.key_column = key_column
@@ -250,8 +265,9 @@ class IntegrityChecker:
         self.extra_is_finding = extra_is_finding
 
     # -- public ----------------------------------------------------------------
-    def verify(self, mode: VerifyMode, *, sample_size: int = 100,
-               seed: int | None = None) -> VerifyReport:
+    def verify(
+        self, mode: VerifyMode, *, sample_size: int = 100, seed: int | None = None
+    ) -> VerifyReport:
         """Run the check of ``mode`` (``sample_size``/``seed`` apply to SAMPLE)."""
         if mode is VerifyMode.FULL:
             return self.verify_full()
@@ -291,8 +307,9 @@ class IntegrityChecker:
         match: KeyMatch | None = None
         stored = _Fingerprints()
         stored_at = stored.fingerprint
-        with Prefetch(self.db, lambda: fingerprints.iter_fingerprints(self.db, plan.columns),
-                      stored) as prefetch:
+        with Prefetch(
+            self.db, lambda: fingerprints.iter_fingerprints(self.db, plan.columns), stored
+        ) as prefetch:
             if prefetch.done():  # no worker (SQLite): read the database first
                 match = KeyMatch(prefetch.result().index)
             for row in plan.rows:
@@ -309,11 +326,13 @@ class IntegrityChecker:
                 text = join(picked)
                 fingerprint = text_fingerprint(text, width)
                 if match is None:
-                    waiting.append((key, row.row_number, fingerprint,
-                                    picked if fingerprint is None else text))
+                    waiting.append(
+                        (key, row.row_number, fingerprint, picked if fingerprint is None else text)
+                    )
                     waiting_chars += len(text)
                     if waiting_chars > WAITING_CHARS or (
-                            len(waiting) % 1024 == 0 and prefetch.done()):
+                        len(waiting) % 1024 == 0 and prefetch.done()
+                    ):
                         match = KeyMatch(prefetch.result().index)
                         checked += _settle(waiting, match, stored, width, suspects)
                         waiting.clear()
@@ -337,8 +356,9 @@ class IntegrityChecker:
 
     # -- steps -----------------------------------------------------------------
     def _plan(self) -> _Plan:
-        colmap, rows, checker = read_sheet(self.source, key_column=self.key_column,
-                                           mapping=self.mapping)
+        colmap, rows, checker = read_sheet(
+            self.source, key_column=self.key_column, mapping=self.mapping
+        )
         table = fingerprints.TABLE
         existing = self.db.columns(table) if self.db.table_exists(table) else {}
         index_of = {c: i for i, c in enumerate(colmap.columns) if c is not None}
@@ -347,18 +367,21 @@ class IntegrityChecker:
         unverified = tuple(c for c in data if existing and c not in existing)
         if not existing:
             columns = ()  # no table yet: every buyer is missing, nothing to compare
-        return _Plan(colmap, columns, tuple(index_of[c] for c in columns), unverified, rows,
-                     checker.is_blank)
+        return _Plan(
+            colmap, columns, tuple(index_of[c] for c in columns), unverified, rows, checker.is_blank
+        )
 
     def _sampled(self, size: int, seed: int | None, mode: VerifyMode) -> VerifyReport:
         started, clock = utcnow(), time.perf_counter()
         plan = self._plan()
         reservoir: Reservoir[tuple[str, int, tuple[str, ...]]] = Reservoir(
-            size, random.Random(seed))
+            size, random.Random(seed)
+        )
         add, is_blank, key_index = plan.scan.add, plan.is_blank, plan.colmap.key_index
         match: KeyMatch | None = None
-        with Prefetch(self.db, lambda: fingerprints.iter_text_keys(self.db),
-                      set[str]()) as prefetch:
+        with Prefetch(
+            self.db, lambda: fingerprints.iter_text_keys(self.db), set[str]()
+        ) as prefetch:
             # A sample is drawn from buyers in the database, so it needs the keys while
             # the sheet streams by; completeness needs them only once they are all in.
             if size or prefetch.done():
@@ -371,8 +394,7 @@ class IntegrityChecker:
                 key = add(row.row_number, raw)
                 rows += 1
                 if match is not None:
-                    if key is not None and match.take(key, row.row_number) is not None \
-                            and size:
+                    if key is not None and match.take(key, row.row_number) is not None and size:
                         reservoir.offer((key, row.row_number, plan.pick(row.values)))
                 elif rows % 1024 == 0 and (prefetch.done() or rows >= AHEAD_ROWS):
                     match = KeyMatch(prefetch.result())
@@ -388,8 +410,9 @@ class IntegrityChecker:
             report = replace(report, sample_size=size, seed=seed)
         return report
 
-    def _compare(self, columns: tuple[str, ...],
-                 rows: Mapping[str, tuple[int, tuple[str, ...]]]) -> list[Mismatch]:
+    def _compare(
+        self, columns: tuple[str, ...], rows: Mapping[str, tuple[int, tuple[str, ...]]]
+    ) -> list[Mismatch]:
         """Fetch these buyers' database values in one query per chunk and compare them."""
         if not rows:
             return []
@@ -406,18 +429,41 @@ class IntegrityChecker:
             found.extend(compare_row(key, row_number, columns, values, db_values))
         return found
 
-    def _report(self, mode: VerifyMode, plan: _Plan, diff: KeyDiff, mismatches: list[Mismatch],
-                checked: int, started: datetime, clock: float) -> VerifyReport:
+    def _report(
+        self,
+        mode: VerifyMode,
+        plan: _Plan,
+        diff: KeyDiff,
+        mismatches: list[Mismatch],
+        checked: int,
+        started: datetime,
+        clock: float,
+    ) -> VerifyReport:
         mismatches.sort(key=lambda m: (m.row_number, plan.columns.index(m.column)))
         report = VerifyReport(
-            mode=mode, source=self.source.description, started_at=started,
-            duration_s=time.perf_counter() - clock, diff=diff,
-            duplicates=tuple(plan.scan.duplicates), blank_key_rows=tuple(plan.scan.blank_key_rows),
-            mismatches=tuple(mismatches), checked=checked, columns=plan.columns,
-            unverified_columns=plan.unverified, extra_is_finding=self.extra_is_finding,
+            mode=mode,
+            source=self.source.description,
+            started_at=started,
+            duration_s=time.perf_counter() - clock,
+            diff=diff,
+            duplicates=tuple(plan.scan.duplicates),
+            blank_key_rows=tuple(plan.scan.blank_key_rows),
+            mismatches=tuple(mismatches),
+            checked=checked,
+            columns=plan.columns,
+            unverified_columns=plan.unverified,
+            extra_is_finding=self.extra_is_finding,
         )
-        log.info("verify %s: %d buyers in sheet, %d in database, %d missing, %d extra, "
-                 "%d mismatched fields in %d buyers checked (%.2fs)", mode, diff.sheet_count,
-                 diff.database_count, diff.missing_count, diff.extra_count, len(mismatches),
-                 checked, report.duration_s)
+        log.info(
+            "verify %s: %d buyers in sheet, %d in database, %d missing, %d extra, "
+            "%d mismatched fields in %d buyers checked (%.2fs)",
+            mode,
+            diff.sheet_count,
+            diff.database_count,
+            diff.missing_count,
+            diff.extra_count,
+            len(mismatches),
+            checked,
+            report.duration_s,
+        )
         return report

@@ -159,8 +159,11 @@ class MissingReport:
             "sheet_rows": self.sheet_rows,
             "duplicate_count": len(self.duplicates),
             "duplicates": [
-                {"buyer_number": x.buyer_number, "row_number": x.row_number,
-                 "first_row": x.first_row}
+                {
+                    "buyer_number": x.buyer_number,
+                    "row_number": x.row_number,
+                    "first_row": x.first_row,
+                }
                 for x in self.duplicates
             ],
             "blank_key_count": len(self.blank_key_rows),
@@ -169,7 +172,10 @@ class MissingReport:
 
 
 def find_missing(
-    db: Database, source: Source, *, key_column: str = "buyer_number",
+    db: Database,
+    source: Source,
+    *,
+    key_column: str = "buyer_number",
     mapping: Mapping[str, str] | None = None,
 ) -> MissingReport:
     """Compare the sheet's buyer numbers with the database's: one sheet read, one key pass.
@@ -206,11 +212,19 @@ def find_missing(
             match = KeyMatch(db_keys.result())
             match.take_all(scan.first_row.items())
     diff = match.finish(len(scan.first_row))
-    log.info("missing: sheet %d buyers, database %d, missing %d, extra %d",
-             diff.sheet_count, diff.database_count, diff.missing_count, diff.extra_count)
+    log.info(
+        "missing: sheet %d buyers, database %d, missing %d, extra %d",
+        diff.sheet_count,
+        diff.database_count,
+        diff.missing_count,
+        diff.extra_count,
+    )
     return MissingReport(
-        diff=diff, duplicates=tuple(scan.duplicates), blank_key_rows=tuple(scan.blank_key_rows),
-        sheet_rows=sheet_rows, source=source.description,
+        diff=diff,
+        duplicates=tuple(scan.duplicates),
+        blank_key_rows=tuple(scan.blank_key_rows),
+        sheet_rows=sheet_rows,
+        source=source.description,
     )
 
 
@@ -247,8 +261,12 @@ class SyncMissingReport:
 
 
 def sync_missing(
-    db: Database, source: Source, *, key_column: str = "buyer_number",
-    mapping: Mapping[str, str] | None = None, **engine_options: Any,
+    db: Database,
+    source: Source,
+    *,
+    key_column: str = "buyer_number",
+    mapping: Mapping[str, str] | None = None,
+    **engine_options: Any,
 ) -> SyncMissingReport:
     """Sync only the missing buyers and record each one's outcome in ``sync_outcomes``.
 
@@ -268,10 +286,12 @@ def sync_missing(
         return SyncMissingReport(before=before, run=None, outcomes=())
     wanted = before.diff.missing_keys
     engine_options.setdefault("operation", "sync-missing")
-    report = SyncEngine(db, source, key_column=key_column, mapping=mapping,
-                        select_keys=wanted, **engine_options).run()
-    results = decide_outcomes(before.diff.missing, report,
-                              present=set(buyers.fetch(db, sorted(wanted), ())))
+    report = SyncEngine(
+        db, source, key_column=key_column, mapping=mapping, select_keys=wanted, **engine_options
+    ).run()
+    results = decide_outcomes(
+        before.diff.missing, report, present=set(buyers.fetch(db, sorted(wanted), ()))
+    )
     ensure_schema(db)
     outcomes.record(db, report.run_id, results)
     return SyncMissingReport(before=before, run=report, outcomes=tuple(results))
@@ -294,21 +314,41 @@ def decide_outcomes(
     for key, row in missing:
         failure = own_failure.get(key)
         if failure is not None:
-            results.append(BuyerOutcome(key, failure.row_number or row, Outcome.FAILED,
-                                        str(failure.category), failure.message, report.run_id))
+            results.append(
+                BuyerOutcome(
+                    key,
+                    failure.row_number or row,
+                    Outcome.FAILED,
+                    str(failure.category),
+                    failure.message,
+                    report.run_id,
+                )
+            )
         elif key in not_found:
-            results.append(BuyerOutcome(
-                key, row, Outcome.NOT_FOUND, None,
-                f"buyer {key} (row {row}) was no longer in the sheet when the sync read it",
-                report.run_id))
+            results.append(
+                BuyerOutcome(
+                    key,
+                    row,
+                    Outcome.NOT_FOUND,
+                    None,
+                    f"buyer {key} (row {row}) was no longer in the sheet when the sync read it",
+                    report.run_id,
+                )
+            )
         elif key in present:
             results.append(BuyerOutcome(key, row, Outcome.SYNCED, run_id=report.run_id))
         else:
             # The engine reported no failure, yet the row is absent: say so rather
             # than claim success (see `buyersync errors --run`).
-            results.append(BuyerOutcome(
-                key, row, Outcome.FAILED, str(ErrorCategory.UNKNOWN),
-                f"buyer {key} (row {row}) is still not in the database after run "
-                f"{report.run_id}; run buyersync sync-missing again or see buyersync errors",
-                report.run_id))
+            results.append(
+                BuyerOutcome(
+                    key,
+                    row,
+                    Outcome.FAILED,
+                    str(ErrorCategory.UNKNOWN),
+                    f"buyer {key} (row {row}) is still not in the database after run "
+                    f"{report.run_id}; run buyersync sync-missing again or see buyersync errors",
+                    report.run_id,
+                )
+            )
     return results

@@ -134,12 +134,19 @@ class SyncMonitor:
         self.clock = clock
 
     @classmethod
-    def from_settings(cls, db: Database, settings: Settings, *, source: Source | None = None
-                      ) -> SyncMonitor:
-        return cls(db, source=source, key_column=settings.key_column, mapping=settings.mapping,
-                   thresholds=thresholds_from(settings),
-                   channels=channels_from_settings(settings), secrets=settings.secrets(),
-                   database_display=settings.database_display)
+    def from_settings(
+        cls, db: Database, settings: Settings, *, source: Source | None = None
+    ) -> SyncMonitor:
+        return cls(
+            db,
+            source=source,
+            key_column=settings.key_column,
+            mapping=settings.mapping,
+            thresholds=thresholds_from(settings),
+            channels=channels_from_settings(settings),
+            secrets=settings.secrets(),
+            database_display=settings.database_display,
+        )
 
     # -- facts ------------------------------------------------------------------
     def sheet_keys(self) -> dict[str, int]:
@@ -176,8 +183,15 @@ class SyncMonitor:
             entries = errorlog.query(self.db, ErrorQuery(run_id=last.run_id, limit=1000))
             entries.sort(key=lambda e: (e.row_number is None, e.row_number or 0))
             first = tuple((e.buyer_number, e.row_number) for e in entries[: rules.SHOWN])
-        return RunFacts(last.run_id, last.rows_read, last.failed, last.duration_s,
-                        last.rows_per_s, by_type, first)
+        return RunFacts(
+            last.run_id,
+            last.rows_read,
+            last.failed,
+            last.duration_s,
+            last.rows_per_s,
+            by_type,
+            first,
+        )
 
     def gather(self) -> HealthFacts:
         """Measure everything a health check needs (reads only)."""
@@ -222,11 +236,16 @@ class SyncMonitor:
         # Two checks at once (cron and serve) would both see "not sent yet" and both send.
         with self.db.lock(ALERT_LOCK, wait_seconds=ALERT_LOCK_WAIT):
             states = store.alert_states(self.db)
-            alerts = rules.evaluate(facts, self.thresholds,
-                                    known_permanent=rules.known_permanent(states))
-            plan = rules.plan(states, alerts, holding=rules.active_keys(facts, alerts),
-                              now=facts.checked_at,
-                              cooldown_seconds=self.thresholds.cooldown_seconds)
+            alerts = rules.evaluate(
+                facts, self.thresholds, known_permanent=rules.known_permanent(states)
+            )
+            plan = rules.plan(
+                states,
+                alerts,
+                holding=rules.active_keys(facts, alerts),
+                now=facts.checked_at,
+                cooldown_seconds=self.thresholds.cooldown_seconds,
+            )
             healthy = not alerts and not facts.permanent_failures
             report = HealthReport(facts, alerts, plan, healthy)
             if send and plan.anything_to_send:
@@ -234,18 +253,29 @@ class SyncMonitor:
             report.record_id = store.insert(self.db, self._record(report))
             # States are saved after sending: a crash in between re-sends rather than loses.
             store.save_alert_states(self.db, plan.states)
-        log.info("health check %s: %s, %d missing, error rate %.1f%%, %d alert(s) sent",
-                 report.record_id, "healthy" if healthy else "UNHEALTHY", facts.missing_count,
-                 facts.error_rate * 100, len(plan.send))
+        log.info(
+            "health check %s: %s, %d missing, error rate %.1f%%, %d alert(s) sent",
+            report.record_id,
+            "healthy" if healthy else "UNHEALTHY",
+            facts.missing_count,
+            facts.error_rate * 100,
+            len(plan.send),
+        )
         return report
 
-    def apply(self, alerts: Sequence[Alert], *, evaluated: frozenset[rules.Condition],
-              healthy: bool) -> tuple[Plan, list[Delivery]]:
+    def apply(
+        self, alerts: Sequence[Alert], *, evaluated: frozenset[rules.Condition], healthy: bool
+    ) -> tuple[Plan, list[Delivery]]:
         """Plan, send and store alerts for a partial evaluation (e.g. after a sync)."""
         with self.db.lock(ALERT_LOCK, wait_seconds=ALERT_LOCK_WAIT):
             states = store.alert_states(self.db)
-            plan = rules.plan(states, alerts, evaluated=evaluated, now=self.clock(),
-                              cooldown_seconds=self.thresholds.cooldown_seconds)
+            plan = rules.plan(
+                states,
+                alerts,
+                evaluated=evaluated,
+                now=self.clock(),
+                cooldown_seconds=self.thresholds.cooldown_seconds,
+            )
             deliveries = self.send_alert(plan, healthy=healthy) if plan.anything_to_send else []
             store.save_alert_states(self.db, plan.states)
         return plan, deliveries
@@ -259,19 +289,29 @@ class SyncMonitor:
         f = report.facts
         since = f.seconds_since_last_success
         return store.HealthRecord(
-            check_time=f.checked_at, spreadsheet_count=f.spreadsheet_count,
+            check_time=f.checked_at,
+            spreadsheet_count=f.spreadsheet_count,
             database_count=f.database_count,
             missing_count=None if f.spreadsheet_count is None else f.missing_count,
             extra_count=None if f.spreadsheet_count is None else len(f.extra),
-            error_rate=f.error_rate, retry_queue_depth=f.retry_queue_depth,
+            error_rate=f.error_rate,
+            retry_queue_depth=f.retry_queue_depth,
             permanent_failures=len(f.permanent_failures),
             minutes_since_last_success=None if since is None else since / 60,
             healthy=report.healthy,
-            alerts=[{"condition": str(a.condition), "title": a.title, "command": a.command,
-                     "sent": a in report.plan.send} for a in report.alerts],
+            alerts=[
+                {
+                    "condition": str(a.condition),
+                    "title": a.title,
+                    "command": a.command,
+                    "sent": a in report.plan.send,
+                }
+                for a in report.alerts
+            ],
             details={
-                "missing": [{"buyer_number": k, "row_number": r}
-                            for k, r in f.missing[:KEPT_IN_DETAILS]],
+                "missing": [
+                    {"buyer_number": k, "row_number": r} for k, r in f.missing[:KEPT_IN_DETAILS]
+                ],
                 "extra": list(f.extra[:KEPT_IN_DETAILS]),
                 "last_run_id": f.last_run.run_id if f.last_run else None,
                 "sheet_problem": f.sheet_problem,
@@ -301,17 +341,22 @@ def compose(plan: Plan, *, healthy: bool, database: str = "") -> Notification:
     if plan.recoveries:
         parts.append("\n".join(r.text for r in plan.recoveries))
     if plan.suppressed:
-        parts.append("Still active (already reported): "
-                     + "; ".join(a.title for a in plan.suppressed))
+        parts.append(
+            "Still active (already reported): " + "; ".join(a.title for a in plan.suppressed)
+        )
     return Notification(
-        subject=subject, text="\n\n".join(parts), healthy=healthy,
+        subject=subject,
+        text="\n\n".join(parts),
+        healthy=healthy,
         alerts=tuple(a.to_json() for a in plan.send),
-        recoveries=tuple(r.text for r in plan.recoveries), database=database,
+        recoveries=tuple(r.text for r in plan.recoveries),
+        database=database,
     )
 
 
-def _key_column(source: Source, key_column: str, mapping: Mapping[str, str]
-                ) -> Iterator[tuple[int, str]]:
+def _key_column(
+    source: Source, key_column: str, mapping: Mapping[str, str]
+) -> Iterator[tuple[int, str]]:
     """``(row_number, key cell)`` of every non-blank row, fetching as little as possible.
 
     A source that overrides :meth:`Source.read_column` (Google Sheets) is asked for
@@ -345,9 +390,14 @@ def after_sync(db: Database, settings: Settings, report: Any) -> None:
     """
     try:
         speed = rules.rows_per_second(report.rows_read, report.duration_s)
-        log.info("sync %s performance: %d buyers in %.2f s = %.0f buyers/s",
-                 report.run_id, report.rows_read, report.duration_s, speed,
-                 extra={"run_id": report.run_id})
+        log.info(
+            "sync %s performance: %d buyers in %.2f s = %.0f buyers/s",
+            report.run_id,
+            report.rows_read,
+            report.duration_s,
+            speed,
+            extra={"run_id": report.run_id},
+        )
         if getattr(report, "dry_run", False) or report.operation != "sync":
             return
         run = RunFacts(report.run_id, report.rows_read, report.failed, report.duration_s, speed)
@@ -362,8 +412,11 @@ def after_refused(db: Database, settings: Settings, reason: str) -> None:
     """Alert that a sync refused the sheet (empty or shrunken). Never raises."""
     try:
         monitor = SyncMonitor.from_settings(db, settings)
-        monitor.apply([rules.refused_alert(reason)], evaluated=frozenset(
-            {rules.Condition.SYNC_REFUSED}), healthy=False)
+        monitor.apply(
+            [rules.refused_alert(reason)],
+            evaluated=frozenset({rules.Condition.SYNC_REFUSED}),
+            healthy=False,
+        )
     except Exception:  # alerting must never hide the refusal itself
         log.exception("could not send the sync-refused alert")
 
@@ -371,9 +424,14 @@ def after_refused(db: Database, settings: Settings, reason: str) -> None:
 # -- dashboard (requirement 5.5) -----------------------------------------------------
 
 
-def get_dashboard_data(db: Database, settings: Settings | None = None, *,
-                       history_limit: int = 50, runs_limit: int = 20,
-                       permanent_limit: int = 200) -> dict[str, Any]:
+def get_dashboard_data(
+    db: Database,
+    settings: Settings | None = None,
+    *,
+    history_limit: int = 50,
+    runs_limit: int = 20,
+    permanent_limit: int = 200,
+) -> dict[str, Any]:
     """Everything the dashboard and ``/api/dashboard`` show, read from the store.
 
     Every number equals the stored data (property 16): counts come from the latest
@@ -385,8 +443,13 @@ def get_dashboard_data(db: Database, settings: Settings | None = None, *,
         "generated_at": utcnow().isoformat(),
         "healthy": None,
         "current": None,
-        "counts": {"spreadsheet_count": None, "database_count": None, "missing_count": None,
-                   "extra_count": None, "buyers_now": buyers.count(db)},
+        "counts": {
+            "spreadsheet_count": None,
+            "database_count": None,
+            "missing_count": None,
+            "extra_count": None,
+            "buyers_now": buyers.count(db),
+        },
         "missing": [],
         "extra": [],
         "errors": {"counts_by_type": {}, "total": 0},
@@ -405,8 +468,11 @@ def get_dashboard_data(db: Database, settings: Settings | None = None, *,
         doc["healthy"] = latest.healthy
         doc["current"] = latest.to_json()
         doc["counts"].update(
-            spreadsheet_count=latest.spreadsheet_count, database_count=latest.database_count,
-            missing_count=latest.missing_count, extra_count=latest.extra_count)
+            spreadsheet_count=latest.spreadsheet_count,
+            database_count=latest.database_count,
+            missing_count=latest.missing_count,
+            extra_count=latest.extra_count,
+        )
         doc["missing"] = latest.details.get("missing", [])
         doc["extra"] = latest.details.get("extra", [])
     counts = errorlog.counts_by_type(db, ErrorQuery(limit=None))
@@ -419,11 +485,16 @@ def get_dashboard_data(db: Database, settings: Settings | None = None, *,
     }
     doc["runs"] = [r.to_json() for r in runs.recent(db, runs_limit)]
     doc["health_history"] = [h.to_json() for h in store.history(db, limit=history_limit)]
-    doc["permanent_failures"] = [asdict(p) for p in
-                                 store.permanent_failures(db, limit=permanent_limit)]
+    doc["permanent_failures"] = [
+        asdict(p) for p in store.permanent_failures(db, limit=permanent_limit)
+    ]
     doc["active_alerts"] = [
-        {"condition": s.key, "first_seen_at": _iso(s.first_seen_at),
-         "last_sent_at": _iso(s.last_sent_at), "last_message": s.last_message}
+        {
+            "condition": s.key,
+            "first_seen_at": _iso(s.first_seen_at),
+            "last_sent_at": _iso(s.last_sent_at),
+            "last_message": s.last_message,
+        }
         for s in store.active_alerts(db)
     ]
     return doc

@@ -171,27 +171,38 @@ def _hide_in_httpx_log(url: str) -> None:
         httpx_log.addFilter(_HIDE)
 
 
-def channels_from_settings(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT
-                           ) -> list[Channel]:
+def channels_from_settings(
+    settings: Settings, *, timeout: float = DEFAULT_TIMEOUT
+) -> list[Channel]:
     """Console always; e-mail when ``smtp_host`` and recipients are set; webhook when
     ``webhook_url`` is set."""
     channels: list[Channel] = [ConsoleChannel()]
     if settings.smtp_host and settings.smtp_recipients:
-        channels.append(EmailChannel(
-            host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_from,
-            recipients=settings.smtp_recipients, user=settings.smtp_user,
-            password=settings.smtp_password, starttls=settings.smtp_starttls, timeout=timeout,
-        ))
+        channels.append(
+            EmailChannel(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                sender=settings.smtp_from,
+                recipients=settings.smtp_recipients,
+                user=settings.smtp_user,
+                password=settings.smtp_password,
+                starttls=settings.smtp_starttls,
+                timeout=timeout,
+            )
+        )
     elif settings.smtp_host:
-        log.warning("smtp_host is set but smtp_to names no recipient: e-mail alerts are off "
-                    "(set BUYERSYNC_SMTP_TO)")
+        log.warning(
+            "smtp_host is set but smtp_to names no recipient: e-mail alerts are off "
+            "(set BUYERSYNC_SMTP_TO)"
+        )
     if settings.webhook_url:
         channels.append(WebhookChannel(settings.webhook_url, timeout=timeout))
     return channels
 
 
-def deliver(note: Notification, channels: Sequence[Channel], *, secrets: Sequence[str] = ()
-            ) -> list[Delivery]:
+def deliver(
+    note: Notification, channels: Sequence[Channel], *, secrets: Sequence[str] = ()
+) -> list[Delivery]:
     """Send ``note`` on every channel; never raises. Returns one result per channel."""
     results: list[Delivery] = []
     for channel in channels:
@@ -201,8 +212,12 @@ def deliver(note: Notification, channels: Sequence[Channel], *, secrets: Sequenc
         except Exception as exc:  # a broken channel must not break the check
             where = getattr(channel, "target", channel.name)
             reason = scrub(f"{type(exc).__name__}: {exc}", hidden).splitlines()[0][:300]
-            log.error("could not send the alert by %s (%s): %s; the check itself completed",
-                      channel.name, where, reason)
+            log.error(
+                "could not send the alert by %s (%s): %s; the check itself completed",
+                channel.name,
+                where,
+                reason,
+            )
             results.append(Delivery(channel.name, False, f"{where}: {reason}"))
         else:
             results.append(Delivery(channel.name, True))

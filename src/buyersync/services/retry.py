@@ -116,8 +116,12 @@ class RetryReport:
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and not self.expired and not self.not_in_queue \
+        return (
+            self.failed == 0
+            and not self.expired
+            and not self.not_in_queue
             and not self.count(Verdict.RELEASED)
+        )
 
     def to_json(self, *, max_results: int = 1000) -> dict[str, Any]:
         return {
@@ -180,11 +184,15 @@ class RetryManager:
         self.clock = clock
 
     # -- the seed's four operations ------------------------------------------
-    def calculate_next_retry_time(self, attempts_made: int, now: datetime | None = None) -> datetime:
+    def calculate_next_retry_time(
+        self, attempts_made: int, now: datetime | None = None
+    ) -> datetime:
         """When the next retry is due after ``attempts_made`` failed retries (0: none yet)."""
         return backoff.next_retry_at(now or self.clock(), attempts_made + 1, self.policy, self.rand)
 
-    def add_to_retry_queue(self, failures: Sequence[RowFailure], *, run_id: str | None = None) -> int:
+    def add_to_retry_queue(
+        self, failures: Sequence[RowFailure], *, run_id: str | None = None
+    ) -> int:
         """Queue the retryable failures (property 9); others are never queued (property 12).
 
         Retryable is decided from the category alone (``rules.categories``). Returns
@@ -194,11 +202,17 @@ class RetryManager:
 
         ensure_schema(self.db)
         now = self.clock()
-        chosen = [dataclasses.replace(f, retryable=True) for f in failures
-                  if is_retryable(f.category)]
-        return retryqueue.enqueue(self.db, chosen, run_id=run_id, now=now,
-                                  next_retry_at=self.calculate_next_retry_time(0, now),
-                                  max_attempts=self.policy.max_attempts)
+        chosen = [
+            dataclasses.replace(f, retryable=True) for f in failures if is_retryable(f.category)
+        ]
+        return retryqueue.enqueue(
+            self.db,
+            chosen,
+            run_id=run_id,
+            now=now,
+            next_retry_at=self.calculate_next_retry_time(0, now),
+            max_attempts=self.policy.max_attempts,
+        )
 
     def mark_as_permanently_failed(self, buyer_number: str, reason: str) -> bool:
         """Stop retrying one buyer automatically. Returns whether it was queued."""
@@ -208,8 +222,9 @@ class RetryManager:
             log.warning("buyer %s marked permanently failed: %s", key, reason)
         return done
 
-    def process_queue(self, *, any_time: bool = False, permanent: bool = False,
-                      limit: int | None = None) -> RetryReport:
+    def process_queue(
+        self, *, any_time: bool = False, permanent: bool = False, limit: int | None = None
+    ) -> RetryReport:
         """Retry every due entry, a chunk per pass, until none is due (or ``limit`` done).
 
         ``any_time`` ignores ``next_retry_at`` (``--all``); ``permanent`` also retries
@@ -222,16 +237,28 @@ class RetryManager:
         report = RetryReport()
         report.expired = retryqueue.expire_stale(self.db, now=self.clock())
         for key in report.expired:
-            log.warning("buyer %s permanently failed: the process retrying it stopped during its "
-                        "last allowed attempt; retry by hand: buyersync retry --buyer %s", key, key)
+            log.warning(
+                "buyer %s permanently failed: the process retrying it stopped during its "
+                "last allowed attempt; retry by hand: buyersync retry --buyer %s",
+                key,
+                key,
+            )
         seen: set[str] = set()
         while limit is None or len(report.results) < limit:
-            size = self.claim_size if limit is None else min(self.claim_size,
-                                                             limit - len(report.results))
+            size = (
+                self.claim_size
+                if limit is None
+                else min(self.claim_size, limit - len(report.results))
+            )
             now = self.clock()
             entries = retryqueue.claim(
-                self.db, worker=self.worker, now=now, lease_until=self._lease(now), limit=size,
-                any_time=any_time, permanent=permanent,
+                self.db,
+                worker=self.worker,
+                now=now,
+                lease_until=self._lease(now),
+                limit=size,
+                any_time=any_time,
+                permanent=permanent,
             )
             # With --all a rescheduled entry is due again at once: one attempt per run.
             fresh = [e for e in entries if e.buyer_number not in seen]
@@ -252,9 +279,16 @@ class RetryManager:
         key = normalize_key(buyer_number)
         report = RetryReport()
         now = self.clock()
-        entries = retryqueue.claim(self.db, worker=self.worker, now=now,
-                                   lease_until=self._lease(now), limit=1, any_time=True,
-                                   permanent=True, buyer_number=key)
+        entries = retryqueue.claim(
+            self.db,
+            worker=self.worker,
+            now=now,
+            lease_until=self._lease(now),
+            limit=1,
+            any_time=True,
+            permanent=True,
+            buyer_number=key,
+        )
         if entries:
             self._attempt(entries, report, manual=True)
         else:
@@ -266,7 +300,8 @@ class RetryManager:
                 report.warnings.append(
                     f"buyer {key} is being retried by {entry.claimed_by} right now"
                     + (f" (until {until:%Y-%m-%d %H:%M:%S} UTC)" if until else "")
-                    + "; try again later")
+                    + "; try again later"
+                )
         report.queue = retryqueue.depth(self.db)
         return report
 
@@ -276,16 +311,24 @@ class RetryManager:
 
     def _release(self, entries: Sequence[QueueEntry]) -> None:
         settlements = [
-            Settlement(e.buyer_number, Verdict.RELEASED, e.attempt_count,
-                       prior_status=e.prior_status or QueueStatus.PENDING)
+            Settlement(
+                e.buyer_number,
+                Verdict.RELEASED,
+                e.attempt_count,
+                prior_status=e.prior_status or QueueStatus.PENDING,
+            )
             for e in entries
         ]
         try:
             retryqueue.settle(self.db, settlements, worker=self.worker, now=self.clock())
         except StoreError:
             # The database is gone: the leases run out and the entries become due again.
-            log.warning("could not release %d claimed retry entries; they become due again when "
-                        "their lease ends", len(entries), exc_info=True)
+            log.warning(
+                "could not release %d claimed retry entries; they become due again when "
+                "their lease ends",
+                len(entries),
+                exc_info=True,
+            )
 
     def _attempt(self, entries: Sequence[QueueEntry], report: RetryReport, *, manual: bool) -> None:
         """Sync the claimed buyers from one read of the sheet and settle every entry."""
@@ -293,21 +336,35 @@ class RetryManager:
 
         if self.source is None:
             self._release(entries)
-            raise ConfigError("the retry queue has due entries but no sheet was given",
-                              hint="pass --source or set BUYERSYNC_SOURCE")
+            raise ConfigError(
+                "the retry queue has due entries but no sheet was given",
+                hint="pass --source or set BUYERSYNC_SOURCE",
+            )
         p = self.policy
         engine = SyncEngine(
-            self.db, self.source, key_column=self.key_column, mapping=self.mapping,
+            self.db,
+            self.source,
+            key_column=self.key_column,
+            mapping=self.mapping,
             batch_size=self.batch_size,
-            retry=RetryPolicy(max_attempts=p.max_attempts, base_seconds=p.base_seconds,
-                              max_seconds=p.max_seconds, jitter=p.jitter),
-            select_keys={e.buyer_number for e in entries}, operation="retry", lock_name=None,
+            retry=RetryPolicy(
+                max_attempts=p.max_attempts,
+                base_seconds=p.base_seconds,
+                max_seconds=p.max_seconds,
+                jitter=p.jitter,
+            ),
+            select_keys={e.buyer_number for e in entries},
+            operation="retry",
+            lock_name=None,
             queue_failures=False,
         )
         # Concurrent passes never share the sync lock, but two of them creating the buyers
         # table at once would collide (42P07): the first creation is serialized.
-        guard = (self.db.lock("retry-create-buyers", wait_seconds=self.lease_seconds)
-                 if not self.db.table_exists(buyers.TABLE) else contextlib.nullcontext())
+        guard = (
+            self.db.lock("retry-create-buyers", wait_seconds=self.lease_seconds)
+            if not self.db.table_exists(buyers.TABLE)
+            else contextlib.nullcontext()
+        )
         try:
             with guard:
                 sync = engine.run()
@@ -328,39 +385,57 @@ class RetryManager:
             fails = failures.get(e.buyer_number, [])
             if e.buyer_number not in synced | gone and not fails:
                 # The engine neither wrote nor failed it (should not happen): give it back.
-                log.warning("retry run %s did not account for buyer %s; released",
-                            sync.run_id, e.buyer_number)
+                log.warning(
+                    "retry run %s did not account for buyer %s; released",
+                    sync.run_id,
+                    e.buyer_number,
+                )
                 decision = Decision(Verdict.RELEASED)
             else:
                 decision = backoff.decide(
-                    attempts_made=e.attempt_count, succeeded=e.buyer_number in synced,
+                    attempts_made=e.attempt_count,
+                    succeeded=e.buyer_number in synced,
                     gone=e.buyer_number in gone,
-                    retryable=any(is_retryable(f.category) for f in fails), now=now,
-                    policy=self.policy, rand=self.rand,
+                    retryable=any(is_retryable(f.category) for f in fails),
+                    now=now,
+                    policy=self.policy,
+                    rand=self.rand,
                 )
             first = fails[0] if fails else None
             result = EntryResult(
-                buyer_number=e.buyer_number, row_number=first.row_number if first else e.row_number,
-                attempt=e.attempt_count, verdict=decision.verdict, manual=by_hand,
+                buyer_number=e.buyer_number,
+                row_number=first.row_number if first else e.row_number,
+                attempt=e.attempt_count,
+                verdict=decision.verdict,
+                manual=by_hand,
                 error_type=str(first.category) if first else None,
                 message=first.message if first else _note(decision.verdict),
                 next_retry_at=decision.retry_at,
             )
             report.results.append(result)
-            settlements.append(Settlement(
-                e.buyer_number, decision.verdict, e.attempt_count, manual=by_hand,
-                run_id=sync.run_id, error_type=result.error_type, message=result.message,
-                details=dict(first.details) if first else {}, next_retry_at=decision.retry_at,
-                max_attempts=p.max_attempts,
-                prior_status=e.prior_status or QueueStatus.PENDING,
-            ))
+            settlements.append(
+                Settlement(
+                    e.buyer_number,
+                    decision.verdict,
+                    e.attempt_count,
+                    manual=by_hand,
+                    run_id=sync.run_id,
+                    error_type=result.error_type,
+                    message=result.message,
+                    details=dict(first.details) if first else {},
+                    next_retry_at=decision.retry_at,
+                    max_attempts=p.max_attempts,
+                    prior_status=e.prior_status or QueueStatus.PENDING,
+                )
+            )
             _log_result(result, e, sync.run_id)
         changed = retryqueue.settle(self.db, settlements, worker=self.worker, now=now)
         if changed < len(settlements):
             report.warnings.append(
                 f"{len(settlements) - changed} retry entries were taken over by another worker "
                 "after this one's lease ran out; their outcome here was not recorded "
-                "(raise --lease-seconds if attempts take that long)")
+                "(raise --lease-seconds if attempts take that long)"
+            )
 
 
 def _note(verdict: Verdict) -> str | None:
@@ -374,23 +449,48 @@ def _note(verdict: Verdict) -> str | None:
 def _log_result(r: EntryResult, e: QueueEntry, run_id: str) -> None:
     extra = {"run_id": run_id, "buyer_number": r.buyer_number, "row_number": r.row_number}
     if r.verdict is Verdict.SUCCEEDED:
-        log.info("retry of buyer %s succeeded on attempt %d; removed from the retry queue",
-                 r.buyer_number, r.attempt, extra=extra)
+        log.info(
+            "retry of buyer %s succeeded on attempt %d; removed from the retry queue",
+            r.buyer_number,
+            r.attempt,
+            extra=extra,
+        )
     elif r.verdict is Verdict.GONE:
-        log.info("buyer %s is no longer in the sheet; removed from the retry queue",
-                 r.buyer_number, extra=extra)
+        log.info(
+            "buyer %s is no longer in the sheet; removed from the retry queue",
+            r.buyer_number,
+            extra=extra,
+        )
     elif r.verdict is Verdict.NOT_RETRYABLE:
-        log.warning("buyer %s (row %s) now fails with %s, which retrying cannot fix; removed from "
-                    "the retry queue — fix the row, see: buyersync errors --buyer %s",
-                    r.buyer_number, r.row_number, r.error_type, r.buyer_number, extra=extra)
+        log.warning(
+            "buyer %s (row %s) now fails with %s, which retrying cannot fix; removed from "
+            "the retry queue — fix the row, see: buyersync errors --buyer %s",
+            r.buyer_number,
+            r.row_number,
+            r.error_type,
+            r.buyer_number,
+            extra=extra,
+        )
     elif r.verdict is Verdict.PERMANENTLY_FAILED:
-        log.warning("buyer %s (row %s) permanently failed after %d attempts (%s); retry by hand: "
-                    "buyersync retry --buyer %s", r.buyer_number, r.row_number, r.attempt,
-                    r.error_type, r.buyer_number, extra=extra)
+        log.warning(
+            "buyer %s (row %s) permanently failed after %d attempts (%s); retry by hand: "
+            "buyersync retry --buyer %s",
+            r.buyer_number,
+            r.row_number,
+            r.attempt,
+            r.error_type,
+            r.buyer_number,
+            extra=extra,
+        )
     elif r.verdict is Verdict.RESCHEDULED:
-        log.info("retry %d of buyer %s failed (%s); next attempt at %s", r.attempt,
-                 r.buyer_number, r.error_type,
-                 r.next_retry_at.isoformat() if r.next_retry_at else "?", extra=extra)
+        log.info(
+            "retry %d of buyer %s failed (%s); next attempt at %s",
+            r.attempt,
+            r.buyer_number,
+            r.error_type,
+            r.next_retry_at.isoformat() if r.next_retry_at else "?",
+            extra=extra,
+        )
 
 
 def process_due(db: Database, settings: Any, *, source: Source | None = None) -> RetryReport:
@@ -402,17 +502,32 @@ def process_due(db: Database, settings: Any, *, source: Source | None = None) ->
     if source is None and settings.source:
         from buyersync.sources import open_source
 
-        source = open_source(settings.source, sheet=settings.sheet,
-                             header_row=settings.header_row, encoding=settings.encoding,
-                             sheets_api_url=settings.sheets_api_url,
-                             google_credentials=settings.google_credentials)
+        source = open_source(
+            settings.source,
+            sheet=settings.sheet,
+            header_row=settings.header_row,
+            encoding=settings.encoding,
+            sheets_api_url=settings.sheets_api_url,
+            google_credentials=settings.google_credentials,
+        )
     return manager_for(db, settings, source).process_queue()
 
 
 def manager_for(db: Database, settings: Any, source: Source | None, **options: Any) -> RetryManager:
     """A :class:`RetryManager` with the retry, key and batch settings of ``settings``."""
     s = settings
-    policy = BackoffPolicy(max_attempts=s.retry_max_attempts, base_seconds=s.retry_base_seconds,
-                           max_seconds=s.retry_max_seconds, jitter=min(max(s.retry_jitter, 0), 1))
-    return RetryManager(db, source, policy=policy, key_column=s.key_column, mapping=s.mapping,
-                        batch_size=s.batch_size, **options)
+    policy = BackoffPolicy(
+        max_attempts=s.retry_max_attempts,
+        base_seconds=s.retry_base_seconds,
+        max_seconds=s.retry_max_seconds,
+        jitter=min(max(s.retry_jitter, 0), 1),
+    )
+    return RetryManager(
+        db,
+        source,
+        policy=policy,
+        key_column=s.key_column,
+        mapping=s.mapping,
+        batch_size=s.batch_size,
+        **options,
+    )

@@ -90,8 +90,9 @@ class JobState:
             "running": self.running,
             "last_started_at": iso(self.last_started_at),
             "last_finished_at": iso(self.last_finished_at),
-            "last_duration_s": (round(self.last_duration_s, 3)
-                                if self.last_duration_s is not None else None),
+            "last_duration_s": (
+                round(self.last_duration_s, 3) if self.last_duration_s is not None else None
+            ),
             "last_ok": self.last_ok,
             "last_error": self.last_error,
             "last_result": self.last_result,
@@ -117,12 +118,15 @@ class Scheduler:
     def start(self) -> None:
         """Start one thread per job (jobs with interval 0 are off)."""
         for job in self.jobs:
-            thread = threading.Thread(target=self._loop, args=(job,), name=f"job-{job.name}",
-                                      daemon=True)
+            thread = threading.Thread(
+                target=self._loop, args=(job,), name=f"job-{job.name}", daemon=True
+            )
             self._threads.append(thread)
             thread.start()
-        log.info("scheduler started: %s",
-                 ", ".join(f"{j.name} every {j.interval_seconds:g}s" for j in self.jobs) or "no jobs")
+        log.info(
+            "scheduler started: %s",
+            ", ".join(f"{j.name} every {j.interval_seconds:g}s" for j in self.jobs) or "no jobs",
+        )
 
     def request_stop(self) -> None:
         """Stop scheduling; running jobs abandon their work at the next safe point."""
@@ -157,8 +161,9 @@ class Scheduler:
             while not first.is_set() and not self._stop.is_set():
                 first.wait(0.2)
         now = datetime.now(UTC)
-        state.next_run_at = (now if job.run_at_start
-                             else now + timedelta(seconds=job.interval_seconds))
+        state.next_run_at = (
+            now if job.run_at_start else now + timedelta(seconds=job.interval_seconds)
+        )
         while not self._stop.is_set():
             wait = (state.next_run_at - datetime.now(UTC)).total_seconds()
             if wait > 0 and self._stop.wait(wait):
@@ -191,8 +196,13 @@ class Scheduler:
             state.last_ok = False
             kind = "" if isinstance(exc, BuyersyncError) else f"{type(exc).__name__}: "
             state.last_error = scrub(f"{kind}{exc}", self._secrets).splitlines()[0][:500]
-            log.error("job %s failed (next try in %gs): %s", job.name, job.interval_seconds,
-                      state.last_error, exc_info=trace)
+            log.error(
+                "job %s failed (next try in %gs): %s",
+                job.name,
+                job.interval_seconds,
+                state.last_error,
+                exc_info=trace,
+            )
         finally:
             state.runs += 1
             state.running = False
@@ -205,15 +215,24 @@ class Scheduler:
 def _open_db(settings: Settings) -> Any:
     from buyersync.store import open_database
 
-    return open_database(settings.database_url, connect_timeout=settings.connect_timeout_seconds,
-                         attempts=settings.connect_attempts)
+    return open_database(
+        settings.database_url,
+        connect_timeout=settings.connect_timeout_seconds,
+        attempts=settings.connect_attempts,
+    )
 
 
 def _open_source(s: Settings) -> Any:
     from buyersync.sources import open_source
 
-    return open_source(s.source, sheet=s.sheet, header_row=s.header_row, encoding=s.encoding,
-                       sheets_api_url=s.sheets_api_url, google_credentials=s.google_credentials)
+    return open_source(
+        s.source,
+        sheet=s.sheet,
+        header_row=s.header_row,
+        encoding=s.encoding,
+        sheets_api_url=s.sheets_api_url,
+        google_credentials=s.google_credentials,
+    )
 
 
 def _service(name: str) -> Any:
@@ -240,10 +259,15 @@ def sync_job(settings: Settings) -> JobFn:
         source = _open_source(s)
         with _open_db(s) as db:
             report = SyncEngine(
-                db, source, key_column=s.key_column, mapping=s.mapping, batch_size=s.batch_size,
+                db,
+                source,
+                key_column=s.key_column,
+                mapping=s.mapping,
+                batch_size=s.batch_size,
                 max_shrink_ratio=s.max_shrink_ratio,
                 retry=RetryPolicy.from_settings(s),
-                lock_wait_seconds=0.0, progress=check_stop,
+                lock_wait_seconds=0.0,
+                progress=check_stop,
             ).run()
             try:
                 monitor = _service("monitor")
@@ -252,8 +276,12 @@ def sync_job(settings: Settings) -> JobFn:
             hook = getattr(monitor, "after_sync", None)
             if hook is not None:
                 hook(db, s, report)
-        return {"run_id": report.run_id, "status": str(report.status),
-                "rows_read": report.rows_read, "failed": report.failed}
+        return {
+            "run_id": report.run_id,
+            "status": str(report.status),
+            "rows_read": report.rows_read,
+            "failed": report.failed,
+        }
 
     return run
 
@@ -291,11 +319,18 @@ def verify_job(settings: Settings, sample_size: int = 100) -> JobFn:
         source = _open_source(settings)
         with _open_db(settings) as db:
             report = integrity.IntegrityChecker(
-                db, source, key_column=settings.key_column, mapping=settings.mapping,
+                db,
+                source,
+                key_column=settings.key_column,
+                mapping=settings.mapping,
             ).verify(integrity.VerifyMode.SAMPLE, sample_size=sample_size)
         if not report.ok:
-            log.warning("verification found problems: %d missing, %d extra, %d mismatched buyers",
-                        len(report.missing), len(report.extra), report.mismatched_buyers)
+            log.warning(
+                "verification found problems: %d missing, %d extra, %d mismatched buyers",
+                len(report.missing),
+                len(report.extra),
+                report.mismatched_buyers,
+            )
         return _summary(report)
 
     return run
@@ -323,7 +358,11 @@ def default_jobs(settings: Settings) -> list[Job]:
         Job("retry", s.retry_interval_seconds, retry_job(s), after="sync"),
         Job("health", s.health_interval_seconds, health_job(s), after="sync"),
         # A verification reads the whole sheet: do not pay for it on every restart.
-        Job("verify", s.verify_interval_seconds if s.source else 0, verify_job(s),
-            run_at_start=False),
+        Job(
+            "verify",
+            s.verify_interval_seconds if s.source else 0,
+            verify_job(s),
+            run_at_start=False,
+        ),
     ]
     return jobs

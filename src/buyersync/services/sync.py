@@ -63,9 +63,12 @@ class RetryPolicy:
     @classmethod
     def from_settings(cls, settings: Any) -> RetryPolicy:
         """The policy of a :class:`buyersync.settings.Settings` (read at the edge)."""
-        return cls(max_attempts=settings.retry_max_attempts,
-                   base_seconds=settings.retry_base_seconds,
-                   max_seconds=settings.retry_max_seconds, jitter=settings.retry_jitter)
+        return cls(
+            max_attempts=settings.retry_max_attempts,
+            base_seconds=settings.retry_base_seconds,
+            max_seconds=settings.retry_max_seconds,
+            jitter=settings.retry_jitter,
+        )
 
 
 @dataclass
@@ -216,14 +219,21 @@ class SyncEngine:
         Row-level problems never raise: they are in the report and the error log.
         """
         report = SyncReport(
-            run_id=_new_run_id(), status=RunStatus.RUNNING, operation=self.operation,
-            batch_size=self.batch_size, dry_run=dry_run, source=self.source.description,
+            run_id=_new_run_id(),
+            status=RunStatus.RUNNING,
+            operation=self.operation,
+            batch_size=self.batch_size,
+            dry_run=dry_run,
+            source=self.source.description,
         )
         if dry_run:
             return self._dry_run(report)
         ensure_schema(self.db)
-        lock = (self.db.lock(self.lock_name, wait_seconds=self.lock_wait_seconds)
-                if self.lock_name else contextlib.nullcontext())
+        lock = (
+            self.db.lock(self.lock_name, wait_seconds=self.lock_wait_seconds)
+            if self.lock_name
+            else contextlib.nullcontext()
+        )
         with lock:
             # Holding the lock, no other run of this operation is alive: a 'running'
             # row left behind belongs to a process that died.
@@ -234,14 +244,21 @@ class SyncEngine:
                     "marked incomplete"
                 )
             started = utcnow()
-            runs.start(self.db, report.run_id, self.operation, source=report.source,
-                       batch_size=self.batch_size, started_at=started)
+            runs.start(
+                self.db,
+                report.run_id,
+                self.operation,
+                source=report.source,
+                batch_size=self.batch_size,
+                started_at=started,
+            )
             clock = time.perf_counter()
             try:
                 self._run(report)
             except BuyersyncError as exc:
-                report.status = (RunStatus.REFUSED if isinstance(exc, SyncRefused)
-                                 else RunStatus.FAILED)
+                report.status = (
+                    RunStatus.REFUSED if isinstance(exc, SyncRefused) else RunStatus.FAILED
+                )
                 report.message = str(exc)
                 self._finish(report, clock)
                 raise
@@ -250,13 +267,19 @@ class SyncEngine:
                 report.message = f"stopped: {type(exc).__name__}: {exc}"[:500]
                 self._finish(report, clock)
                 raise
-            report.status = (RunStatus.SUCCEEDED if report.failed == 0
-                             else RunStatus.COMPLETED_WITH_ERRORS)
+            report.status = (
+                RunStatus.SUCCEEDED if report.failed == 0 else RunStatus.COMPLETED_WITH_ERRORS
+            )
             self._finish(report, clock)
         log.info(
             "sync %s finished: %s read, %s inserted, %s updated, %s failed in %.2fs (%.0f rows/s)",
-            report.run_id, report.rows_read, report.inserted, report.updated, report.failed,
-            report.duration_s, report.rows_per_s,
+            report.run_id,
+            report.rows_read,
+            report.inserted,
+            report.updated,
+            report.failed,
+            report.duration_s,
+            report.rows_per_s,
             extra={"run_id": report.run_id},
         )
         return report
@@ -295,7 +318,8 @@ class SyncEngine:
             report.unmapped_sheet_columns = missing
             report.warnings.append(
                 "sheet columns without a column in buyers are not stored: "
-                + ", ".join(missing) + " — add them with: buyersync schema fix --apply --add-columns"
+                + ", ".join(missing)
+                + " — add them with: buyersync schema fix --apply --add-columns"
             )
         stored = [c for c in colmap.data_columns if c not in missing]
         limits = {} if created else buyers.column_limits(db)
@@ -319,11 +343,17 @@ class SyncEngine:
         if self.queue_failures:
             # A queued buyer this sync wrote is a successful retry: its entry goes.
             resolved = retryqueue.resolve_synced(
-                db, (k for k in staged.keys if k not in self._merge_failed),
-                run_id=report.run_id, now=utcnow())
+                db,
+                (k for k in staged.keys if k not in self._merge_failed),
+                run_id=report.run_id,
+                now=utcnow(),
+            )
             if resolved:
-                log.info("%d retry-queue entries resolved by this sync", len(resolved),
-                         extra={"run_id": report.run_id})
+                log.info(
+                    "%d retry-queue entries resolved by this sync",
+                    len(resolved),
+                    extra={"run_id": report.run_id},
+                )
         self._log_failures(report)
 
     def _guard_shrink(self, report: SyncReport, staged: int, db_count: int) -> None:
@@ -362,27 +392,39 @@ class SyncEngine:
                     # merged so far stay; the rest are logged and queued for retry.
                     self._abandon_rest(exc, staged, lo, total, report)
                     return
-                log.info("slice %d-%d failed (%s); isolating the failing rows", lo, hi,
-                         exc.category, extra={"run_id": report.run_id})
+                log.info(
+                    "slice %d-%d failed (%s); isolating the failing rows",
+                    lo,
+                    hi,
+                    exc.category,
+                    extra={"run_id": report.run_id},
+                )
                 for b_lo, b_hi in slice_batches:
                     try:
                         self._isolate(writer, staged, b_lo, b_hi, report)
                     except StoreError as lost:
-                        if not isinstance(lost, StoreConnectionError) and \
-                                not _about_the_database(lost):
+                        if not isinstance(lost, StoreConnectionError) and not _about_the_database(
+                            lost
+                        ):
                             raise
                         self._abandon_rest(lost, staged, b_lo, total, report)
                         return
             for b_lo, b_hi in slice_batches:
                 report.batches += 1
                 done += b_hi - b_lo
-                log.debug("batch %d: rows %d-%d done", report.batches, b_lo, b_hi,
-                          extra={"run_id": report.run_id})
+                log.debug(
+                    "batch %d: rows %d-%d done",
+                    report.batches,
+                    b_lo,
+                    b_hi,
+                    extra={"run_id": report.run_id},
+                )
                 if self.progress:
                     self.progress(done, total)
 
-    def _merge_range(self, writer: buyers.Writer, lo: int, hi: int, report: SyncReport,
-                     attempts: int = 1) -> None:
+    def _merge_range(
+        self, writer: buyers.Writer, lo: int, hi: int, report: SyncReport, attempts: int = 1
+    ) -> None:
         for attempt in range(1, attempts + 1):
             try:
                 result = writer.merge(lo, hi, utcnow())
@@ -396,8 +438,9 @@ class SyncEngine:
             report.updated += result.updated
             return
 
-    def _isolate(self, writer: buyers.Writer, staged: _Staged, lo: int, hi: int,
-                 report: SyncReport) -> None:
+    def _isolate(
+        self, writer: buyers.Writer, staged: _Staged, lo: int, hi: int, report: SyncReport
+    ) -> None:
         """Merge ``[lo, hi)``; on failure bisect until each failing row is alone."""
         pending = [(lo, hi)]
         while pending:
@@ -415,8 +458,9 @@ class SyncEngine:
                 report.failures.append(self._row_failure(writer, staged, a, exc))
                 self._merge_failed.add(staged.keys[a])
 
-    def _row_failure(self, writer: buyers.Writer, staged: _Staged, seq: int,
-                     exc: StoreError) -> RowFailure:
+    def _row_failure(
+        self, writer: buyers.Writer, staged: _Staged, seq: int, exc: StoreError
+    ) -> RowFailure:
         key, row_number = staged.keys[seq], int(staged.rows[seq])
         details: dict[str, Any] = dict(exc.details)
         if exc.sqlstate:
@@ -431,7 +475,8 @@ class SyncEngine:
                 values = dict(zip(writer.columns, row[0][3:], strict=True))
                 values["buyer_number"] = key
                 over = [
-                    e.to_json(c) for c, v in values.items()
+                    e.to_json(c)
+                    for c, v in values.items()
                     if v is not None and c in limits and (e := excess(v, limits[c])) is not None
                 ]
                 if over:
@@ -440,30 +485,47 @@ class SyncEngine:
                     hint = "convert the columns to TEXT with: buyersync schema fix --apply"
         message = f"row {row_number} (buyer {key}) was rejected by the database: {exc.message}"
         if details.get("columns"):
-            shown = ", ".join(f"{c['column']} is {c['length']} {c.get('unit', 'characters')} "
-                              f"(limit {c['limit']})" for c in details["columns"])
+            shown = ", ".join(
+                f"{c['column']} is {c['length']} {c.get('unit', 'characters')} (limit {c['limit']})"
+                for c in details["columns"]
+            )
             message = f"row {row_number} (buyer {key}) does not fit the buyers table: {shown}"
         return failure(category, f"{message}; {hint}", row_number, key, details, self.operation)
 
-    def _abandon_rest(self, exc: StoreError, staged: _Staged, from_seq: int, total: int,
-                      report: SyncReport) -> None:
+    def _abandon_rest(
+        self, exc: StoreError, staged: _Staged, from_seq: int, total: int, report: SyncReport
+    ) -> None:
         """The database cannot take more rows now (connection lost, lock or statement
         timeout): every row not yet merged fails retryably, with the reason, and is
         queued — nothing read is dropped silently."""
         lost = isinstance(exc, StoreConnectionError)
         what = "the database connection was lost" if lost else "the database timed out"
-        log.error("%s at row %d of %d: %s", what, from_seq, total, exc.message,
-                  extra={"run_id": report.run_id})
-        category = exc.category if exc.category in (
-            ErrorCategory.DATABASE_CONNECTION, ErrorCategory.TIMEOUT) else ErrorCategory.TIMEOUT
+        log.error(
+            "%s at row %d of %d: %s",
+            what,
+            from_seq,
+            total,
+            exc.message,
+            extra={"run_id": report.run_id},
+        )
+        category = (
+            exc.category
+            if exc.category in (ErrorCategory.DATABASE_CONNECTION, ErrorCategory.TIMEOUT)
+            else ErrorCategory.TIMEOUT
+        )
         for seq in range(from_seq, total):
             self._merge_failed.add(staged.keys[seq])
-            report.failures.append(failure(
-                category,
-                f"row {staged.rows[seq]} (buyer {staged.keys[seq]}) was not written: {what} "
-                f"({exc.message}); it is queued for retry (or run buyersync sync again)",
-                int(staged.rows[seq]), staged.keys[seq], {"sqlstate": exc.sqlstate}, self.operation,
-            ))
+            report.failures.append(
+                failure(
+                    category,
+                    f"row {staged.rows[seq]} (buyer {staged.keys[seq]}) was not written: {what} "
+                    f"({exc.message}); it is queued for retry (or run buyersync sync again)",
+                    int(staged.rows[seq]),
+                    staged.keys[seq],
+                    {"sqlstate": exc.sqlstate},
+                    self.operation,
+                )
+            )
         report.message = f"{what} after {from_seq} of {total} rows"
         if lost:
             self._reconnect()
@@ -481,14 +543,27 @@ class SyncEngine:
         if not self.queue_failures:
             return
         report.queued_for_retry = retryqueue.enqueue(
-            self.db, report.failures, run_id=report.run_id, now=now,
-            next_retry_at=now + timedelta(seconds=backoff.delay_seconds(
-                1, self.retry.base_seconds, self.retry.max_seconds, self.retry.jitter)),
+            self.db,
+            report.failures,
+            run_id=report.run_id,
+            now=now,
+            next_retry_at=now
+            + timedelta(
+                seconds=backoff.delay_seconds(
+                    1, self.retry.base_seconds, self.retry.max_seconds, self.retry.jitter
+                )
+            ),
             max_attempts=self.retry.max_attempts,
         )
         for f in report.failures[:20]:
-            log.info("row %s (buyer %s): %s: %s", f.row_number, f.buyer_number, f.category,
-                        f.message, extra={"run_id": report.run_id})
+            log.info(
+                "row %s (buyer %s): %s: %s",
+                f.row_number,
+                f.buyer_number,
+                f.category,
+                f.message,
+                extra={"run_id": report.run_id},
+            )
 
     def _finish(self, report: SyncReport, clock: float) -> None:
         report.duration_s = time.perf_counter() - clock
@@ -496,11 +571,19 @@ class SyncEngine:
         report.failed = len(report.failures)
         try:
             runs.finish(
-                self.db, report.run_id, status=report.status, finished_at=utcnow(),
-                rows_read=report.rows_read, inserted=report.inserted, updated=report.updated,
-                failed=report.failed, skipped_blank=report.skipped_blank,
-                queued_for_retry=report.queued_for_retry, duration_s=report.duration_s,
-                rows_per_s=report.rows_per_s, batches=report.batches,
+                self.db,
+                report.run_id,
+                status=report.status,
+                finished_at=utcnow(),
+                rows_read=report.rows_read,
+                inserted=report.inserted,
+                updated=report.updated,
+                failed=report.failed,
+                skipped_blank=report.skipped_blank,
+                queued_for_retry=report.queued_for_retry,
+                duration_s=report.duration_s,
+                rows_per_s=report.rows_per_s,
+                batches=report.batches,
                 message=report.message,
             )
         except StoreError as exc:

@@ -45,7 +45,7 @@ def split_range(a1: str) -> tuple[str | None, str]:
                 break
             i += 1
         title = a1[1:i].replace("''", "'")
-        rest = a1[i + 1:]
+        rest = a1[i + 1 :]
         return title, rest[1:] if rest.startswith("!") else rest
     if "!" in a1:
         title, _, cells = a1.rpartition("!")

@@ -55,6 +55,7 @@ class Source(abc.ABC):
                 if any(v.strip() for v in row.values):
                     value = row.values[header_index] if header_index < len(row.values) else ""
                     yield row.row_number, value
+
         return data.header, values()
 
 

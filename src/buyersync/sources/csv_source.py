@@ -22,8 +22,9 @@ class CsvSource(Source):
 
     def __init__(self, path: str | Path, *, encoding: str = "utf-8", header_row: int = 1) -> None:
         self.path = Path(path)
-        self.encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") \
-            else encoding
+        self.encoding = (
+            "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+        )
         self.header_row = header_row
         self.description = f"csv:{self.path.name}"
         try:
@@ -83,8 +84,9 @@ class CsvSource(Source):
         iterated. Undecodable bytes raise :class:`EncodingProblem` (naming the byte and
         line) when they are reached, from ``read()`` or from the row iterator."""
         if not self.path.exists():
-            raise SourceError(f"source file {self.path} does not exist",
-                              hint="check --source / BUYERSYNC_SOURCE")
+            raise SourceError(
+                f"source file {self.path} does not exist", hint="check --source / BUYERSYNC_SOURCE"
+            )
         fh = self.path.open("r", encoding=self.encoding, newline="")
         reader = csv.reader(fh)
         header: list[str] = []

@@ -83,11 +83,12 @@ class GoogleSheetsSource(Source):
         self.max_attempts = max_attempts
         self.max_wait = max_wait
         self.backoff = backoff
-        self.description = f"gsheets:{spreadsheet_id}" + (f"[{sheet}]" if sheet else
-                                                          f"#gid={gid}" if gid is not None
-                                                          else "")
+        self.description = f"gsheets:{spreadsheet_id}" + (
+            f"[{sheet}]" if sheet else f"#gid={gid}" if gid is not None else ""
+        )
         self._credentials = self._load_credentials(
-            credentials_file or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or None)
+            credentials_file or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or None
+        )
         self._client: httpx.Client | None = None
 
     # ------------------------------------------------------------------ auth
@@ -106,14 +107,18 @@ class GoogleSheetsSource(Source):
         try:
             return service_account.Credentials.from_service_account_file(path, scopes=SCOPES)
         except FileNotFoundError:
-            raise ConfigError(f"Google credentials file {path} does not exist",
-                              hint="check GOOGLE_APPLICATION_CREDENTIALS") from None
+            raise ConfigError(
+                f"Google credentials file {path} does not exist",
+                hint="check GOOGLE_APPLICATION_CREDENTIALS",
+            ) from None
         except (ValueError, KeyError, json.JSONDecodeError) as exc:
             # The message names the missing field, never the key material.
-            raise ConfigError(f"Google credentials file {path} is not a service-account "
-                              f"JSON ({type(exc).__name__})",
-                              hint="download a key for a service account in the Cloud "
-                              "console (IAM > Service accounts > Keys)") from None
+            raise ConfigError(
+                f"Google credentials file {path} is not a service-account "
+                f"JSON ({type(exc).__name__})",
+                hint="download a key for a service account in the Cloud "
+                "console (IAM > Service accounts > Keys)",
+            ) from None
 
     def _auth_headers(self) -> dict[str, str]:
         creds = self._credentials
@@ -168,8 +173,9 @@ class GoogleSheetsSource(Source):
         finally:
             response.close()
 
-    def _get(self, path: str, params: dict[str, str], what: str,
-             check: Any = None) -> dict[str, Any]:
+    def _get(
+        self, path: str, params: dict[str, str], what: str, check: Any = None
+    ) -> dict[str, Any]:
         """GET with retries; returns parsed JSON that ``check`` accepted.
 
         429/5xx/408, timeouts, connection errors and unusable answers are retried with
@@ -185,11 +191,15 @@ class GoogleSheetsSource(Source):
             try:
                 response, content = self._fetch(url, params)
             except httpx.TimeoutException:
-                last, category = f"no answer within {self.timeout:g} s", \
-                    ErrorCategory.SOURCE_UNAVAILABLE
+                last, category = (
+                    f"no answer within {self.timeout:g} s",
+                    ErrorCategory.SOURCE_UNAVAILABLE,
+                )
             except httpx.TransportError as exc:
-                last, category = f"connection failed ({type(exc).__name__})", \
-                    ErrorCategory.SOURCE_UNAVAILABLE
+                last, category = (
+                    f"connection failed ({type(exc).__name__})",
+                    ErrorCategory.SOURCE_UNAVAILABLE,
+                )
             else:
                 status = response.status_code
                 if status == 200:
@@ -244,7 +254,8 @@ class GoogleSheetsSource(Source):
             return SourceUnavailable(
                 f"spreadsheet {sid} was not found (HTTP 404{msg})",
                 hint="check the spreadsheet id in --source (the part after /d/ in its URL)",
-                category=category_for_http_status(status))
+                category=category_for_http_status(status),
+            )
         if status in (401, 403):
             email = getattr(self._credentials, "service_account_email", None)
             who = f"the service account {email}" if email else "the service account"
@@ -252,22 +263,29 @@ class GoogleSheetsSource(Source):
                 f"Google refused access to spreadsheet {sid} (HTTP {status}{msg})",
                 hint=f"share the sheet with {who} (Viewer is enough) and check that the "
                 "Sheets API is enabled for its project",
-                category=category_for_http_status(status))
+                category=category_for_http_status(status),
+            )
         return SourceError(
             f"Google Sheets {what} of spreadsheet {sid} was refused (HTTP {status}{msg})",
             hint="check --sheet, --header-row and the spreadsheet id",
-            category=category_for_http_status(status))
+            category=category_for_http_status(status),
+        )
 
     # ------------------------------------------------------------------ sheet
 
     def _properties(self) -> dict[str, Any]:
         """The chosen tab's properties (title, gridProperties)."""
+
         def check(body: dict[str, Any]) -> None:
             if not isinstance(body.get("sheets"), list):
                 raise _BadAnswer("the spreadsheet answer lists no sheets")
 
-        meta = self._get(f"/v4/spreadsheets/{quote(self.spreadsheet_id, safe='')}",
-                         {"fields": "sheets.properties"}, "metadata request", check)
+        meta = self._get(
+            f"/v4/spreadsheets/{quote(self.spreadsheet_id, safe='')}",
+            {"fields": "sheets.properties"},
+            "metadata request",
+            check,
+        )
         tabs = [s.get("properties", {}) for s in meta["sheets"]]
         grid = [p for p in tabs if p.get("sheetType", "GRID") == "GRID"]
         if self.sheet is not None:
@@ -275,28 +293,37 @@ class GoogleSheetsSource(Source):
                 if p.get("title") == self.sheet:
                     return p
             names = ", ".join(repr(p.get("title")) for p in grid) or "none"
-            raise ConfigError(f"spreadsheet {self.spreadsheet_id} has no sheet named "
-                              f"{self.sheet!r}; its sheets are: {names}",
-                              hint="pass --sheet with one of those names")
+            raise ConfigError(
+                f"spreadsheet {self.spreadsheet_id} has no sheet named "
+                f"{self.sheet!r}; its sheets are: {names}",
+                hint="pass --sheet with one of those names",
+            )
         if self.gid is not None:
             for p in grid:
                 if p.get("sheetId") == self.gid:
                     return p
             gids = ", ".join(f"{p.get('sheetId')} ({p.get('title')!r})" for p in grid)
-            raise ConfigError(f"spreadsheet {self.spreadsheet_id} has no sheet with gid "
-                              f"{self.gid}; its sheets are: {gids}",
-                              hint="copy the URL of the tab again, or use --sheet NAME")
+            raise ConfigError(
+                f"spreadsheet {self.spreadsheet_id} has no sheet with gid "
+                f"{self.gid}; its sheets are: {gids}",
+                hint="copy the URL of the tab again, or use --sheet NAME",
+            )
         for p in grid:
             if not p.get("hidden"):
                 return p
-        raise SourceError(f"spreadsheet {self.spreadsheet_id} has no visible sheet",
-                          hint="unhide a sheet, or name one with --sheet")
+        raise SourceError(
+            f"spreadsheet {self.spreadsheet_id} has no visible sheet",
+            hint="unhide a sheet, or name one with --sheet",
+        )
 
-    def _values(self, title: str, first_row: int, last_row: int, first_col: int,
-                last_col: int) -> list[list[Any]]:
+    def _values(
+        self, title: str, first_row: int, last_row: int, first_col: int, last_col: int
+    ) -> list[list[Any]]:
         """Rows ``first_row..last_row`` (1-based, inclusive) of one column span."""
-        a1 = (f"{quote_title(title)}!{column_name(first_col)}{first_row}:"
-              f"{column_name(last_col)}{last_row}")
+        a1 = (
+            f"{quote_title(title)}!{column_name(first_col)}{first_row}:"
+            f"{column_name(last_col)}{last_row}"
+        )
         asked = last_row - first_row + 1
 
         def check(body: dict[str, Any]) -> None:
@@ -307,22 +334,29 @@ class GoogleSheetsSource(Source):
                 got_title, cells = split_range(str(body["range"]))
                 start, end = _rows_of(cells)
                 if got_title != title or start != first_row or end is None or end < last_row:
-                    raise _BadAnswer(f"asked for {a1} but the answer covers "
-                                     f"{body.get('range')!r} (a partial range)")
+                    raise _BadAnswer(
+                        f"asked for {a1} but the answer covers "
+                        f"{body.get('range')!r} (a partial range)"
+                    )
             values = body.get("values", [])
-            if not isinstance(values, list) or len(values) > asked or \
-                    not all(isinstance(r, list) for r in values):
+            if (
+                not isinstance(values, list)
+                or len(values) > asked
+                or not all(isinstance(r, list) for r in values)
+            ):
                 raise _BadAnswer(f"the answer for {a1} is not a list of at most {asked} rows")
 
         body = self._get(
-            f"/v4/spreadsheets/{quote(self.spreadsheet_id, safe='')}/values/"
-            f"{quote(a1, safe='')}",
+            f"/v4/spreadsheets/{quote(self.spreadsheet_id, safe='')}/values/{quote(a1, safe='')}",
             {"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"},
-            f"read of {a1}", check)
+            f"read of {a1}",
+            check,
+        )
         return list(body.get("values", []))
 
-    def _pages(self, title: str, start: int, row_count: int, first_col: int, last_col: int,
-               page: int) -> Iterator[tuple[int, list[list[Any]]]]:
+    def _pages(
+        self, title: str, start: int, row_count: int, first_col: int, last_col: int, page: int
+    ) -> Iterator[tuple[int, list[list[Any]]]]:
         """``(first_row, rows)`` pages from ``start`` to the end of the data.
 
         Pages run to the grid's last row (``row_count``), except that after a page comes
@@ -355,8 +389,11 @@ class GoogleSheetsSource(Source):
         row_count = int(grid.get("rowCount", UNKNOWN_ROWS))
         col_count = max(1, int(grid.get("columnCount", UNKNOWN_COLUMNS)))
         if self.header_row > row_count:
-            raise SourceError(f"sheet {title!r} has {row_count} rows; there is no header "
-                              f"row on row {self.header_row}", hint="check --header-row")
+            raise SourceError(
+                f"sheet {title!r} has {row_count} rows; there is no header "
+                f"row on row {self.header_row}",
+                hint="check --header-row",
+            )
         return title, row_count, col_count
 
     def read(self) -> SheetData:
@@ -367,7 +404,8 @@ class GoogleSheetsSource(Source):
             raise SourceError(
                 f"sheet {title!r} of spreadsheet {self.spreadsheet_id} has no header row on "
                 f"row {self.header_row} (the sheet is empty from there on)",
-                hint="check --sheet and --header-row")
+                hint="check --sheet and --header-row",
+            )
         header = [_text(v) for v in first[0]]
         while header and not header[-1].strip():
             header.pop()
@@ -411,9 +449,13 @@ class GoogleSheetsSource(Source):
         header = [_text(v) for v in head[0]] if head else []
         while header and not header[-1].strip():
             header.pop()
-        pages = self._pages(title, self.header_row + 1, row_count, header_index,
-                            header_index, COLUMN_PAGE_ROWS) \
-            if self.header_row < row_count else iter(())
+        pages = (
+            self._pages(
+                title, self.header_row + 1, row_count, header_index, header_index, COLUMN_PAGE_ROWS
+            )
+            if self.header_row < row_count
+            else iter(())
+        )
 
         def values() -> Iterator[tuple[int, str]]:
             try:

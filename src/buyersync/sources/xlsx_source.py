@@ -44,8 +44,20 @@ from buyersync.sources.base import SheetData, Source, make_row
 #: 64 MiB of XML is about 120,000 rows x 15 columns; calamine needs ~140 MB for it.
 STREAM_THRESHOLD_BYTES = 64 * 1024 * 1024
 
-_ERRORS = frozenset({"#N/A", "#REF!", "#DIV/0!", "#NAME?", "#VALUE!", "#NULL!", "#NUM!",
-                     "#GETTING_DATA", "#SPILL!", "#CALC!"})
+_ERRORS = frozenset(
+    {
+        "#N/A",
+        "#REF!",
+        "#DIV/0!",
+        "#NAME?",
+        "#VALUE!",
+        "#NULL!",
+        "#NUM!",
+        "#GETTING_DATA",
+        "#SPILL!",
+        "#CALC!",
+    }
+)
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -166,8 +178,11 @@ class _Workbook:
         self.styles_part: str | None = None
         for rel in ET.fromstring(self.zip.read(rels_part)):
             target = rel.get("Target", "")
-            part = target.lstrip("/") if target.startswith("/") else posixpath.normpath(
-                posixpath.join(base, target))
+            part = (
+                target.lstrip("/")
+                if target.startswith("/")
+                else posixpath.normpath(posixpath.join(base, target))
+            )
             targets[rel.get("Id", "")] = part
             kind = rel.get("Type", "")
             if kind.endswith("/sharedStrings"):
@@ -182,8 +197,9 @@ class _Workbook:
             part = targets.get(rid, "")
             if part not in names:
                 continue  # a chart sheet or a dangling relation: nothing to read
-            self.sheets.append(_SheetInfo(el.get("name", ""),
-                                          el.get("state", "visible") == "visible", part))
+            self.sheets.append(
+                _SheetInfo(el.get("name", ""), el.get("state", "visible") == "visible", part)
+            )
 
     def part_size(self, part: str) -> int:
         return self.zip.getinfo(part).file_size
@@ -262,15 +278,19 @@ def _error_value(buf: bytes, pos: int) -> str:
 
 
 def _error_problem(row: int, col: int, error: str) -> tuple[int, str]:
-    return (col, f"cell {column_letter(col)}{row} holds the error {error}; "
-                 "fix the formula or its inputs in the sheet")
+    return (
+        col,
+        f"cell {column_letter(col)}{row} holds the error {error}; "
+        "fix the formula or its inputs in the sheet",
+    )
 
 
 # --------------------------------------------------------------------------- calamine
 
 
-def _calamine_rows(path: Path, name: str, errors: dict[tuple[int, int], str]
-                   ) -> Iterator[tuple[int, list[str], tuple[tuple[int, str], ...]]]:
+def _calamine_rows(
+    path: Path, name: str, errors: dict[tuple[int, int], str]
+) -> Iterator[tuple[int, list[str], tuple[tuple[int, str], ...]]]:
     """``(row_number, cells, problems)`` for every row of the sheet's used range."""
     import python_calamine
 
@@ -320,9 +340,40 @@ def _calamine_rows(path: Path, name: str, errors: dict[tuple[int, int], str]
 
 # --------------------------------------------------------------------------- streaming
 
-_BUILTIN_DATE_FMTS = frozenset({14, 15, 16, 17, 18, 19, 20, 21, 22, 45, 47,
-                                27, 28, 29, 30, 31, 32, 33, 34, 35, 36,
-                                50, 51, 52, 53, 54, 55, 56, 57, 58})
+_BUILTIN_DATE_FMTS = frozenset(
+    {
+        14,
+        15,
+        16,
+        17,
+        18,
+        19,
+        20,
+        21,
+        22,
+        45,
+        47,
+        27,
+        28,
+        29,
+        30,
+        31,
+        32,
+        33,
+        34,
+        35,
+        36,
+        50,
+        51,
+        52,
+        53,
+        54,
+        55,
+        56,
+        57,
+        58,
+    }
+)
 _BUILTIN_DURATION_FMTS = frozenset({46})
 _FMT_NOISE = re.compile(r'"[^"]*"|\\.|_.|\*.')
 _FMT_BRACKET = re.compile(r"\[([^\]]*)\]")
@@ -520,8 +571,14 @@ class XlsxSource(Source):
     picks the reader; tests set it to 0 to force the streaming reader.
     """
 
-    def __init__(self, path: str | Path, *, sheet: str | None = None, header_row: int = 1,
-                 stream_threshold: int = STREAM_THRESHOLD_BYTES) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        sheet: str | None = None,
+        header_row: int = 1,
+        stream_threshold: int = STREAM_THRESHOLD_BYTES,
+    ) -> None:
         self.path = Path(path)
         self.sheet = sheet
         if header_row < 1:
@@ -536,17 +593,21 @@ class XlsxSource(Source):
                 if info.name == self.sheet:
                     return info
             names = ", ".join(repr(s.name) for s in book.sheets) or "none"
-            raise ConfigError(f"{self.path.name} has no sheet named {self.sheet!r}; "
-                              f"its sheets are: {names}",
-                              hint="pass --sheet with one of those names")
+            raise ConfigError(
+                f"{self.path.name} has no sheet named {self.sheet!r}; its sheets are: {names}",
+                hint="pass --sheet with one of those names",
+            )
         for info in book.sheets:
             if info.visible:
                 return info
-        raise SourceError(f"{self.path.name} has no visible worksheet",
-                          hint="unhide a sheet, or name one with --sheet")
+        raise SourceError(
+            f"{self.path.name} has no visible worksheet",
+            hint="unhide a sheet, or name one with --sheet",
+        )
 
-    def _raw_rows(self, book: _Workbook, info: _SheetInfo
-                  ) -> Iterator[tuple[int, list[str], tuple[tuple[int, str], ...]]]:
+    def _raw_rows(
+        self, book: _Workbook, info: _SheetInfo
+    ) -> Iterator[tuple[int, list[str], tuple[tuple[int, str], ...]]]:
         if book.part_size(info.part) > self.stream_threshold:
             return _StreamingSheet(book, info.part).rows()
         errors = _scan_errors(book.zip, info.part)
@@ -556,8 +617,9 @@ class XlsxSource(Source):
 
     def read(self) -> SheetData:
         if not self.path.exists():
-            raise SourceError(f"source file {self.path} does not exist",
-                              hint="check --source / BUYERSYNC_SOURCE")
+            raise SourceError(
+                f"source file {self.path} does not exist", hint="check --source / BUYERSYNC_SOURCE"
+            )
         book = _Workbook(self.path)
         try:
             info = self._pick(book)
@@ -574,8 +636,10 @@ class XlsxSource(Source):
                     break
         except zipfile.BadZipFile as exc:
             book.close()
-            raise SourceError(f"{self.path.name} is damaged: {exc}",
-                              hint="open it in Excel or LibreOffice and save it again") from None
+            raise SourceError(
+                f"{self.path.name} is damaged: {exc}",
+                hint="open it in Excel or LibreOffice and save it again",
+            ) from None
         except BaseException:
             book.close()
             raise
@@ -609,9 +673,10 @@ class XlsxSource(Source):
                     yield make_row(number, cells, width, problems)
                     expected = number + 1
             except zipfile.BadZipFile as exc:
-                raise SourceError(f"{self.path.name}: sheet {name!r} is damaged: {exc}",
-                                  hint="open it in Excel or LibreOffice and save it again"
-                                  ) from None
+                raise SourceError(
+                    f"{self.path.name}: sheet {name!r} is damaged: {exc}",
+                    hint="open it in Excel or LibreOffice and save it again",
+                ) from None
             finally:
                 book.close()
 

@@ -25,7 +25,9 @@ def sqlite_path(url: str) -> str:
         path = rest
     path = unquote(path.split("?", 1)[0])
     if not path:
-        raise ConfigError(f"the SQLite URL {url!r} names no file", hint="use sqlite:///buyersync.db")
+        raise ConfigError(
+            f"the SQLite URL {url!r} names no file", hint="use sqlite:///buyersync.db"
+        )
     return path
 
 

@@ -202,8 +202,11 @@ class Writer:
     def _create_stage(self) -> None:
         db = self.db
         cols = ", ".join(
-            ["seq integer PRIMARY KEY" if db.dialect == "sqlite" else "seq integer NOT NULL",
-             "row_number integer", "buyer_number text"]
+            [
+                "seq integer PRIMARY KEY" if db.dialect == "sqlite" else "seq integer NOT NULL",
+                "row_number integer",
+                "buyer_number text",
+            ]
             + [f"c{i} text" for i in range(len(self.columns))]
         )
         db.execute(f"DROP TABLE IF EXISTS {self._stage}")

@@ -124,8 +124,9 @@ def limited_columns(db: Database) -> list[rules.LimitedColumn]:
         rows = db.query(_PG_COLUMNS, {"t": db.quote(TABLE)})
         cols = {r["name"]: r["type"] for r in rows}
         domains = {r["name"]: r["base"] for r in rows if r["base"] is not None}
-        return rules.limited_columns(cols, dialect="postgresql", domains=domains,
-                                     checks=_pg_length_checks(db))
+        return rules.limited_columns(
+            cols, dialect="postgresql", domains=domains, checks=_pg_length_checks(db)
+        )
     cols = db.columns(TABLE)
     checks = rules.parse_length_checks(sqlite_create_sql(db), cols)
     return rules.limited_columns(cols, dialect="sqlite", checks=checks)
@@ -169,8 +170,10 @@ def column_limits(db: Database) -> dict[str, ColumnLimit]:
 
 def sqlite_create_sql(db: Database, table: str = TABLE) -> str:
     """The ``CREATE TABLE`` statement SQLite keeps for ``table``."""
-    return str(db.query_value(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", (table,)) or "")
+    return str(
+        db.query_value("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", (table,))
+        or ""
+    )
 
 
 def sqlite_objects(db: Database) -> list[rules.SqliteObject]:
@@ -202,14 +205,25 @@ def pg_dependents(db: Database, column_names: Sequence[str]) -> list[rules.Depen
         )
         indexes = tuple(i["def"] for i in db.query(_PG_INDEXES, (r["oid"],)))
         comment = db.query_value("SELECT obj_description(%s, 'pg_class') AS c", (r["oid"],))
-        column_comments = tuple((c["column"], c["comment"])
-                                for c in db.query(_PG_COMMENTS, (r["oid"],)))
-        found.append(rules.Dependent(
-            schema=r["schema"], name=r["name"], materialized=bool(r["materialized"]),
-            definition=r["definition"], depth=int(r["depth"]), owner=r["owner"],
-            options=tuple(r["options"] or ()), populated=bool(r["populated"]),
-            grants=grants, indexes=indexes, comment=comment, column_comments=column_comments,
-        ))
+        column_comments = tuple(
+            (c["column"], c["comment"]) for c in db.query(_PG_COMMENTS, (r["oid"],))
+        )
+        found.append(
+            rules.Dependent(
+                schema=r["schema"],
+                name=r["name"],
+                materialized=bool(r["materialized"]),
+                definition=r["definition"],
+                depth=int(r["depth"]),
+                owner=r["owner"],
+                options=tuple(r["options"] or ()),
+                populated=bool(r["populated"]),
+                grants=grants,
+                indexes=indexes,
+                comment=comment,
+                column_comments=column_comments,
+            )
+        )
     return found
 
 
@@ -223,9 +237,13 @@ def table_names(db: Database, prefix: str) -> list[str]:
     """Names of tables whose name starts with ``prefix`` (for naming backups)."""
     pattern = prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
     if db.dialect == "postgresql":
-        sql = ("SELECT relname AS name FROM pg_class WHERE relkind IN ('r', 'p') "
-               "AND relname LIKE %s ESCAPE '\\' ORDER BY 1")
+        sql = (
+            "SELECT relname AS name FROM pg_class WHERE relkind IN ('r', 'p') "
+            "AND relname LIKE %s ESCAPE '\\' ORDER BY 1"
+        )
     else:
-        sql = ("SELECT name FROM sqlite_master WHERE type = 'table' "
-               "AND name LIKE %s ESCAPE '\\' ORDER BY 1")
+        sql = (
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name LIKE %s ESCAPE '\\' ORDER BY 1"
+        )
     return [r["name"] for r in db.query(sql, (pattern,))]

@@ -12,19 +12,21 @@ from buyersync.store.db import Database
 
 def run_totals(db: Database) -> dict[str, Any]:
     """Sums over every stored run: rows written, runs per status, durations, last success."""
-    written = db.query_value(
-        "SELECT coalesce(sum(inserted + updated), 0) AS n FROM sync_runs")
+    written = db.query_value("SELECT coalesce(sum(inserted + updated), 0) AS n FROM sync_runs")
     by_status = {
         r["status"]: int(r["n"])
         for r in db.query("SELECT status, count(*) AS n FROM sync_runs GROUP BY status")
     }
     durations = [
-        float(d) for (d,) in db.iterate(
-            "SELECT duration_s FROM sync_runs WHERE duration_s IS NOT NULL AND finished_at IS NOT NULL")
+        float(d)
+        for (d,) in db.iterate(
+            "SELECT duration_s FROM sync_runs WHERE duration_s IS NOT NULL AND finished_at IS NOT NULL"
+        )
     ]
     last = db.query_value(
         "SELECT max(finished_at) AS t FROM sync_runs WHERE status IN ('succeeded', "
-        "'completed_with_errors') AND operation = 'sync'")
+        "'completed_with_errors') AND operation = 'sync'"
+    )
     last_ts = db.read_ts(last)
     return {
         "rows_synced": int(written or 0),

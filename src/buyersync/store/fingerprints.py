@@ -52,8 +52,10 @@ def fingerprint_sql(db: Database, columns: Sequence[str], *, utf8_client: bool =
     # concat_ws never sees a NULL (each value is coalesced), so nesting it in groups
     # joins exactly as one call would.
     while len(parts) > _MAX_ARGS:
-        parts = [f"concat_ws({sep}, {', '.join(parts[i:i + _MAX_ARGS])})"
-                 for i in range(0, len(parts), _MAX_ARGS)]
+        parts = [
+            f"concat_ws({sep}, {', '.join(parts[i : i + _MAX_ARGS])})"
+            for i in range(0, len(parts), _MAX_ARGS)
+        ]
     text = f"concat_ws({sep}, {', '.join(parts)})" if parts else "''"
     # Hash the UTF-8 bytes (what Python hashes), whatever the server's encoding.
     data = f"textsend({text})" if utf8_client else f"convert_to({text}, 'UTF8')"
@@ -79,8 +81,7 @@ def iter_fingerprints(db: Database, columns: Sequence[str]) -> Iterator[tuple[st
     if server_can_fingerprint(db, columns):
         encoding = str(db.query_value("SHOW client_encoding")).upper()
         expr = fingerprint_sql(db, columns, utf8_client=encoding in ("UTF8", "UNICODE"))
-        sql = (f"SELECT {q(KEY_COLUMN)}, {expr} FROM {q(TABLE)} "
-               f"WHERE {q(KEY_COLUMN)} IS NOT NULL")
+        sql = f"SELECT {q(KEY_COLUMN)}, {expr} FROM {q(TABLE)} WHERE {q(KEY_COLUMN)} IS NOT NULL"
         yield from db.iterate(sql, chunk=CHUNK)  # psycopg returns bytea as bytes
         return
     log.debug("fingerprinting buyers in Python (%s or a non-text column)", db.dialect)

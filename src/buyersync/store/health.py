@@ -15,9 +15,18 @@ from buyersync.rules.alerts import AlertState, PermanentFailure
 from buyersync.store.db import Database
 
 _METRIC_FIELDS = (
-    "check_time", "spreadsheet_count", "database_count", "missing_count", "extra_count",
-    "error_rate", "retry_queue_depth", "permanent_failures", "minutes_since_last_success",
-    "healthy", "alerts", "details",
+    "check_time",
+    "spreadsheet_count",
+    "database_count",
+    "missing_count",
+    "extra_count",
+    "error_rate",
+    "retry_queue_depth",
+    "permanent_failures",
+    "minutes_since_last_success",
+    "healthy",
+    "alerts",
+    "details",
 )
 
 
@@ -63,16 +72,28 @@ def _bool(db: Database, value: bool) -> Any:
 def insert(db: Database, record: HealthRecord) -> int:
     """Store one health check; return its id."""
     values = [
-        db.ts(record.check_time), record.spreadsheet_count, record.database_count,
-        record.missing_count, record.extra_count, record.error_rate, record.retry_queue_depth,
-        record.permanent_failures, record.minutes_since_last_success,
-        _bool(db, record.healthy), db.json(record.alerts), db.json(record.details),
+        db.ts(record.check_time),
+        record.spreadsheet_count,
+        record.database_count,
+        record.missing_count,
+        record.extra_count,
+        record.error_rate,
+        record.retry_queue_depth,
+        record.permanent_failures,
+        record.minutes_since_last_success,
+        _bool(db, record.healthy),
+        db.json(record.alerts),
+        db.json(record.details),
     ]
     marks = ", ".join(["%s"] * len(values))
     with db.transaction():
-        return int(db.query_value(
-            f"INSERT INTO sync_health_metrics ({', '.join(_METRIC_FIELDS)}) "
-            f"VALUES ({marks}) RETURNING id", values))
+        return int(
+            db.query_value(
+                f"INSERT INTO sync_health_metrics ({', '.join(_METRIC_FIELDS)}) "
+                f"VALUES ({marks}) RETURNING id",
+                values,
+            )
+        )
 
 
 def _record(db: Database, r: dict[str, Any]) -> HealthRecord:
@@ -120,13 +141,16 @@ def history(db: Database, *, limit: int = 50, since: datetime | None = None) -> 
 
 def alert_states(db: Database) -> dict[str, AlertState]:
     """Every stored alert condition, by key."""
-    rows = db.query("SELECT condition, active, first_seen_at, last_sent_at, last_message "
-                    "FROM alert_state")
+    rows = db.query(
+        "SELECT condition, active, first_seen_at, last_sent_at, last_message FROM alert_state"
+    )
     return {
         r["condition"]: AlertState(
-            key=r["condition"], active=bool(r["active"]),
+            key=r["condition"],
+            active=bool(r["active"]),
             first_seen_at=db.read_ts(r["first_seen_at"]),
-            last_sent_at=db.read_ts(r["last_sent_at"]), last_message=r["last_message"],
+            last_sent_at=db.read_ts(r["last_sent_at"]),
+            last_message=r["last_message"],
         )
         for r in rows
     }
@@ -135,8 +159,13 @@ def alert_states(db: Database) -> dict[str, AlertState]:
 def save_alert_states(db: Database, states: Iterable[AlertState]) -> None:
     """Insert or update the given states (one transaction)."""
     rows = [
-        (s.key, _bool(db, s.active), db.ts(s.first_seen_at), db.ts(s.last_sent_at),
-         (s.last_message or "")[:2000] or None)
+        (
+            s.key,
+            _bool(db, s.active),
+            db.ts(s.first_seen_at),
+            db.ts(s.last_sent_at),
+            (s.last_message or "")[:2000] or None,
+        )
         for s in states
     ]
     if not rows:
@@ -158,8 +187,10 @@ def save_alert_states(db: Database, states: Iterable[AlertState]) -> None:
 
 def active_alerts(db: Database) -> list[AlertState]:
     """The conditions active now, oldest first."""
-    return sorted((s for s in alert_states(db).values() if s.active),
-                  key=lambda s: (s.first_seen_at is None, s.first_seen_at, s.key))
+    return sorted(
+        (s for s in alert_states(db).values() if s.active),
+        key=lambda s: (s.first_seen_at is None, s.first_seen_at, s.key),
+    )
 
 
 # -- retry_queue reads for the alert rules ---------------------------------------------
@@ -169,14 +200,21 @@ PERMANENTLY_FAILED = "permanently_failed"  # buyersync.store.retryqueue.QueueSta
 
 def permanent_failures(db: Database, *, limit: int | None = None) -> list[PermanentFailure]:
     """Permanently failed retry entries, oldest first (every one when ``limit`` is None)."""
-    sql = ("SELECT buyer_number, row_number, error_type, last_error, attempt_count "
-           "FROM retry_queue WHERE status = %s ORDER BY updated_at, buyer_number")
+    sql = (
+        "SELECT buyer_number, row_number, error_type, last_error, attempt_count "
+        "FROM retry_queue WHERE status = %s ORDER BY updated_at, buyer_number"
+    )
     params: list[Any] = [PERMANENTLY_FAILED]
     if limit is not None:
         sql += " LIMIT %s"
         params.append(int(limit))
     return [
-        PermanentFailure(r["buyer_number"], r["row_number"], r["error_type"], r["last_error"],
-                         int(r["attempt_count"] or 0))
+        PermanentFailure(
+            r["buyer_number"],
+            r["row_number"],
+            r["error_type"],
+            r["last_error"],
+            int(r["attempt_count"] or 0),
+        )
         for r in db.query(sql, params)
     ]

@@ -44,8 +44,11 @@ class Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step(1, "sync_runs", (
-        """
+    Step(
+        1,
+        "sync_runs",
+        (
+            """
         CREATE TABLE IF NOT EXISTS sync_runs (
             run_id text PRIMARY KEY,
             operation text NOT NULL,            -- sync | sync-missing | retry
@@ -68,11 +71,15 @@ STEPS: tuple[Step, ...] = (
             message text
         )
         """,
-        "CREATE INDEX IF NOT EXISTS sync_runs_started_idx ON sync_runs (started_at)",
-        "CREATE INDEX IF NOT EXISTS sync_runs_status_idx ON sync_runs (status, started_at)",
-    )),
-    Step(2, "sync_error_log", (
-        """
+            "CREATE INDEX IF NOT EXISTS sync_runs_started_idx ON sync_runs (started_at)",
+            "CREATE INDEX IF NOT EXISTS sync_runs_status_idx ON sync_runs (status, started_at)",
+        ),
+    ),
+    Step(
+        2,
+        "sync_error_log",
+        (
+            """
         CREATE TABLE IF NOT EXISTS sync_error_log (
             id {id},
             run_id text,
@@ -86,13 +93,17 @@ STEPS: tuple[Step, ...] = (
             created_at {ts} NOT NULL
         )
         """,
-        "CREATE INDEX IF NOT EXISTS sync_error_log_type_idx ON sync_error_log (error_type, created_at)",
-        "CREATE INDEX IF NOT EXISTS sync_error_log_buyer_idx ON sync_error_log (buyer_number)",
-        "CREATE INDEX IF NOT EXISTS sync_error_log_run_idx ON sync_error_log (run_id)",
-        "CREATE INDEX IF NOT EXISTS sync_error_log_created_idx ON sync_error_log (created_at)",
-    )),
-    Step(3, "retry_queue", (
-        """
+            "CREATE INDEX IF NOT EXISTS sync_error_log_type_idx ON sync_error_log (error_type, created_at)",
+            "CREATE INDEX IF NOT EXISTS sync_error_log_buyer_idx ON sync_error_log (buyer_number)",
+            "CREATE INDEX IF NOT EXISTS sync_error_log_run_idx ON sync_error_log (run_id)",
+            "CREATE INDEX IF NOT EXISTS sync_error_log_created_idx ON sync_error_log (created_at)",
+        ),
+    ),
+    Step(
+        3,
+        "retry_queue",
+        (
+            """
         CREATE TABLE IF NOT EXISTS retry_queue (
             id {id},
             buyer_number text NOT NULL UNIQUE,
@@ -109,10 +120,14 @@ STEPS: tuple[Step, ...] = (
             updated_at {ts} NOT NULL
         )
         """,
-        "CREATE INDEX IF NOT EXISTS retry_queue_due_idx ON retry_queue (status, next_retry_at)",
-    )),
-    Step(4, "sync_health_metrics", (
-        """
+            "CREATE INDEX IF NOT EXISTS retry_queue_due_idx ON retry_queue (status, next_retry_at)",
+        ),
+    ),
+    Step(
+        4,
+        "sync_health_metrics",
+        (
+            """
         CREATE TABLE IF NOT EXISTS sync_health_metrics (
             id {id},
             check_time {ts} NOT NULL,
@@ -129,10 +144,14 @@ STEPS: tuple[Step, ...] = (
             details {json}
         )
         """,
-        "CREATE INDEX IF NOT EXISTS sync_health_metrics_time_idx ON sync_health_metrics (check_time)",
-    )),
-    Step(5, "alert_state", (
-        """
+            "CREATE INDEX IF NOT EXISTS sync_health_metrics_time_idx ON sync_health_metrics (check_time)",
+        ),
+    ),
+    Step(
+        5,
+        "alert_state",
+        (
+            """
         CREATE TABLE IF NOT EXISTS alert_state (
             condition text PRIMARY KEY,         -- e.g. missing_buyers, error_rate, stale_sync
             active {bool} NOT NULL,
@@ -141,15 +160,23 @@ STEPS: tuple[Step, ...] = (
             last_message text
         )
         """,
-    )),
-    Step(10, "retry_queue_lease", (
-        # A claimed entry carries its worker and a lease: when a worker dies mid-attempt
-        # the lease runs out and another worker may take the entry again.
-        "ALTER TABLE retry_queue ADD COLUMN claimed_by text",
-        "ALTER TABLE retry_queue ADD COLUMN lease_expires_at {ts}",
-    )),
-    Step(11, "retry_attempts", (
-        """
+        ),
+    ),
+    Step(
+        10,
+        "retry_queue_lease",
+        (
+            # A claimed entry carries its worker and a lease: when a worker dies mid-attempt
+            # the lease runs out and another worker may take the entry again.
+            "ALTER TABLE retry_queue ADD COLUMN claimed_by text",
+            "ALTER TABLE retry_queue ADD COLUMN lease_expires_at {ts}",
+        ),
+    ),
+    Step(
+        11,
+        "retry_attempts",
+        (
+            """
         CREATE TABLE IF NOT EXISTS retry_attempts (
             id {id},
             buyer_number text NOT NULL,
@@ -164,11 +191,15 @@ STEPS: tuple[Step, ...] = (
             created_at {ts} NOT NULL
         )
         """,
-        "CREATE INDEX IF NOT EXISTS retry_attempts_buyer_idx ON retry_attempts (buyer_number, created_at)",
-        "CREATE INDEX IF NOT EXISTS retry_attempts_created_idx ON retry_attempts (created_at)",
-    )),
-    Step(30, "sync_outcomes", (
-        """
+            "CREATE INDEX IF NOT EXISTS retry_attempts_buyer_idx ON retry_attempts (buyer_number, created_at)",
+            "CREATE INDEX IF NOT EXISTS retry_attempts_created_idx ON retry_attempts (created_at)",
+        ),
+    ),
+    Step(
+        30,
+        "sync_outcomes",
+        (
+            """
         CREATE TABLE IF NOT EXISTS sync_outcomes (
             id {id},
             run_id text,                        -- the sync-missing run (sync_runs.run_id)
@@ -180,9 +211,10 @@ STEPS: tuple[Step, ...] = (
             created_at {ts} NOT NULL
         )
         """,
-        "CREATE INDEX IF NOT EXISTS sync_outcomes_run_idx ON sync_outcomes (run_id)",
-        "CREATE INDEX IF NOT EXISTS sync_outcomes_buyer_idx ON sync_outcomes (buyer_number, created_at)",
-    )),
+            "CREATE INDEX IF NOT EXISTS sync_outcomes_run_idx ON sync_outcomes (run_id)",
+            "CREATE INDEX IF NOT EXISTS sync_outcomes_buyer_idx ON sync_outcomes (buyer_number, created_at)",
+        ),
+    ),
 )
 
 LATEST = max(step.version for step in STEPS)
@@ -199,7 +231,9 @@ def pending(db: Database) -> list[Step]:
 def current_version(db: Database) -> int:
     if not db.table_exists("buyersync_schema_version"):
         return 0
-    return int(db.query_value("SELECT coalesce(max(version), 0) AS v FROM buyersync_schema_version"))
+    return int(
+        db.query_value("SELECT coalesce(max(version), 0) AS v FROM buyersync_schema_version")
+    )
 
 
 def migrate(db: Database) -> list[str]:
@@ -212,11 +246,9 @@ def migrate(db: Database) -> list[str]:
     with db.lock("migrate", wait_seconds=60):
         db.execute(
             f"""CREATE TABLE IF NOT EXISTS buyersync_schema_version (
-                version integer PRIMARY KEY, name text NOT NULL, applied_at {types['ts']} NOT NULL)"""
+                version integer PRIMARY KEY, name text NOT NULL, applied_at {types["ts"]} NOT NULL)"""
         )
-        done = {
-            int(r["version"]) for r in db.query("SELECT version FROM buyersync_schema_version")
-        }
+        done = {int(r["version"]) for r in db.query("SELECT version FROM buyersync_schema_version")}
         for step in STEPS:
             if step.version in done:
                 continue

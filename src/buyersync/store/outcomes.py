@@ -59,8 +59,13 @@ _SELECT = (
 )
 
 
-def record(db: Database, run_id: str | None, outcomes: Sequence[BuyerOutcome], *,
-           at: datetime | None = None) -> None:
+def record(
+    db: Database,
+    run_id: str | None,
+    outcomes: Sequence[BuyerOutcome],
+    *,
+    at: datetime | None = None,
+) -> None:
     """Store one row per outcome, in one transaction."""
     if not outcomes:
         return
@@ -73,8 +78,13 @@ def record(db: Database, run_id: str | None, outcomes: Sequence[BuyerOutcome], *
         db.executemany(_INSERT, rows)
 
 
-def query(db: Database, *, run_id: str | None = None, buyer_number: str | None = None,
-          limit: int | None = None) -> list[BuyerOutcome]:
+def query(
+    db: Database,
+    *,
+    run_id: str | None = None,
+    buyer_number: str | None = None,
+    limit: int | None = None,
+) -> list[BuyerOutcome]:
     """Stored outcomes, newest first, filtered by run and/or buyer."""
     clauses: list[str] = []
     params: list[Any] = []
@@ -94,9 +104,13 @@ def query(db: Database, *, run_id: str | None = None, buyer_number: str | None =
     rows = db.query(sql, params)
     return [
         BuyerOutcome(
-            buyer_number=r["buyer_number"], row_number=r["row_number"],
-            outcome=Outcome(r["outcome"]), error_type=r["error_type"], message=r["message"],
-            run_id=r["run_id"], created_at=db.read_ts(r["created_at"]),
+            buyer_number=r["buyer_number"],
+            row_number=r["row_number"],
+            outcome=Outcome(r["outcome"]),
+            error_type=r["error_type"],
+            message=r["message"],
+            run_id=r["run_id"],
+            created_at=db.read_ts(r["created_at"]),
         )
         for r in rows
     ]

@@ -64,9 +64,12 @@ def translate(
                 details[attr] = value
     if category is ErrorCategory.DATABASE_CONNECTION:
         return StoreConnectionError(
-            message, sqlstate=sqlstate, details=details,
+            message,
+            sqlstate=sqlstate,
+            details=details,
             hint="the database connection was lost; run the command again "
-                 "(rows already written stay, nothing is duplicated)")
+            "(rows already written stay, nothing is duplicated)",
+        )
     if sqlstate and sqlstate[:2] in ("22", "23", "21"):
         return RowRejected(message, sqlstate=sqlstate, category=category, details=details)
     return StoreError(message, sqlstate=sqlstate, category=category, details=details)
@@ -147,8 +150,7 @@ class PostgresDatabase(Database):
     # -- statements -------------------------------------------------------
     def execute(self, sql: str, params: Params = None) -> int:
         try:
-            cur = self._conn.execute(sql if params is not None else sql.replace("%%", "%"),
-                                     params)  # type: ignore[arg-type]
+            cur = self._conn.execute(sql if params is not None else sql.replace("%%", "%"), params)  # type: ignore[arg-type]
             return cur.rowcount
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
@@ -162,8 +164,7 @@ class PostgresDatabase(Database):
 
     def query(self, sql: str, params: Params = None) -> list[Row]:
         try:
-            cur = self._conn.execute(sql if params is not None else sql.replace("%%", "%"),
-                                     params)  # type: ignore[arg-type]
+            cur = self._conn.execute(sql if params is not None else sql.replace("%%", "%"), params)  # type: ignore[arg-type]
             return list(cur.fetchall()) if cur.description else []  # type: ignore[arg-type]
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
@@ -172,9 +173,12 @@ class PostgresDatabase(Database):
         try:
             # A server-side cursor per stream: two streams on one connection must not
             # share a cursor name.
-            with self._conn.transaction(), self._conn.cursor(
-                name=f"buyersync_iter_{next(_CURSOR_IDS)}", row_factory=psycopg.rows.tuple_row
-            ) as cur:
+            with (
+                self._conn.transaction(),
+                self._conn.cursor(
+                    name=f"buyersync_iter_{next(_CURSOR_IDS)}", row_factory=psycopg.rows.tuple_row
+                ) as cur,
+            ):
                 cur.itersize = chunk
                 cur.execute(sql, params)  # type: ignore[arg-type]
                 yield from cur
@@ -250,8 +254,9 @@ class PostgresDatabase(Database):
         Needs a direct connection: it does not survive a transaction-pooling
         PgBouncer (for example Supabase's pooler on port 6543).
         """
-        key = int.from_bytes(hashlib.sha256(f"buyersync:{name}".encode()).digest()[:8], "big",
-                             signed=True)
+        key = int.from_bytes(
+            hashlib.sha256(f"buyersync:{name}".encode()).digest()[:8], "big", signed=True
+        )
         deadline = time.monotonic() + wait_seconds
         while not self.query_value("SELECT pg_try_advisory_lock(%s) AS ok", (key,)):
             if time.monotonic() >= deadline:

@@ -137,7 +137,10 @@ _ENTRY_COLUMNS = (
 # Which entries a claim may take. Pending ones when due (or any time with --all);
 # processing ones whose worker's lease ran out, unless that used their last attempt;
 # permanently failed ones only when a person asks; optionally one buyer only.
-_CLAIMABLE = "SELECT " + _ENTRY_COLUMNS + """
+_CLAIMABLE = (
+    "SELECT "
+    + _ENTRY_COLUMNS
+    + """
     FROM retry_queue
     WHERE (
         (status = 'pending' AND (%(any_time)s = 1 OR next_retry_at <= %(now)s))
@@ -149,6 +152,7 @@ _CLAIMABLE = "SELECT " + _ENTRY_COLUMNS + """
     ORDER BY next_retry_at, id
     LIMIT %(limit)s
 """
+)
 _CLAIMABLE_PG = _CLAIMABLE + "    FOR UPDATE SKIP LOCKED\n"
 _CLAIM_ONE = """
     UPDATE retry_queue SET status = 'processing', attempt_count = attempt_count + 1,
@@ -193,9 +197,19 @@ def enqueue(
     stay in the error log. Returns the number of entries queued or refreshed.
     """
     rows = [
-        (f.buyer_number, f.row_number, str(QueueStatus.PENDING), max_attempts,
-         db.ts(next_retry_at), str(f.category), f.message, db.json(f.details), run_id,
-         db.ts(now), db.ts(now))
+        (
+            f.buyer_number,
+            f.row_number,
+            str(QueueStatus.PENDING),
+            max_attempts,
+            db.ts(next_retry_at),
+            str(f.category),
+            f.message,
+            db.json(f.details),
+            run_id,
+            db.ts(now),
+            db.ts(now),
+        )
         for f in failures
         if f.retryable and f.buyer_number
     ]
@@ -267,8 +281,11 @@ def claim(
     ``prior_status`` the status they had before.
     """
     params = {
-        "now": db.ts(now), "any_time": int(any_time), "permanent": int(permanent),
-        "buyer": buyer_number or "", "limit": int(limit),
+        "now": db.ts(now),
+        "any_time": int(any_time),
+        "permanent": int(permanent),
+        "buyer": buyer_number or "",
+        "limit": int(limit),
     }
     select = _CLAIMABLE_PG if db.dialect == "postgresql" else _CLAIMABLE
     with db.transaction():
@@ -279,16 +296,18 @@ def claim(
             )
     return [
         dataclasses.replace(
-            _entry(db, r, r["status"]), status=QueueStatus.PROCESSING,
-            attempt_count=int(r["attempt_count"]) + 1, claimed_by=worker,
-            lease_expires_at=lease_until, updated_at=now,
+            _entry(db, r, r["status"]),
+            status=QueueStatus.PROCESSING,
+            attempt_count=int(r["attempt_count"]) + 1,
+            claimed_by=worker,
+            lease_expires_at=lease_until,
+            updated_at=now,
         )
         for r in rows
     ]
 
 
-def settle(db: Database, settlements: Sequence[Settlement], *, worker: str,
-           now: datetime) -> int:
+def settle(db: Database, settlements: Sequence[Settlement], *, worker: str, now: datetime) -> int:
     """Apply the outcome of each attempt and record it in ``retry_attempts``.
 
     Removing verdicts delete the entry; RESCHEDULED returns it to ``pending`` at
@@ -310,20 +329,38 @@ def settle(db: Database, settlements: Sequence[Settlement], *, worker: str,
                     Verdict.PERMANENTLY_FAILED: QueueStatus.PERMANENTLY_FAILED,
                 }.get(s.verdict, s.prior_status)
                 released = s.verdict is Verdict.RELEASED
-                n = db.execute(_RESCHEDULE, (
-                    str(status), db.ts(s.next_retry_at), s.error_type,
-                    s.message if not released else None,
-                    db.json(s.details) if s.details and not released else None,
-                    s.run_id if not released else None, s.max_attempts, 1 if released else 0,
-                    db.ts(now), s.buyer_number, worker,
-                ))
+                n = db.execute(
+                    _RESCHEDULE,
+                    (
+                        str(status),
+                        db.ts(s.next_retry_at),
+                        s.error_type,
+                        s.message if not released else None,
+                        db.json(s.details) if s.details and not released else None,
+                        s.run_id if not released else None,
+                        s.max_attempts,
+                        1 if released else 0,
+                        db.ts(now),
+                        s.buyer_number,
+                        worker,
+                    ),
+                )
             changed += max(n, 0)
             if n > 0 and s.verdict is not Verdict.RELEASED:
-                attempts.append((
-                    s.buyer_number, s.attempt, str(s.verdict),
-                    bool(s.manual) if db.dialect == "postgresql" else int(s.manual),
-                    s.run_id, worker, s.error_type, s.message, db.ts(s.next_retry_at), db.ts(now),
-                ))
+                attempts.append(
+                    (
+                        s.buyer_number,
+                        s.attempt,
+                        str(s.verdict),
+                        bool(s.manual) if db.dialect == "postgresql" else int(s.manual),
+                        s.run_id,
+                        worker,
+                        s.error_type,
+                        s.message,
+                        db.ts(s.next_retry_at),
+                        db.ts(now),
+                    )
+                )
         if attempts:
             db.executemany(_INSERT_ATTEMPT, attempts)
     return changed
@@ -348,14 +385,19 @@ def expire_stale(db: Database, *, now: datetime) -> list[str]:
                 "UPDATE retry_queue SET status = 'permanently_failed', claimed_by = NULL, "
                 "lease_expires_at = NULL, updated_at = %s, last_error = %s "
                 "WHERE buyer_number = %s AND status = 'processing'",
-                [(db.ts(now), "the process retrying it stopped during its last allowed attempt",
-                  k) for k in keys],
+                [
+                    (
+                        db.ts(now),
+                        "the process retrying it stopped during its last allowed attempt",
+                        k,
+                    )
+                    for k in keys
+                ],
             )
     return keys
 
 
-def mark_permanently_failed(db: Database, buyer_number: str, *, reason: str,
-                            now: datetime) -> bool:
+def mark_permanently_failed(db: Database, buyer_number: str, *, reason: str, now: datetime) -> bool:
     """Park one entry as permanently failed (by hand). Returns whether it existed."""
     n = db.execute(
         "UPDATE retry_queue SET status = 'permanently_failed', last_error = %s, "
@@ -373,35 +415,51 @@ def get(db: Database, buyer_number: str) -> QueueEntry | None:
     return _entry(db, row) if row else None
 
 
-def list_entries(db: Database, *, status: QueueStatus | str | None = None,
-                 limit: int | None = None) -> list[QueueEntry]:
+def list_entries(
+    db: Database, *, status: QueueStatus | str | None = None, limit: int | None = None
+) -> list[QueueEntry]:
     """Entries (optionally of one status), soonest due first; ``limit`` None: all."""
     rows = db.query(
         "SELECT " + _ENTRY_COLUMNS + " FROM retry_queue "
         "WHERE (%(status)s = '' OR status = %(status)s) "
         "ORDER BY next_retry_at, id LIMIT %(limit)s",
-        {"status": str(status or ""), "limit": -1 if limit is None and db.dialect == "sqlite"
-         else limit},
+        {
+            "status": str(status or ""),
+            "limit": -1 if limit is None and db.dialect == "sqlite" else limit,
+        },
     )
     return [_entry(db, r) for r in rows]
 
 
-def attempts(db: Database, *, buyer_number: str | None = None, run_id: str | None = None,
-             limit: int | None = None) -> list[AttemptRecord]:
+def attempts(
+    db: Database,
+    *,
+    buyer_number: str | None = None,
+    run_id: str | None = None,
+    limit: int | None = None,
+) -> list[AttemptRecord]:
     """Settled retry attempts, newest first, optionally of one buyer or one retry run."""
     rows = db.query(
         "SELECT " + _ATTEMPT_COLUMNS + " FROM retry_attempts "
         "WHERE (%(buyer)s = '' OR buyer_number = %(buyer)s) "
         "AND (%(run)s = '' OR run_id = %(run)s) "
         "ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
-        {"buyer": buyer_number or "", "run": run_id or "",
-         "limit": -1 if limit is None and db.dialect == "sqlite" else limit},
+        {
+            "buyer": buyer_number or "",
+            "run": run_id or "",
+            "limit": -1 if limit is None and db.dialect == "sqlite" else limit,
+        },
     )
     return [
         AttemptRecord(
-            buyer_number=r["buyer_number"], attempt=int(r["attempt"]), outcome=r["outcome"],
-            manual=bool(r["manual"]), run_id=r["run_id"], worker=r["worker"],
-            error_type=r["error_type"], message=r["message"],
+            buyer_number=r["buyer_number"],
+            attempt=int(r["attempt"]),
+            outcome=r["outcome"],
+            manual=bool(r["manual"]),
+            run_id=r["run_id"],
+            worker=r["worker"],
+            error_type=r["error_type"],
+            message=r["message"],
             next_retry_at=db.read_ts(r["next_retry_at"]),
             created_at=db.read_ts(r["created_at"]),  # type: ignore[arg-type]
         )
@@ -409,8 +467,9 @@ def attempts(db: Database, *, buyer_number: str | None = None, run_id: str | Non
     ]
 
 
-def resolve_synced(db: Database, synced: Iterable[str], *, run_id: str | None,
-                   now: datetime) -> list[str]:
+def resolve_synced(
+    db: Database, synced: Iterable[str], *, run_id: str | None, now: datetime
+) -> list[str]:
     """Remove the queue entries of buyers a sync has just written (retried or not).
 
     A full sync that lands a queued buyer is a successful retry: the entry is deleted
@@ -418,9 +477,13 @@ def resolve_synced(db: Database, synced: Iterable[str], *, run_id: str | None,
     worker holds right now (``processing``) are left to that worker. Returns the
     buyer numbers resolved.
     """
-    queued = {r["buyer_number"]: r for r in db.query(
-        "SELECT buyer_number, attempt_count FROM retry_queue WHERE status <> %s",
-        (str(QueueStatus.PROCESSING),))}
+    queued = {
+        r["buyer_number"]: r
+        for r in db.query(
+            "SELECT buyer_number, attempt_count FROM retry_queue WHERE status <> %s",
+            (str(QueueStatus.PROCESSING),),
+        )
+    }
     if not queued:
         return []
     done = sorted({k for k in synced if k in queued})
@@ -431,13 +494,31 @@ def resolve_synced(db: Database, synced: Iterable[str], *, run_id: str | None,
     with db.transaction():
         for key in done:
             # A retry worker may have claimed it since the read above: then it is theirs.
-            if db.execute("DELETE FROM retry_queue WHERE buyer_number = %s AND status <> %s",
-                          (key, str(QueueStatus.PROCESSING))) > 0:
+            if (
+                db.execute(
+                    "DELETE FROM retry_queue WHERE buyer_number = %s AND status <> %s",
+                    (key, str(QueueStatus.PROCESSING)),
+                )
+                > 0
+            ):
                 resolved.append(key)
         if resolved:
-            db.executemany(_INSERT_ATTEMPT, [
-                (key, int(queued[key]["attempt_count"] or 0), str(Verdict.SUCCEEDED), manual,
-                 run_id, "sync", None, "written by a sync", None, db.ts(now))
-                for key in resolved
-            ])
+            db.executemany(
+                _INSERT_ATTEMPT,
+                [
+                    (
+                        key,
+                        int(queued[key]["attempt_count"] or 0),
+                        str(Verdict.SUCCEEDED),
+                        manual,
+                        run_id,
+                        "sync",
+                        None,
+                        "written by a sync",
+                        None,
+                        db.ts(now),
+                    )
+                    for key in resolved
+                ],
+            )
     return resolved

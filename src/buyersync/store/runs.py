@@ -12,9 +12,25 @@ from buyersync.records import RunStatus
 from buyersync.store.db import Database, utcnow
 
 _FIELDS = (
-    "run_id", "operation", "status", "started_at", "finished_at", "source", "rows_read",
-    "inserted", "updated", "failed", "skipped_blank", "queued_for_retry", "duration_s",
-    "rows_per_s", "batch_size", "batches", "pid", "host", "message",
+    "run_id",
+    "operation",
+    "status",
+    "started_at",
+    "finished_at",
+    "source",
+    "rows_read",
+    "inserted",
+    "updated",
+    "failed",
+    "skipped_blank",
+    "queued_for_retry",
+    "duration_s",
+    "rows_per_s",
+    "batch_size",
+    "batches",
+    "pid",
+    "host",
+    "message",
 )
 
 
@@ -47,18 +63,34 @@ class RunRecord:
         return out
 
 
-def start(db: Database, run_id: str, operation: str, *, source: str | None,
-          batch_size: int | None, started_at: datetime) -> None:
+def start(
+    db: Database,
+    run_id: str,
+    operation: str,
+    *,
+    source: str | None,
+    batch_size: int | None,
+    started_at: datetime,
+) -> None:
     db.execute(
         "INSERT INTO sync_runs (run_id, operation, status, started_at, source, batch_size, pid, host)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (run_id, operation, str(RunStatus.RUNNING), db.ts(started_at), source, batch_size,
-         os.getpid(), socket.gethostname()),
+        (
+            run_id,
+            operation,
+            str(RunStatus.RUNNING),
+            db.ts(started_at),
+            source,
+            batch_size,
+            os.getpid(),
+            socket.gethostname(),
+        ),
     )
 
 
-def finish(db: Database, run_id: str, *, status: RunStatus, finished_at: datetime,
-           **counts: Any) -> None:
+def finish(
+    db: Database, run_id: str, *, status: RunStatus, finished_at: datetime, **counts: Any
+) -> None:
     """Record the outcome. ``counts`` are columns of sync_runs (rows_read, inserted …)."""
     allowed = set(_FIELDS) - {"run_id", "operation", "started_at", "pid", "host"}
     unknown = set(counts) - allowed
@@ -88,8 +120,15 @@ def _record(db: Database, r: dict[str, Any]) -> RunRecord:
     values = {f: r.get(f) for f in _FIELDS}
     values["started_at"] = db.read_ts(r["started_at"])
     values["finished_at"] = db.read_ts(r["finished_at"])
-    for f in ("rows_read", "inserted", "updated", "failed", "skipped_blank",
-              "queued_for_retry", "batches"):
+    for f in (
+        "rows_read",
+        "inserted",
+        "updated",
+        "failed",
+        "skipped_blank",
+        "queued_for_retry",
+        "batches",
+    ):
         values[f] = int(values[f] or 0)
     return RunRecord(**values)  # type: ignore[arg-type]
 

@@ -76,8 +76,12 @@ class FixResult:
 
     @property
     def ok(self) -> bool:
-        return (not self.limited_after and not self.not_converted
-                and not self.kept_constraints and self.identical)
+        return (
+            not self.limited_after
+            and not self.not_converted
+            and not self.kept_constraints
+            and self.identical
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,8 +111,9 @@ class FixResult:
         }
 
 
-def fingerprint(db: Database, table: str = TABLE,
-                columns: Sequence[str] | None = None) -> Fingerprint:
+def fingerprint(
+    db: Database, table: str = TABLE, columns: Sequence[str] | None = None
+) -> Fingerprint:
     """Fingerprint ``table``: equal before and after the conversion when no value changed.
 
     PostgreSQL compares values as text (``char(n)`` padding is not content: it is
@@ -130,8 +135,9 @@ def fingerprint(db: Database, table: str = TABLE,
     select = ", ".join(q(c) for c in cols)
     for values in db.iterate(f"SELECT {select} FROM {q(table)}"):
         n += 1
-        total += int.from_bytes(hashlib.md5(repr(tuple(values)).encode(), usedforsecurity=False)
-                                .digest()[:8], "big")
+        total += int.from_bytes(
+            hashlib.md5(repr(tuple(values)).encode(), usedforsecurity=False).digest()[:8], "big"
+        )
     return Fingerprint(n, str(total))
 
 
@@ -144,22 +150,41 @@ def build_plan(
     backup = rules.backup_table_name(now or utcnow(), catalog.table_names(db, f"{TABLE}_backup_"))
     if db.dialect == "postgresql":
         plan = rules.postgres_plan_sql(
-            quote=db.quote, table=TABLE, columns=limited,
+            quote=db.quote,
+            table=TABLE,
+            columns=limited,
             # dropping a CHECK does not disturb views: only columns whose type changes
             dependents=catalog.pg_dependents(db, [c.column for c in limited if c.type_limited]),
-            backup_table=backup, add_columns=add_columns, current_user=catalog.current_user(db),
+            backup_table=backup,
+            add_columns=add_columns,
+            current_user=catalog.current_user(db),
             mixed=mixed,
         )
     else:
-        plan = rules.sqlite_plan_sql(
-            quote=db.quote, table=TABLE, create_sql=catalog.sqlite_create_sql(db),
-            column_names=list(db.columns(TABLE)), columns=limited,
-            objects=catalog.sqlite_objects(db), backup_table=backup, add_columns=add_columns,
-            mixed=mixed,
-        ) if limited else rules.FixPlan(
-            dialect="sqlite", backup_table=backup, backup=(), before=(), alters=(),
-            after=tuple(f"ALTER TABLE {db.quote(TABLE)} ADD COLUMN {db.quote(c)} TEXT"
-                        for c in add_columns),
+        plan = (
+            rules.sqlite_plan_sql(
+                quote=db.quote,
+                table=TABLE,
+                create_sql=catalog.sqlite_create_sql(db),
+                column_names=list(db.columns(TABLE)),
+                columns=limited,
+                objects=catalog.sqlite_objects(db),
+                backup_table=backup,
+                add_columns=add_columns,
+                mixed=mixed,
+            )
+            if limited
+            else rules.FixPlan(
+                dialect="sqlite",
+                backup_table=backup,
+                backup=(),
+                before=(),
+                alters=(),
+                after=tuple(
+                    f"ALTER TABLE {db.quote(TABLE)} ADD COLUMN {db.quote(c)} TEXT"
+                    for c in add_columns
+                ),
+            )
         )
     return plan, limited
 
@@ -196,8 +221,9 @@ def apply(
             _verify(db, result)
             return result
         if limited:
-            result.backup_table = _backup(db, now, lock_timeout_s, attempts, backoff_s, sleep,
-                                          result)
+            result.backup_table = _backup(
+                db, now, lock_timeout_s, attempts, backoff_s, sleep, result
+            )
         if db.dialect == "postgresql":
             _convert_pg(db, add, lock_timeout_s, attempts, backoff_s, sleep, result)
         else:
@@ -206,8 +232,12 @@ def apply(
         if result.backup_table and result.before is not None:
             result.backup_identical = fingerprint(db, result.backup_table) == result.before
         _verify(db, result)
-    log.info("migration 050: converted %d column(s), %d not converted, backup %s",
-             len(result.converted), len(result.not_converted), result.backup_table)
+    log.info(
+        "migration 050: converted %d column(s), %d not converted, backup %s",
+        len(result.converted),
+        len(result.not_converted),
+        result.backup_table,
+    )
     return result
 
 
@@ -218,8 +248,14 @@ def _verify(db: Database, result: FixResult) -> None:
 
 
 def _retrying(
-    db: Database, what: str, step: Callable[[], None], lock_timeout_s: float, attempts: int,
-    backoff_s: float, sleep: Callable[[float], None], result: FixResult,
+    db: Database,
+    what: str,
+    step: Callable[[], None],
+    lock_timeout_s: float,
+    attempts: int,
+    backoff_s: float,
+    sleep: Callable[[float], None],
+    result: FixResult,
 ) -> None:
     """Run ``step`` (one transaction); retry it while the table lock is not available."""
     for attempt in range(1, max(1, attempts) + 1):
@@ -229,17 +265,22 @@ def _retrying(
             return
         except StoreError as exc:
             busy = exc.sqlstate == LOCK_NOT_AVAILABLE or (
-                exc.category is ErrorCategory.TIMEOUT and db.dialect == "sqlite")
+                exc.category is ErrorCategory.TIMEOUT and db.dialect == "sqlite"
+            )
             if not busy:
                 raise SchemaFixError(
                     f"Migration 050 failed while {what} and was rolled back; nothing changed: "
                     f"{exc.message}",
                     hint="fix the cause named here and run buyersync schema fix --apply again "
-                         "(the backup table, if taken, is kept)",
+                    "(the backup table, if taken, is kept)",
                     details={"sqlstate": exc.sqlstate},
                 ) from exc
-            log.warning("migration 050: buyers is busy (attempt %d of %d, lock timeout %.1fs)",
-                        attempt, attempts, lock_timeout_s)
+            log.warning(
+                "migration 050: buyers is busy (attempt %d of %d, lock timeout %.1fs)",
+                attempt,
+                attempts,
+                lock_timeout_s,
+            )
             if attempt < attempts:
                 sleep(backoff_s * 2 ** (attempt - 1))
     holders = _lock_holders(db)
@@ -247,7 +288,7 @@ def _retrying(
         f"Migration 050 could not lock the buyers table while {what}: it stayed busy for "
         f"{attempts} attempt(s) of {lock_timeout_s:g}s each{holders}; nothing was changed",
         hint="end or wait for the long-running transactions on buyers, then run buyersync "
-             "schema fix --apply again (or pass a larger --lock-timeout / --attempts)",
+        "schema fix --apply again (or pass a larger --lock-timeout / --attempts)",
         category=ErrorCategory.TIMEOUT,
     )
 
@@ -273,7 +314,8 @@ def _lock_holders(db: Database) -> str:
         return ""
     shown = ", ".join(
         f"pid {r['pid']} ({r['app'] or 'unnamed'}, {r['state']}"
-        + (f" for {r['age']}s" if r["age"] is not None else "") + ")"
+        + (f" for {r['age']}s" if r["age"] is not None else "")
+        + ")"
         for r in rows[:5]
     )
     return f": held by {shown}"
@@ -287,8 +329,15 @@ def _set_timeout(db: Database, lock_timeout_s: float) -> None:
         db.execute(f"PRAGMA busy_timeout = {ms}")
 
 
-def _backup(db: Database, now: datetime | None, lock_timeout_s: float, attempts: int,
-            backoff_s: float, sleep: Callable[[float], None], result: FixResult) -> str:
+def _backup(
+    db: Database,
+    now: datetime | None,
+    lock_timeout_s: float,
+    attempts: int,
+    backoff_s: float,
+    sleep: Callable[[float], None],
+    result: FixResult,
+) -> str:
     plan, _ = build_plan(db, now=now)
 
     def step() -> None:
@@ -301,14 +350,22 @@ def _backup(db: Database, now: datetime | None, lock_timeout_s: float, attempts:
                 db.execute(statement)
 
     _retrying(db, "backing up buyers", step, lock_timeout_s, attempts, backoff_s, sleep, result)
-    result.backup_rows = int(db.query_value(
-        f"SELECT count(*) AS n FROM {db.quote(plan.backup_table)}"))
+    result.backup_rows = int(
+        db.query_value(f"SELECT count(*) AS n FROM {db.quote(plan.backup_table)}")
+    )
     log.info("migration 050: backed up %d rows to %s", result.backup_rows, plan.backup_table)
     return plan.backup_table
 
 
-def _convert_pg(db: Database, add: Sequence[str], lock_timeout_s: float, attempts: int,
-                backoff_s: float, sleep: Callable[[float], None], result: FixResult) -> None:
+def _convert_pg(
+    db: Database,
+    add: Sequence[str],
+    lock_timeout_s: float,
+    attempts: int,
+    backoff_s: float,
+    sleep: Callable[[float], None],
+    result: FixResult,
+) -> None:
     def step() -> None:
         converted: list[dict[str, Any]] = []
         refused: list[dict[str, Any]] = []
@@ -322,8 +379,12 @@ def _convert_pg(db: Database, add: Sequence[str], lock_timeout_s: float, attempt
             before = fingerprint(db)
             for statement in (*plan.before, *plan.drop_checks):
                 db.execute(statement)
-            dropped = [{"constraint": k.name, "column": c.column, "limit": k.limit,
-                        "unit": str(k.unit)} for c in limited for k in c.checks if k.name]
+            dropped = [
+                {"constraint": k.name, "column": c.column, "limit": k.limit, "unit": str(k.unit)}
+                for c in limited
+                for k in c.checks
+                if k.name
+            ]
             for column, statement in plan.alters:
                 try:
                     with db.transaction():
@@ -332,12 +393,16 @@ def _convert_pg(db: Database, add: Sequence[str], lock_timeout_s: float, attempt
                 except StoreError as exc:
                     if exc.sqlstate == LOCK_NOT_AVAILABLE:
                         raise
-                    refused.append({
-                        "column": column, "type": types[column], "reason": exc.message,
-                        "what_to_do": "drop or change the object named in the reason (rule, "
-                                      "policy, trigger), run schema fix --apply again, then "
-                                      "recreate it",
-                    })
+                    refused.append(
+                        {
+                            "column": column,
+                            "type": types[column],
+                            "reason": exc.message,
+                            "what_to_do": "drop or change the object named in the reason (rule, "
+                            "policy, trigger), run schema fix --apply again, then "
+                            "recreate it",
+                        }
+                    )
             for statement in plan.after:
                 db.execute(statement)
             after = fingerprint(db, columns=original)
@@ -356,8 +421,15 @@ def _convert_pg(db: Database, add: Sequence[str], lock_timeout_s: float, attempt
     _retrying(db, "converting columns", step, lock_timeout_s, attempts, backoff_s, sleep, result)
 
 
-def _convert_sqlite(db: Database, add: Sequence[str], lock_timeout_s: float, attempts: int,
-                    backoff_s: float, sleep: Callable[[float], None], result: FixResult) -> None:
+def _convert_sqlite(
+    db: Database,
+    add: Sequence[str],
+    lock_timeout_s: float,
+    attempts: int,
+    backoff_s: float,
+    sleep: Callable[[float], None],
+    result: FixResult,
+) -> None:
     def step() -> None:
         _set_timeout(db, lock_timeout_s)
         db.execute("PRAGMA foreign_keys = OFF")  # only outside a transaction (SQLite docs)
@@ -372,29 +444,41 @@ def _convert_sqlite(db: Database, add: Sequence[str], lock_timeout_s: float, att
                 if problems:
                     raise SchemaFixError(
                         f"Migration 050 rolled back: {len(problems)} foreign key problem(s) "
-                        "after rebuilding buyers", hint="run PRAGMA foreign_key_check to see them")
+                        "after rebuilding buyers",
+                        hint="run PRAGMA foreign_key_check to see them",
+                    )
                 after = fingerprint(db, columns=original)
                 if after != before:
                     raise SchemaFixError(
                         f"Migration 050 rolled back: rows or content differ after the rebuild "
                         f"(rows {before.rows} → {after.rows})",
-                        hint="nothing was changed; report this with the output of --debug")
+                        hint="nothing was changed; report this with the output of --debug",
+                    )
                 left = {c.column: c for c in catalog.limited_columns(db)}
         finally:
             db.execute("PRAGMA foreign_keys = ON")
             db.execute("PRAGMA busy_timeout = 10000")
         result.before, result.after = before, after
-        result.converted = [{"column": c.column, "from_type": c.type}
-                            for c in limited if c.column not in left and c.type_limited]
+        result.converted = [
+            {"column": c.column, "from_type": c.type}
+            for c in limited
+            if c.column not in left and c.type_limited
+        ]
         result.dropped_constraints = [
             {"constraint": k.name, "column": c.column, "limit": k.limit, "unit": str(k.unit)}
-            for c in limited if c.column not in left for k in c.checks]
+            for c in limited
+            if c.column not in left
+            for k in c.checks
+        ]
         result.not_converted = [
-            {"column": c.column, "type": c.type,
-             "reason": "its length limit is part of a constraint buyersync cannot rewrite "
-                       "safely (for example a CHECK combining several conditions)",
-             "what_to_do": "rebuild the table by hand without that constraint (see "
-                           "docs/migration-050.md), then run buyersync schema check"}
+            {
+                "column": c.column,
+                "type": c.type,
+                "reason": "its length limit is part of a constraint buyersync cannot rewrite "
+                "safely (for example a CHECK combining several conditions)",
+                "what_to_do": "rebuild the table by hand without that constraint (see "
+                "docs/migration-050.md), then run buyersync schema check",
+            }
             for c in left.values()
         ]
         result.dependents = list(plan.dependents)

@@ -57,8 +57,9 @@ def translate(exc: sqlite3.Error, what: str = "") -> StoreError:
     if "unable to open" in lower or "disk i/o" in lower or "readonly" in lower:
         return StoreConnectionError(prefix + text)
     if "no such table" in lower or "no such column" in lower or "has no column" in lower:
-        return StoreError(prefix + text, category=ErrorCategory.SCHEMA_MISMATCH,
-                          hint="run: buyersync migrate")
+        return StoreError(
+            prefix + text, category=ErrorCategory.SCHEMA_MISMATCH, hint="run: buyersync migrate"
+        )
     if isinstance(exc, sqlite3.DataError):
         return RowRejected(prefix + text, category=ErrorCategory.DATA_FORMAT)
     return StoreError(prefix + text, category=ErrorCategory.UNKNOWN)
@@ -165,7 +166,9 @@ class SQLiteDatabase(Database):
 
     def quote(self, identifier: str) -> str:
         if "\x00" in identifier:
-            raise StoreError("identifiers cannot contain NUL", category=ErrorCategory.SCHEMA_MISMATCH)
+            raise StoreError(
+                "identifiers cannot contain NUL", category=ErrorCategory.SCHEMA_MISMATCH
+            )
         return '"' + identifier.replace('"', '""') + '"'
 
     def close(self) -> None:

@@ -91,8 +91,9 @@ class SheetsServer:
         handler = type("_Handler", (_Handler,), {"owner": self})
         self._httpd = ThreadingHTTPServer((self.host, 0), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
-                                        name="sheets-stand-in")
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, daemon=True, name="sheets-stand-in"
+        )
         self._thread.start()
         return self
 
@@ -120,9 +121,17 @@ class SheetsServer:
 
     # ------------------------------------------------------------------ content
 
-    def add_sheet(self, spreadsheet_id: str, title: str, rows: list[list[str]], *,
-                  hidden: bool = False, sheet_id: int | None = None,
-                  row_count: int | None = None, column_count: int | None = None) -> int:
+    def add_sheet(
+        self,
+        spreadsheet_id: str,
+        title: str,
+        rows: list[list[str]],
+        *,
+        hidden: bool = False,
+        sheet_id: int | None = None,
+        row_count: int | None = None,
+        column_count: int | None = None,
+    ) -> int:
         """Add a sheet (a tab) to a spreadsheet, creating the spreadsheet if needed.
 
         Returns the sheet's ``sheetId`` (the ``gid`` in its URL). The grid is sized
@@ -130,14 +139,24 @@ class SheetsServer:
         """
         with self._lock:
             book = self.spreadsheets.setdefault(
-                spreadsheet_id, _Spreadsheet(spreadsheet_id, f"Spreadsheet {spreadsheet_id}"))
-            sid = sheet_id if sheet_id is not None else (len(book.sheets) and
-                                                         1000 + len(book.sheets) * 7919)
+                spreadsheet_id, _Spreadsheet(spreadsheet_id, f"Spreadsheet {spreadsheet_id}")
+            )
+            sid = (
+                sheet_id
+                if sheet_id is not None
+                else (len(book.sheets) and 1000 + len(book.sheets) * 7919)
+            )
             width = max((len(r) for r in rows), default=0)
-            book.sheets.append(_Sheet(
-                title, [[str(c) for c in r] for r in rows], sid, hidden,
-                row_count if row_count is not None else max(1000, len(rows)),
-                column_count if column_count is not None else max(26, width)))
+            book.sheets.append(
+                _Sheet(
+                    title,
+                    [[str(c) for c in r] for r in rows],
+                    sid,
+                    hidden,
+                    row_count if row_count is not None else max(1000, len(rows)),
+                    column_count if column_count is not None else max(26, width),
+                )
+            )
             return sid
 
     def clear(self) -> None:
@@ -183,6 +202,7 @@ class SheetsServer:
                 for i, row in enumerate(vr.get("values", [])):
                     for j, value in enumerate(row):
                         grid[(r0 + i, c0 + j)] = str(value)
+
         def rows_of(grid: dict[tuple[int, int], str]) -> list[list[str]]:
             nrows = max((r for r, _ in grid), default=-1) + 1
             ncols = max((c for _, c in grid), default=-1) + 1
@@ -193,10 +213,15 @@ class SheetsServer:
             for props in (s["properties"] for s in meta.get("sheets", [])):
                 titles.add(props["title"])
                 gp = props.get("gridProperties", {})
-                self.add_sheet(sid, props["title"], rows_of(grids.get((sid, props["title"]), {})),
-                               hidden=bool(props.get("hidden")),
-                               sheet_id=props.get("sheetId", 0),
-                               row_count=gp.get("rowCount"), column_count=gp.get("columnCount"))
+                self.add_sheet(
+                    sid,
+                    props["title"],
+                    rows_of(grids.get((sid, props["title"]), {})),
+                    hidden=bool(props.get("hidden")),
+                    sheet_id=props.get("sheetId", 0),
+                    row_count=gp.get("rowCount"),
+                    column_count=gp.get("columnCount"),
+                )
             # Tabs added after the recorded spreadsheets.get call exist only in values.
             for (gsid, title), grid in grids.items():
                 if gsid == sid and title not in titles:
@@ -236,8 +261,7 @@ class SheetsServer:
         return [r for r in self.requests if "/values" in r.path]
 
     def metadata_requests(self) -> list[LoggedRequest]:
-        return [r for r in self.requests
-                if r.path.startswith("/v4/") and "/values" not in r.path]
+        return [r for r in self.requests if r.path.startswith("/v4/") and "/values" not in r.path]
 
     # ------------------------------------------------------------------ answers
 
@@ -249,8 +273,9 @@ class SheetsServer:
                 return sheet
         return None
 
-    def values(self, book: _Spreadsheet, a1: str, partial: bool = False
-               ) -> tuple[int, dict[str, Any]]:
+    def values(
+        self, book: _Spreadsheet, a1: str, partial: bool = False
+    ) -> tuple[int, dict[str, Any]]:
         """The ``ValueRange`` for ``a1``, or an error answer."""
         title, cells = split_range(a1)
         sheet = self._sheet(book, title)
@@ -264,17 +289,22 @@ class SheetsServer:
             (r0, c0), (r1, c1) = _parse_cells(cells) if cells else ((0, 0), (None, None))
         except ValueError:
             return 400, _error(400, f"Unable to parse range: {a1}", "INVALID_ARGUMENT")
-        if not self.omit_grid and ((r1 is not None and r1 >= sheet.row_count)
-                                   or (c1 is not None and c1 >= sheet.column_count)):
+        if not self.omit_grid and (
+            (r1 is not None and r1 >= sheet.row_count)
+            or (c1 is not None and c1 >= sheet.column_count)
+        ):
             return 400, _error(
-                400, f"Range ({a1}) exceeds grid limits. Max rows: {sheet.row_count}, "
-                f"max columns: {sheet.column_count}", "INVALID_ARGUMENT")
+                400,
+                f"Range ({a1}) exceeds grid limits. Max rows: {sheet.row_count}, "
+                f"max columns: {sheet.column_count}",
+                "INVALID_ARGUMENT",
+            )
         open_ended = r1 is None
         last_row = min(r1 if r1 is not None else sheet.row_count - 1, len(sheet.rows) - 1)
         last_col = c1 if c1 is not None else sheet.column_count - 1
         out: list[list[str]] = []
         for r in range(r0, last_row + 1):
-            row = sheet.rows[r][c0:last_col + 1]
+            row = sheet.rows[r][c0 : last_col + 1]
             while row and row[-1] == "":
                 row.pop()
             out.append(row)
@@ -294,7 +324,7 @@ class SheetsServer:
             end_row = r0 + max(keep, 1) - 1
         body: dict[str, Any] = {
             "range": f"{quote_title(sheet.title)}!{column_name(c0)}{r0 + 1}:"
-                     f"{column_name(end_col)}{end_row + 1}",
+            f"{column_name(end_col)}{end_row + 1}",
             "majorDimension": "ROWS",
         }
         if out:
@@ -307,7 +337,10 @@ class SheetsServer:
         sheets = []
         for i, s in enumerate(book.sheets):
             props: dict[str, Any] = {
-                "sheetId": s.sheet_id, "title": s.title, "index": i, "sheetType": "GRID",
+                "sheetId": s.sheet_id,
+                "title": s.title,
+                "index": i,
+                "sheetType": "GRID",
                 "gridProperties": {"rowCount": s.row_count, "columnCount": s.column_count},
             }
             if self.omit_grid:
@@ -315,9 +348,11 @@ class SheetsServer:
             if s.hidden:
                 props["hidden"] = True
             sheets.append({"properties": props})
-        return {"spreadsheetId": book.spreadsheet_id,
-                "properties": {"title": book.title, "locale": "en_US"},
-                "sheets": sheets}
+        return {
+            "spreadsheetId": book.spreadsheet_id,
+            "properties": {"title": book.title, "locale": "en_US"},
+            "sheets": sheets,
+        }
 
 
 def _error(code: int, message: str, status: str) -> dict[str, Any]:
@@ -346,8 +381,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: tests read .requests instead
 
-    def _send(self, status: int, body: dict[str, Any] | bytes,
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None
+    ) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -366,8 +402,9 @@ class _Handler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path != "/token":
             self._send(404, _error(404, "Not found", "NOT_FOUND"))
             return
-        if form.get("grant_type", [""])[0] != "urn:ietf:params:oauth:grant-type:jwt-bearer" \
-                or not form.get("assertion"):
+        if form.get("grant_type", [""])[
+            0
+        ] != "urn:ietf:params:oauth:grant-type:jwt-bearer" or not form.get("assertion"):
             self._send(400, {"error": "invalid_grant", "error_description": "bad request"})
             return
         token = "stand-in-" + secrets.token_hex(16)
@@ -393,12 +430,17 @@ class _Handler(BaseHTTPRequestHandler):
             status, retry_after = fault[1]
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
             reason = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
-            self._send(status, _error(status, "injected failure", reason.get(status, "ERROR")),
-                       headers)
+            self._send(
+                status, _error(status, "injected failure", reason.get(status, "ERROR")), headers
+            )
             return
         if owner.require_auth and not authorized:
-            self._send(401, _error(401, "Request is missing required authentication "
-                                        "credential.", "UNAUTHENTICATED"))
+            self._send(
+                401,
+                _error(
+                    401, "Request is missing required authentication credential.", "UNAUTHENTICATED"
+                ),
+            )
             return
         segs = path.split("/")
         if len(segs) < 4 or segs[1] != "v4" or segs[2] != "spreadsheets":
@@ -419,8 +461,7 @@ class _Handler(BaseHTTPRequestHandler):
             if bad:
                 status, body = bad
             else:
-                status, body = 200, {"spreadsheetId": sid,
-                                     "valueRanges": [a[1] for a in answers]}
+                status, body = 200, {"spreadsheetId": sid, "valueRanges": [a[1] for a in answers]}
         elif len(segs) >= 6 and segs[4] == "values":
             status, body = owner.values(book, "/".join(segs[5:]), partial)
         else:
@@ -432,9 +473,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body)
 
 
-def write_service_account(path: str | Path, token_uri: str,
-                          email: str = "buyersync-test@stand-in.iam.gserviceaccount.com"
-                          ) -> Path:
+def write_service_account(
+    path: str | Path, token_uri: str, email: str = "buyersync-test@stand-in.iam.gserviceaccount.com"
+) -> Path:
     """Write a service-account JSON with a fresh RSA key whose ``token_uri`` is ours.
 
     google-auth signs its JWT with this key and posts it to ``token_uri``; point it at
@@ -444,8 +485,9 @@ def write_service_account(path: str | Path, token_uri: str,
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode("ascii")
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
     info = {
         "type": "service_account",
         "project_id": "stand-in",
@@ -467,5 +509,13 @@ def iter_cassettes(folder: str | Path) -> Iterator[Path]:
     yield from sorted(Path(folder).glob("*.json"))
 
 
-__all__ = ["LoggedRequest", "SheetsServer", "column_index", "column_name", "iter_cassettes",
-           "quote_title", "split_range", "write_service_account"]
+__all__ = [
+    "LoggedRequest",
+    "SheetsServer",
+    "column_index",
+    "column_name",
+    "iter_cassettes",
+    "quote_title",
+    "split_range",
+    "write_service_account",
+]
