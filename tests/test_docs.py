@@ -181,3 +181,21 @@ def test_troubleshooting_time_window_query(tmp_path: Path) -> None:
     assert recent["counts_by_type"] == {"validation": 1}
     older = json.loads(bs("errors", "--since", "24h", "--until", "1h", "--json").stdout)
     assert older["errors"] == [] and older["counts_by_type"] == {}
+
+
+def test_the_cli_reference_lists_every_command_and_option() -> None:
+    """docs/cli.md is generated from the commands: a command or option added to the CLI
+    and not to the reference fails here (``python -m buyersync.cli.reference > docs/cli.md``)."""
+    from buyersync.cli.reference import reference_markdown
+
+    current = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert current == reference_markdown(), (
+        "docs/cli.md is stale: python -m buyersync.cli.reference > docs/cli.md"
+    )
+    ctx = click.Context(cli)
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        assert command is not None and f"## buyersync {name}\n" in current
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert f"`{param.opts[0]}`" in current, f"{name} {param.opts[0]} not in docs/cli.md"
