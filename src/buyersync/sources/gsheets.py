@@ -156,13 +156,13 @@ class GoogleSheetsSource(Source):
                 raise SourceUnavailable(
                     f"cannot reach the Google token endpoint ({type(exc).__name__})",
                     hint="check the network; the sync will retry",
-                ) from None
+                ) from exc
             except GoogleAuthError as exc:
                 raise SourceUnavailable(
                     f"Google refused the service-account credentials: {_first_line(exc)}",
                     hint="check that the key in GOOGLE_APPLICATION_CREDENTIALS is current "
                     "and not deleted",
-                ) from None
+                ) from exc
         return {"Authorization": f"Bearer {creds.token}"}
 
     # ------------------------------------------------------------------ HTTP
