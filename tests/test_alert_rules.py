@@ -27,6 +27,10 @@ def facts(**kw: object) -> HealthFacts:
         checked_at=T0, spreadsheet_count=10, database_count=10, last_success_at=T0
     )
     base.update(kw)
+    run = base.get("last_run")
+    if isinstance(run, RunFacts) and "error_rate" not in kw:
+        # what the monitor measures (SyncMonitor.calculate_error_rate), computed here
+        base["error_rate"] = run.failed / run.rows_read if run.rows_read else 0.0
     return HealthFacts(**base)  # type: ignore[arg-type]
 
 

@@ -28,7 +28,23 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 def test_contract_defaults_double_from_a_minute_to_the_six_hour_cap() -> None:
     got = [delay_seconds(n, 60, 21600) for n in range(1, 12)]
     assert got == [60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600, 21600]
-    assert BackoffPolicy() == BackoffPolicy(max_attempts=5, base_seconds=60, max_seconds=21600)
+    assert BackoffPolicy() == BackoffPolicy(
+        max_attempts=5, base_seconds=60, max_seconds=21600, jitter=0.1
+    )
+
+
+def test_the_settings_defaults_are_the_policy_defaults() -> None:
+    """One source of truth: the settings (and so docs/configuration.md) read the rule's."""
+    from buyersync.settings import SPECS, Settings
+
+    assert BackoffPolicy.from_settings(Settings()) == BackoffPolicy()
+    for name, value in (
+        ("retry_max_attempts", 5),
+        ("retry_base_seconds", 60.0),
+        ("retry_max_seconds", 21600.0),
+        ("retry_jitter", 0.1),
+    ):
+        assert SPECS[name].default == value == getattr(Settings(), name)
 
 
 @given(attempts, bases, caps)
@@ -75,7 +91,7 @@ def test_attempt_numbers_start_at_one() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"max_attempts": 0}, {"base_seconds": -1}, {"max_seconds": -1}, {"jitter": 1.5}]
+    "kwargs", [{"max_attempts": -1}, {"base_seconds": -1}, {"max_seconds": -1}, {"jitter": 1.5}]
 )
 def test_policy_rejects_values_that_cannot_work(kwargs: dict) -> None:
     with pytest.raises(ValueError):
@@ -99,7 +115,7 @@ def test_next_retry_at_adds_the_delay(max_attempts: int, n: int, u: float) -> No
 def test_decision_covers_every_case_exactly_once(
     made: int, max_attempts: int, succeeded: bool, gone: bool, retryable: bool
 ) -> None:
-    policy = BackoffPolicy(max_attempts=max_attempts)
+    policy = BackoffPolicy(max_attempts=max_attempts, jitter=0.0)
     d = decide(
         attempts_made=made,
         succeeded=succeeded,

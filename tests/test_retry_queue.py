@@ -21,7 +21,7 @@ from buyersync.records import RowFailure
 from buyersync.rules.backoff import BackoffPolicy, Verdict, decide, delay_seconds
 from buyersync.rules.categories import is_retryable
 from buyersync.services.retry import RetryManager
-from buyersync.services.sync import RetryPolicy, SyncEngine
+from buyersync.services.sync import SyncEngine
 from buyersync.sources import open_source
 from buyersync.sources.base import SheetData, Source
 from buyersync.store import buyers, migrations, retryqueue
@@ -89,7 +89,7 @@ def clear(db: Database) -> None:
 def test_every_retryable_failure_is_queued_and_no_other(mdb: Database, cats: dict) -> None:
     clear(mdb)
     failures = [failure_for(k, c, i + 2) for i, (k, c) in enumerate(cats.items())]
-    manager = RetryManager(mdb, None, clock=lambda: T0)
+    manager = RetryManager(mdb, None, policy=BackoffPolicy(jitter=0.0), clock=lambda: T0)
     manager.add_to_retry_queue(failures, run_id="run-1")
     assert queue_keys(mdb) == {k for k, c in cats.items() if is_retryable(c)}
     for entry in retryqueue.list_entries(mdb):
@@ -226,7 +226,7 @@ def test_successful_retry_removes_the_entry_and_is_recorded(mdb: Database, tmp_p
     """Property 11, and "a successful retry is logged" (retry_attempts + sync_runs)."""
     source = write_sheet(tmp_path / "s.csv", [["B1", "Ann"], ["B2", "Bob"], ["B3", "Cy"]])
     clock = Clock(utcnow())
-    manager = RetryManager(mdb, source, clock=clock)
+    manager = RetryManager(mdb, source, policy=BackoffPolicy(jitter=0.0), clock=clock)
     manager.add_to_retry_queue(
         [
             failure_for("B1", ErrorCategory.DATABASE_CONNECTION, 2),
@@ -322,7 +322,7 @@ def test_mark_as_permanently_failed_and_retry_by_hand(mdb: Database, tmp_path: P
 
 
 def test_calculate_next_retry_time_follows_the_backoff(mdb: Database) -> None:
-    policy = BackoffPolicy(max_attempts=5, base_seconds=60, max_seconds=200)
+    policy = BackoffPolicy(max_attempts=5, base_seconds=60, max_seconds=200, jitter=0.0)
     manager = RetryManager(mdb, None, policy=policy, clock=lambda: T0)
     got = [manager.calculate_next_retry_time(n) - T0 for n in range(5)]
     assert got == [timedelta(seconds=s) for s in (60, 120, 200, 200, 200)]
@@ -373,8 +373,8 @@ def test_injected_errors_end_to_end(pg: Database, tmp_path: Path) -> None:
     source = write_sheet(tmp_path / "s.csv", sheet)
     # P0001 (a trigger's RAISE) is not a recognised SQLSTATE: category unknown, retryable
     inject(pg, B2="P0001", B3="P0001", B4="23514", B5="P0001")
-    policy = BackoffPolicy(max_attempts=3, base_seconds=60, max_seconds=21600)
-    sync = SyncEngine(pg, source, retry=RetryPolicy(max_attempts=3, base_seconds=60)).run()
+    policy = BackoffPolicy(max_attempts=3, base_seconds=60, max_seconds=21600, jitter=0.0)
+    sync = SyncEngine(pg, source, retry=policy).run()
     got = {f.buyer_number: f.category for f in sync.failures}
     assert got == {
         "B2": ErrorCategory.UNKNOWN,

@@ -8,13 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buyersync.errors import ErrorCategory, HeaderError
+from buyersync.errors import ErrorCategory, HeaderError, ResourceExhausted
 from buyersync.records import RowFailure, SheetRow
 from buyersync.rules import batching
 from buyersync.rules.categories import (
     RETRYABLE,
     category_for_http_status,
     category_for_sqlstate,
+    error_class_for_sqlstate,
     is_retryable,
 )
 from buyersync.rules.normalize import column_letter, map_headers, normalize_header, normalize_key
@@ -115,13 +116,21 @@ def test_every_sqlstate_maps_to_exactly_one_category_deterministically(
         ("23502", ErrorCategory.VALIDATION, False),
         ("42703", ErrorCategory.SCHEMA_MISMATCH, False),
         ("0A000", ErrorCategory.SCHEMA_MISMATCH, False),
-        ("53100", ErrorCategory.SCHEMA_MISMATCH, False),
         (None, ErrorCategory.UNKNOWN, True),
     ],
 )
 def test_sqlstate_categories(code: str | None, category: ErrorCategory, retryable: bool) -> None:
     assert category_for_sqlstate(code) is category
     assert is_retryable(category) is retryable
+    assert error_class_for_sqlstate(code).retryable is retryable
+
+
+@pytest.mark.parametrize("code", ["53100", "53200", "53000"])
+def test_disk_full_and_out_of_memory_stop_rather_than_retry(code: str) -> None:
+    """No longer disguised as schema_mismatch: their own class, which is not retried."""
+    cls = error_class_for_sqlstate(code)
+    assert cls is ResourceExhausted and not cls.retryable
+    assert category_for_sqlstate(code) is not ErrorCategory.SCHEMA_MISMATCH
 
 
 def test_a_closed_connection_without_sqlstate_is_a_connection_failure() -> None:

@@ -3,29 +3,53 @@
 Every error buyersync raises on purpose derives from :class:`BuyersyncError`.
 Driver errors (psycopg, sqlite3, HTTP) are translated into this tree at the
 boundary that talks to the driver (``buyersync.store.postgres``,
-``buyersync.store.sqlite``, ``buyersync.sources.gsheets``) with ``raise ... from exc``::
+``buyersync.store.sqlite``, ``buyersync.sources.gsheets``) with ``raise ... from exc``.
 
-    BuyersyncError                 base; .category says what kind of failure it is
-    ├── ConfigError                bad settings or usage (CLI exit code 2)
-    ├── HeaderError                sheet headers that cannot map to columns (exit 2)
-    ├── SourceError                the sheet cannot be read
-    │   ├── EncodingProblem        bytes that do not decode with the chosen --encoding
-    │   └── SourceUnavailable      network / API failure (retryable: rate_limit, source_unavailable)
-    ├── StoreError                 the database refused or failed a statement
-    │   ├── StoreConnectionError   cannot connect, or the connection was lost (retryable)
-    │   └── RowRejected            the database rejected a row's data (22xxx, 23xxx, CHECK)
-    ├── LockHeld                   another sync / migration holds the lock
-    ├── SyncRefused                a safety rule refused the run (empty or shrunken sheet)
-    └── SchemaFixError             Migration 050 could not convert a column
+What an error means is its class, and only its class: the class decides the
+category stored in the error log (``category``) and whether retrying can help
+(``retryable``); the CLI turns classes into exit codes in one table
+(:data:`buyersync.cli.common.EXIT_CODES`). Control flow tests ``isinstance``, never
+a category or a SQLSTATE::
 
-Whether a failure is retryable is decided in exactly one place,
-:func:`buyersync.rules.categories.is_retryable`, from its category.
+    BuyersyncError                 anything not recognised          unknown          retried
+    ├── ConfigError                bad settings or usage            validation       no
+    ├── HeaderError                headers that cannot map          schema_mismatch  no
+    ├── SourceError                the sheet cannot be read         source_unavail.  retried
+    │   ├── EncodingProblem        bytes that do not decode         data_format      no
+    │   └── SourceUnavailable      network / API failure            source_unavail.  retried
+    │       ├── RateLimited        HTTP 429 after our own retries   rate_limit       retried
+    │       └── SourceTimeout      no answer in time (408/504)      timeout          retried
+    ├── StoreError                 the database failed a statement  unknown          retried
+    │   ├── StoreConnectionError   cannot connect / connection lost database_conn.   retried
+    │   ├── StoreTimeout           statement or lock wait timed out timeout          retried
+    │   │   └── LockNotAvailable   a table lock did not come        timeout          retried
+    │   ├── TransactionConflict    deadlock, serialization failure  timeout          retried
+    │   ├── ResourceExhausted      disk full, out of memory         unknown          no: stop
+    │   ├── SchemaMismatch         the schema does not fit          schema_mismatch  no
+    │   └── RowRejected            a row's data was refused         constraint       no
+    │       ├── ConstraintViolation a CHECK or other constraint     constraint       no
+    │       ├── ValueTooLong       over a VARCHAR(n) limit          value_too_long   no
+    │       ├── DuplicateKey       the same key twice               duplicate_key    no
+    │       ├── MissingValue       NOT NULL (no buyer number)       validation       no
+    │       └── BadValue           a value the type cannot hold     data_format      no
+    ├── LockHeld                   another sync / migration runs    timeout          retried
+    ├── SyncRefused                a safety rule refused the run    validation       no
+    ├── SchemaFixError             Migration 050 failed             schema_mismatch  no
+    │   └── SchemaFixBusy          buyers stayed locked             timeout          retried
+    └── NotificationFailed         an alert channel did not take it unknown          retried
+
+``retryable`` of a class says whether the same work may succeed later without a
+person changing anything; for the categories a row failure can have, it agrees with
+:func:`buyersync.rules.categories.is_retryable` (the contract's list). The one
+exception is :class:`ResourceExhausted`: it is never a row's failure (the run stops
+and the operator is told, since retrying would fill the disk again), and the
+contract has no category of its own for it.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, ClassVar
 
 
 class ErrorCategory(enum.StrEnum):
@@ -47,25 +71,23 @@ class ErrorCategory(enum.StrEnum):
 class BuyersyncError(Exception):
     """Base of every error buyersync raises on purpose.
 
-    ``category`` classifies the failure; ``hint`` says what the operator can do.
+    ``hint`` says what the operator can do; ``details`` are facts for the error log
+    (never a secret). ``category`` and ``retryable`` belong to the class.
     """
 
-    category: ErrorCategory = ErrorCategory.UNKNOWN
-    exit_code: int = 3
+    category: ClassVar[ErrorCategory] = ErrorCategory.UNKNOWN
+    retryable: ClassVar[bool] = True  # not recognised: it may be transient
 
     def __init__(
         self,
         message: str,
         *,
         hint: str | None = None,
-        category: ErrorCategory | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
-        if category is not None:
-            self.category = category
         self.details: dict[str, Any] = dict(details or {})
 
     def __str__(self) -> str:
@@ -78,27 +100,28 @@ class ConfigError(BuyersyncError):
     """A setting or option is missing or invalid."""
 
     category = ErrorCategory.VALIDATION
-    exit_code = 2
+    retryable = False
 
 
 class HeaderError(BuyersyncError):
     """Sheet headers are blank, duplicated or collide after normalization."""
 
     category = ErrorCategory.SCHEMA_MISMATCH
-    exit_code = 2
+    retryable = False
 
 
 class SourceError(BuyersyncError):
     """The sheet could not be read."""
 
     category = ErrorCategory.SOURCE_UNAVAILABLE
+    retryable = True
 
 
 class EncodingProblem(SourceError):
     """The file's bytes do not decode with the chosen encoding."""
 
     category = ErrorCategory.DATA_FORMAT
-    exit_code = 2
+    retryable = False
 
 
 class SourceUnavailable(SourceError):
@@ -107,10 +130,23 @@ class SourceUnavailable(SourceError):
     category = ErrorCategory.SOURCE_UNAVAILABLE
 
 
+class RateLimited(SourceUnavailable):
+    """The sheet API kept answering 429 (quota) after our own retries."""
+
+    category = ErrorCategory.RATE_LIMIT
+
+
+class SourceTimeout(SourceUnavailable):
+    """The sheet API did not answer in time (408 or 504) after our own retries."""
+
+    category = ErrorCategory.TIMEOUT
+
+
 class StoreError(BuyersyncError):
     """The database failed a statement. ``sqlstate`` is the driver's code when known."""
 
     category = ErrorCategory.UNKNOWN
+    retryable = True
 
     def __init__(self, message: str, *, sqlstate: str | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
@@ -123,25 +159,110 @@ class StoreConnectionError(StoreError):
     category = ErrorCategory.DATABASE_CONNECTION
 
 
+class StoreTimeout(StoreError):
+    """A statement or lock wait timed out: about the database, not about any one row."""
+
+    category = ErrorCategory.TIMEOUT
+
+
+class LockNotAvailable(StoreTimeout):
+    """A lock was not granted within ``lock_timeout`` (55P03; SQLite: the file is locked)."""
+
+
+class TransactionConflict(StoreError):
+    """The transaction lost a race (deadlock, serialization failure); running it again
+    usually works. Unlike :class:`StoreTimeout` it may be one row's doing."""
+
+    category = ErrorCategory.TIMEOUT
+
+
+class ResourceExhausted(StoreError):
+    """The database ran out of disk or memory: stop and tell the operator.
+
+    Retrying would fail the same way (or fill the disk further), so it is not
+    retried, and it is never recorded as a row's failure.
+    """
+
+    category = ErrorCategory.UNKNOWN
+    retryable = False
+
+
+class SchemaMismatch(StoreError):
+    """The database's schema does not fit (a missing table or column, a view in the way)."""
+
+    category = ErrorCategory.SCHEMA_MISMATCH
+    retryable = False
+
+
 class RowRejected(StoreError):
-    """The database rejected the data of one or more rows."""
+    """The database rejected the data of one or more rows (a CHECK or other constraint)."""
 
     category = ErrorCategory.CONSTRAINT
+    retryable = False
+
+
+class ConstraintViolation(RowRejected):
+    """A CHECK, foreign key or other integrity constraint refused the row (23xxx)."""
+
+
+class ValueTooLong(RowRejected):
+    """A value is longer than its column allows (22001, a length CHECK)."""
+
+    category = ErrorCategory.VALUE_TOO_LONG
+
+
+class DuplicateKey(RowRejected):
+    """The same buyer number twice (23505; 21000 within one statement)."""
+
+    category = ErrorCategory.DUPLICATE_KEY
+
+
+class MissingValue(RowRejected):
+    """A required value is missing (NOT NULL: no buyer number)."""
+
+    category = ErrorCategory.VALIDATION
+
+
+class BadValue(RowRejected):
+    """A value the column's type or encoding cannot hold (22xxx: NUL byte, bad number)."""
+
+    category = ErrorCategory.DATA_FORMAT
 
 
 class LockHeld(BuyersyncError):
     """Another buyersync process holds the lock for this database."""
 
     category = ErrorCategory.TIMEOUT
+    retryable = True
 
 
 class SyncRefused(BuyersyncError):
-    """A safety rule refused the sync (for example the sheet came back empty)."""
+    """A safety rule refused the sync (for example the sheet came back empty).
 
-    category = ErrorCategory.SOURCE_UNAVAILABLE
+    Not retried: the same sheet would be refused again; a person checks the sheet
+    (or lowers ``--max-shrink-ratio``).
+    """
+
+    category = ErrorCategory.VALIDATION
+    retryable = False
 
 
 class SchemaFixError(BuyersyncError):
-    """Migration 050 could not convert one or more columns."""
+    """Migration 050 could not convert one or more columns (rolled back)."""
 
     category = ErrorCategory.SCHEMA_MISMATCH
+    retryable = False
+
+
+class SchemaFixBusy(SchemaFixError):
+    """Migration 050 could not lock ``buyers``: it stayed busy; nothing was changed."""
+
+    category = ErrorCategory.TIMEOUT
+    retryable = True
+
+
+class NotificationFailed(BuyersyncError):
+    """An alert channel (SMTP, webhook) did not accept the notification."""
+
+    category = ErrorCategory.UNKNOWN
+    retryable = True

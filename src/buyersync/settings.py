@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from buyersync.errors import ConfigError
+from buyersync.rules.backoff import DEFAULT_POLICY
 
 
 @dataclass(frozen=True)
@@ -121,28 +122,28 @@ SETTINGS: tuple[Spec, ...] = (
     Spec(
         "retry_max_attempts",
         int,
-        5,
+        DEFAULT_POLICY.max_attempts,
         "Retry attempts before an entry is permanently failed.",
         "--retry-max-attempts",
     ),
     Spec(
         "retry_base_seconds",
         float,
-        60.0,
+        DEFAULT_POLICY.base_seconds,
         "Delay before the first retry; doubles per attempt.",
         "--retry-base-seconds",
     ),
     Spec(
         "retry_max_seconds",
         float,
-        21600.0,
+        DEFAULT_POLICY.max_seconds,
         "Cap on the delay between retries.",
         "--retry-max-seconds",
     ),
     Spec(
         "retry_jitter",
         float,
-        0.1,
+        DEFAULT_POLICY.jitter,
         "Random jitter added to each retry delay, as a fraction of it (0 disables).",
         "--retry-jitter",
     ),
@@ -269,10 +270,11 @@ class Settings:
     lock_wait_seconds: float = 0.0
     connect_timeout_seconds: float = 10.0
     connect_attempts: int = 3
-    retry_max_attempts: int = 5
-    retry_base_seconds: float = 60.0
-    retry_max_seconds: float = 21600.0
-    retry_jitter: float = 0.1
+    # The retry defaults are the backoff rule's own (one source of truth).
+    retry_max_attempts: int = DEFAULT_POLICY.max_attempts
+    retry_base_seconds: float = DEFAULT_POLICY.base_seconds
+    retry_max_seconds: float = DEFAULT_POLICY.max_seconds
+    retry_jitter: float = DEFAULT_POLICY.jitter
     alert_missing_threshold: int = 0
     alert_error_rate_threshold: float = 0.05
     alert_slow_sync_seconds: float = 900.0

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
-from buyersync.errors import BuyersyncError
+from buyersync.errors import BuyersyncError, ConfigError, EncodingProblem, HeaderError
 from buyersync.settings import SPECS, Settings, load_settings, scrub, url_secrets
 from buyersync.store import open_database
 from buyersync.store.db import Database
@@ -27,6 +27,23 @@ from buyersync.store.db import Database
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_FAILED, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+#: The exit code of each error class that is not EXIT_FAILED (the first match in the
+#: class's MRO wins): what the user must fix before running the command again.
+EXIT_CODES: dict[type[BuyersyncError], int] = {
+    ConfigError: EXIT_USAGE,  # a flag, setting or file name is wrong
+    HeaderError: EXIT_USAGE,  # the sheet's headers must be fixed (or --mapping given)
+    EncodingProblem: EXIT_USAGE,  # the file needs another --encoding
+}
+
+
+def exit_code_for(exc: BuyersyncError) -> int:
+    """The exit code of an error: by its class (:data:`EXIT_CODES`), else EXIT_FAILED."""
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]  # type: ignore[index]
+    return EXIT_FAILED
+
 
 #: Settings every command that opens the database accepts.
 DB_SETTINGS = ("database_url", "connect_timeout_seconds", "connect_attempts")
@@ -195,7 +212,7 @@ def handle_errors(*, debug: bool, secrets: list[str]) -> Iterator[None]:
     except BuyersyncError as exc:
         message = scrub(str(exc), secrets)
         click.echo(f"buyersync: error: {message}", err=True)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code_for(exc))
     except (click.exceptions.Exit, click.ClickException, SystemExit):
         raise
     except KeyboardInterrupt:

@@ -18,7 +18,8 @@ from buyersync.cli.common import (
     stdout_console,
 )
 from buyersync.errors import SyncRefused
-from buyersync.services.sync import RetryPolicy, SyncEngine, SyncReport
+from buyersync.rules.backoff import BackoffPolicy
+from buyersync.services.sync import SyncEngine, SyncReport
 
 
 def progress_bar(ctx: Context, label: str):  # type: ignore[no-untyped-def]
@@ -89,7 +90,7 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
         mapping=s.mapping,
         batch_size=s.batch_size,
         max_shrink_ratio=s.max_shrink_ratio,
-        retry=RetryPolicy.from_settings(s),
+        retry=BackoffPolicy.from_settings(s),
         lock_wait_seconds=s.lock_wait_seconds,
         **extra,
     )

@@ -100,15 +100,12 @@ class HealthFacts:
     permanent_failures: tuple[PermanentFailure, ...] = ()
     last_success_at: datetime | None = None
     sheet_problem: str | None = None
+    #: failed / rows read of ``last_run``, as measured (``SyncMonitor.calculate_error_rate``)
+    error_rate: float = 0.0
 
     @property
     def missing_count(self) -> int:
         return len(self.missing)
-
-    @property
-    def error_rate(self) -> float:
-        run = self.last_run
-        return error_rate(run.failed, run.rows_read) if run else 0.0
 
     @property
     def seconds_since_last_success(self) -> float | None:
@@ -280,7 +277,7 @@ def evaluate(
         alerts.append(_missing_alert(facts, thresholds))
     run = facts.last_run
     if run is not None and error_rate_over(facts.error_rate, thresholds.error_rate):
-        alerts.append(_error_rate_alert(run, thresholds))
+        alerts.append(_error_rate_alert(run, facts.error_rate, thresholds))
     new = new_permanent_failures(facts.permanent_failures, known_permanent)
     if new:
         alerts.append(_permanent_alert(new, len(facts.permanent_failures)))
@@ -432,8 +429,7 @@ def _missing_alert(facts: HealthFacts, thresholds: Thresholds) -> Alert:
     )
 
 
-def _error_rate_alert(run: RunFacts, thresholds: Thresholds) -> Alert:
-    rate = error_rate(run.failed, run.rows_read)
+def _error_rate_alert(run: RunFacts, rate: float, thresholds: Thresholds) -> Alert:
     top = max(run.errors_by_type.items(), key=lambda kv: (kv[1], kv[0]), default=None)
     by_type = ", ".join(f"{k} {v}" for k, v in sorted(run.errors_by_type.items())) or "unknown"
     command = (

@@ -5,7 +5,9 @@ did); the retry service does the I/O around it. Counting convention used everywh
 the sync that first failed is attempt 0 (it is not a retry); retry number ``n``
 (1, 2, …) waits ``delay_seconds(n)`` after the attempt before it failed. So an entry
 is queued for ``now + delay_seconds(1)`` = the base delay, and after ``max_attempts``
-failed retries it is given up (permanently failed).
+failed retries it is given up (permanently failed). The in-process loops
+(:mod:`buyersync.retrying`) count the same way: a first try, then up to
+``max_attempts`` retries.
 """
 
 from __future__ import annotations
@@ -16,27 +18,67 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 #: A source of uniform floats in [0, 1); injected so tests are deterministic.
 Random = Callable[[], float]
 
 
+class RetrySettings(Protocol):
+    """The settings a policy is built from (:class:`buyersync.settings.Settings`)."""
+
+    @property
+    def retry_max_attempts(self) -> int: ...
+    @property
+    def retry_base_seconds(self) -> float: ...
+    @property
+    def retry_max_seconds(self) -> float: ...
+    @property
+    def retry_jitter(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class BackoffPolicy:
-    """How often and how long a retryable failure is retried (the contract's defaults)."""
+    """How often and how long a retryable failure is retried.
 
-    max_attempts: int = 5  # retries before the entry is permanently failed
+    The defaults are the contract's, and the settings' defaults are read from here
+    (:data:`DEFAULT_POLICY`), so the two cannot drift.
+    """
+
+    max_attempts: int = 5  # retries after the first failure (0: never retried)
     base_seconds: float = 60.0  # delay before the first retry; doubles per attempt
     max_seconds: float = 21600.0  # cap on any single delay (6 h)
-    jitter: float = 0.0  # up to this fraction of the delay is added at random (0..1)
+    jitter: float = 0.1  # up to this fraction of the delay is added at random (0..1)
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        if self.max_attempts < 0:
+            raise ValueError("max_attempts cannot be negative")
         if self.base_seconds < 0 or self.max_seconds < 0:
             raise ValueError("retry delays cannot be negative")
         if not 0 <= self.jitter <= 1:
             raise ValueError("jitter is a fraction between 0 and 1")
+
+    @classmethod
+    def from_settings(cls, settings: RetrySettings) -> BackoffPolicy:
+        """The retry-queue policy of the resolved settings (read at the edge).
+
+        A jitter outside 0..1 is clamped, as the setting has always been read.
+        """
+        return cls(
+            max_attempts=settings.retry_max_attempts,
+            base_seconds=settings.retry_base_seconds,
+            max_seconds=settings.retry_max_seconds,
+            jitter=min(max(settings.retry_jitter, 0.0), 1.0),
+        )
+
+    def delay(self, attempt: int, rand: Random = random.random) -> float:
+        """Seconds to wait before retry number ``attempt`` (see :func:`delay_seconds`)."""
+        return delay_seconds(attempt, self.base_seconds, self.max_seconds, self.jitter, rand)
+
+
+#: The contract's policy; the retry settings take their defaults from it.
+DEFAULT_POLICY = BackoffPolicy()
 
 
 def delay_seconds(
@@ -71,8 +113,31 @@ def next_retry_at(
     now: datetime, attempt: int, policy: BackoffPolicy, rand: Random = random.random
 ) -> datetime:
     """When retry number ``attempt`` is due, counted from ``now``."""
-    seconds = delay_seconds(attempt, policy.base_seconds, policy.max_seconds, policy.jitter, rand)
-    return now + timedelta(seconds=seconds)
+    return now + timedelta(seconds=policy.delay(attempt, rand))
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Seconds a server's ``Retry-After`` asks us to wait, counted from ``now``.
+
+    The header is either delay-seconds (``120``) or an HTTP date; ``None`` when absent
+    or unreadable (then our own backoff applies). Never negative.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT
+            when = when.replace(tzinfo=now.tzinfo)
+        seconds = (when - now).total_seconds()
+    if math.isnan(seconds):
+        return None
+    return max(0.0, seconds)
 
 
 class Verdict(enum.StrEnum):

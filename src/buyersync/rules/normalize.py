@@ -55,11 +55,6 @@ class ColumnMap:
         """The mapped database columns other than the key, in sheet order."""
         return tuple(c for i, c in enumerate(self.columns) if c is not None and i != self.key_index)
 
-    @property
-    def data_indexes(self) -> tuple[int, ...]:
-        """Sheet column indexes of :attr:`data_columns`, in the same order."""
-        return tuple(i for i, c in enumerate(self.columns) if c is not None and i != self.key_index)
-
 
 def map_headers(
     headers: Sequence[str],

@@ -163,12 +163,20 @@ class SyncMonitor:
         return keys
 
     def compare_counts(self) -> KeyDiff:
-        """The exact key difference between the sheet and ``buyers`` (requirement 2.1–2.2)."""
+        """The exact key difference between the sheet and ``buyers`` (requirement 2.1–2.2).
+
+        What the health check reports (missing and extra buyers, both counts). Raises
+        :class:`SourceError` or :class:`HeaderError` when the sheet cannot be read.
+        """
         return diff_keys(self.sheet_keys(), buyers.iter_keys(self.db))
 
-    def calculate_error_rate(self) -> float:
-        """Failed / rows read of the last completed sync (0 when there is none)."""
-        run = self._last_run()
+    def calculate_error_rate(self, run: RunFacts | None = None) -> float:
+        """Failed / rows read of ``run`` (default: the last completed sync); 0 without one.
+
+        The error rate the health check reports and alerts on (property 14).
+        """
+        if run is None:
+            run = self._last_run()
         return rules.error_rate(run.failed, run.rows_read) if run else 0.0
 
     def _last_run(self) -> RunFacts | None:
@@ -202,20 +210,20 @@ class SyncMonitor:
             problem = "no source is configured, so the sheet was not compared (set --source)"
         else:
             try:
-                sheet = self.sheet_keys()
+                diff = self.compare_counts()
             except (SourceError, HeaderError, ConfigError) as exc:
                 problem = str(exc)
-            else:
-                diff = diff_keys(sheet, buyers.iter_keys(self.db))
         depth = retryqueue.depth(self.db)
         last = runs.last_successful(self.db, "sync")
+        last_run = self._last_run()
         return HealthFacts(
             checked_at=now,
             spreadsheet_count=diff.sheet_count if diff else None,
             database_count=diff.database_count if diff else buyers.count(self.db),
             missing=diff.missing if diff else (),
             extra=diff.extra if diff else (),
-            last_run=self._last_run(),
+            last_run=last_run,
+            error_rate=self.calculate_error_rate(last_run),
             retry_queue_depth=depth.get("pending", 0) + depth.get("processing", 0),
             permanent_failures=tuple(store.permanent_failures(self.db)),
             last_success_at=last.finished_at if last else None,

@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from buyersync.errors import NotificationFailed
 from buyersync.settings import Settings, scrub
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class WebhookChannel:
         }
         response = httpx.post(self.url, json=payload, timeout=self.timeout)
         if response.status_code >= 300:
-            raise RuntimeError(f"the webhook answered HTTP {response.status_code}")
+            raise NotificationFailed(f"the webhook answered HTTP {response.status_code}")
 
     @property
     def target(self) -> str:

@@ -195,8 +195,10 @@ class RetryManager:
     ) -> int:
         """Queue the retryable failures (property 9); others are never queued (property 12).
 
-        Retryable is decided from the category alone (``rules.categories``). Returns
-        the number of entries queued or refreshed.
+        The one way into the queue: the sync engine (``sync``, ``sync-missing``, the
+        scheduled sync) queues its failures here. Retryable is decided from the
+        category alone (``rules.categories``). Returns the number of entries queued
+        or refreshed.
         """
         from buyersync.services.sync import ensure_schema
 
@@ -332,7 +334,9 @@ class RetryManager:
 
     def _attempt(self, entries: Sequence[QueueEntry], report: RetryReport, *, manual: bool) -> None:
         """Sync the claimed buyers from one read of the sheet and settle every entry."""
-        from buyersync.services.sync import RetryPolicy, SyncEngine
+        # Imported here: the engine queues its failures through this manager, so
+        # services.sync imports this module.
+        from buyersync.services.sync import SyncEngine
 
         if self.source is None:
             self._release(entries)
@@ -347,12 +351,7 @@ class RetryManager:
             key_column=self.key_column,
             mapping=self.mapping,
             batch_size=self.batch_size,
-            retry=RetryPolicy(
-                max_attempts=p.max_attempts,
-                base_seconds=p.base_seconds,
-                max_seconds=p.max_seconds,
-                jitter=p.jitter,
-            ),
+            retry=p,
             select_keys={e.buyer_number for e in entries},
             operation="retry",
             lock_name=None,
@@ -516,16 +515,10 @@ def process_due(db: Database, settings: Any, *, source: Source | None = None) ->
 def manager_for(db: Database, settings: Any, source: Source | None, **options: Any) -> RetryManager:
     """A :class:`RetryManager` with the retry, key and batch settings of ``settings``."""
     s = settings
-    policy = BackoffPolicy(
-        max_attempts=s.retry_max_attempts,
-        base_seconds=s.retry_base_seconds,
-        max_seconds=s.retry_max_seconds,
-        jitter=min(max(s.retry_jitter, 0), 1),
-    )
     return RetryManager(
         db,
         source,
-        policy=policy,
+        policy=BackoffPolicy.from_settings(s),
         key_column=s.key_column,
         mapping=s.mapping,
         batch_size=s.batch_size,

@@ -249,7 +249,8 @@ def sync_job(settings: Settings) -> JobFn:
     """A full sync of ``settings.source``; abandons the run after a batch when stopping."""
 
     def run(stop: threading.Event) -> dict[str, Any]:
-        from buyersync.services.sync import RetryPolicy, SyncEngine
+        from buyersync.rules.backoff import BackoffPolicy
+        from buyersync.services.sync import SyncEngine
 
         def check_stop(done: int, total: int) -> None:
             if stop.is_set():
@@ -265,7 +266,7 @@ def sync_job(settings: Settings) -> JobFn:
                 mapping=s.mapping,
                 batch_size=s.batch_size,
                 max_shrink_ratio=s.max_shrink_ratio,
-                retry=RetryPolicy.from_settings(s),
+                retry=BackoffPolicy.from_settings(s),
                 lock_wait_seconds=0.0,
                 progress=check_stop,
             ).run()

@@ -25,22 +25,30 @@ import time
 import uuid
 from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from buyersync.errors import (
     BuyersyncError,
+    ConstraintViolation,
     ErrorCategory,
+    ResourceExhausted,
     StoreConnectionError,
     StoreError,
+    StoreTimeout,
     SyncRefused,
+    TransactionConflict,
+    ValueTooLong,
 )
 from buyersync.records import RowFailure, RunStatus
-from buyersync.rules import backoff, batching
+from buyersync.retrying import Retrying, Sleep
+from buyersync.rules import batching
+from buyersync.rules.backoff import BackoffPolicy
 from buyersync.rules.lengths import excess
 from buyersync.rules.normalize import ColumnMap, map_headers, normalize_key
 from buyersync.rules.rows import Accepted, RowChecker, failure
+from buyersync.services.retry import RetryManager
 from buyersync.sources.base import Source
 from buyersync.store import buyers, errorlog, migrations, retryqueue, runs
 from buyersync.store.db import Database, utcnow
@@ -51,24 +59,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When a queued failure is first retried, and how many attempts it gets."""
-
-    max_attempts: int = 5
-    base_seconds: float = 60.0
-    max_seconds: float = 21600.0
-    jitter: float = 0.0
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> RetryPolicy:
-        """The policy of a :class:`buyersync.settings.Settings` (read at the edge)."""
-        return cls(
-            max_attempts=settings.retry_max_attempts,
-            base_seconds=settings.retry_base_seconds,
-            max_seconds=settings.retry_max_seconds,
-            jitter=settings.retry_jitter,
-        )
+#: Retries of a slice whose merge timed out or lost a race: 0.2 s, then 0.4 s (no jitter:
+#: one writer per database).
+MERGE_BACKOFF = BackoffPolicy(max_attempts=2, base_seconds=0.2, max_seconds=5.0, jitter=0.0)
 
 
 @dataclass
@@ -156,12 +149,6 @@ class _Staged:
     keys: list[str] = field(default_factory=list)
     rows: array = field(default_factory=lambda: array("q"))
 
-    def add(self, accepted: Accepted) -> int:
-        seq = len(self.keys)
-        self.keys.append(accepted.key)
-        self.rows.append(accepted.row_number)
-        return seq
-
     def stage_rows(self, accepted: Iterable[Accepted]) -> Iterator[tuple]:
         """Record each row and yield it as the staging table's ``(seq, row, key, *values)``."""
         keys, rows = self.keys, self.rows
@@ -187,7 +174,7 @@ class SyncEngine:
         mapping: Mapping[str, str] | None = None,
         batch_size: int = 100,
         max_shrink_ratio: float = 0.5,
-        retry: RetryPolicy | None = None,
+        retry: BackoffPolicy | None = None,
         lock_wait_seconds: float = 0.0,
         progress: Progress | None = None,
         operation: str = "sync",
@@ -195,6 +182,7 @@ class SyncEngine:
         slice_rows: int = batching.SLICE_TARGET_ROWS,
         lock_name: str | None = "sync",
         queue_failures: bool = True,
+        sleep: Sleep = time.sleep,
     ) -> None:
         self.db = db
         self.source = source
@@ -202,7 +190,7 @@ class SyncEngine:
         self.mapping = dict(mapping or {})
         self.batch_size = batch_size
         self.max_shrink_ratio = max_shrink_ratio
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or BackoffPolicy()
         self.lock_wait_seconds = lock_wait_seconds
         self.progress = progress
         self.operation = operation
@@ -211,6 +199,7 @@ class SyncEngine:
         self.lock_name = lock_name
         self._merge_failed: set[str] = set()
         self.queue_failures = queue_failures
+        self.sleep = sleep
 
     # -- public ----------------------------------------------------------------
     def run(self, *, dry_run: bool = False) -> SyncReport:
@@ -330,7 +319,7 @@ class SyncEngine:
         try:
             writer.stage(staged.stage_rows(self._checked_rows(rows, checker, report)))
             writer.finish_staging()
-            self._guard_shrink(report, len(staged), db_count_before)
+            self._guard_shrink(report, db_count_before)
             self._merge_all(writer, staged, report)
         finally:
             writer.close()
@@ -356,7 +345,7 @@ class SyncEngine:
                 )
         self._log_failures(report)
 
-    def _guard_shrink(self, report: SyncReport, staged: int, db_count: int) -> None:
+    def _guard_shrink(self, report: SyncReport, db_count: int) -> None:
         if self.select_keys is not None or db_count == 0:
             return
         if report.rows_read == 0:
@@ -380,18 +369,18 @@ class SyncEngine:
         for slice_batches in batching.slice_ranges(total, self.batch_size, self.slice_rows):
             lo, hi = slice_batches[0][0], slice_batches[-1][1]
             try:
-                self._merge_range(writer, lo, hi, report, attempts=3)
-            except StoreConnectionError as exc:
+                self._merge_range(writer, lo, hi, report, retries=2)
+            except ResourceExhausted:
+                raise  # out of disk or memory: stop the run, retrying cannot help
+            except _ABOUT_THE_DATABASE as exc:
+                # A lost connection, or a lock wait or statement timeout that outlived
+                # the retries, is about the database, not these rows: bisecting would
+                # wait it out once per row (hours while another writer holds a SQLite
+                # file). Stop: the rows merged so far stay; the rest are logged and
+                # queued for retry.
                 self._abandon_rest(exc, staged, lo, total, report)
                 return
             except StoreError as exc:
-                if _about_the_database(exc):
-                    # A lock wait or statement timeout that outlived the retries is about
-                    # the database, not these rows: bisecting would wait it out once per
-                    # row (hours while another writer holds a SQLite file). Stop: the rows
-                    # merged so far stay; the rest are logged and queued for retry.
-                    self._abandon_rest(exc, staged, lo, total, report)
-                    return
                 log.info(
                     "slice %d-%d failed (%s); isolating the failing rows",
                     lo,
@@ -402,11 +391,7 @@ class SyncEngine:
                 for b_lo, b_hi in slice_batches:
                     try:
                         self._isolate(writer, staged, b_lo, b_hi, report)
-                    except StoreError as lost:
-                        if not isinstance(lost, StoreConnectionError) and not _about_the_database(
-                            lost
-                        ):
-                            raise
+                    except _ABOUT_THE_DATABASE as lost:
                         self._abandon_rest(lost, staged, b_lo, total, report)
                         return
             for b_lo, b_hi in slice_batches:
@@ -423,20 +408,17 @@ class SyncEngine:
                     self.progress(done, total)
 
     def _merge_range(
-        self, writer: buyers.Writer, lo: int, hi: int, report: SyncReport, attempts: int = 1
+        self, writer: buyers.Writer, lo: int, hi: int, report: SyncReport, retries: int = 0
     ) -> None:
-        for attempt in range(1, attempts + 1):
-            try:
-                result = writer.merge(lo, hi, utcnow())
-            except StoreError as exc:
-                transient = exc.category is ErrorCategory.TIMEOUT
-                if transient and attempt < attempts:
-                    time.sleep(0.2 * 2 ** (attempt - 1))
-                    continue
-                raise
-            report.inserted += result.inserted
-            report.updated += result.updated
-            return
+        """Merge staged rows ``[lo, hi)``, retrying a timeout or lost race ``retries`` times."""
+        retrying = Retrying(
+            replace(MERGE_BACKOFF, max_attempts=retries),
+            retry_on=(StoreTimeout, TransactionConflict),
+            sleep=self.sleep,
+        )
+        result = retrying.call(lambda: writer.merge(lo, hi, utcnow()))
+        report.inserted += result.inserted
+        report.updated += result.updated
 
     def _isolate(
         self, writer: buyers.Writer, staged: _Staged, lo: int, hi: int, report: SyncReport
@@ -446,12 +428,10 @@ class SyncEngine:
         while pending:
             a, b = pending.pop(0)
             try:
-                self._merge_range(writer, a, b, report, attempts=2)
-            except StoreConnectionError:
-                raise
+                self._merge_range(writer, a, b, report, retries=1)
+            except (ResourceExhausted, StoreConnectionError, StoreTimeout):
+                raise  # not the rows' fault: see _merge_all
             except StoreError as exc:
-                if _about_the_database(exc):
-                    raise  # not the rows' fault: see _merge_all
                 if b - a > 1:
                     pending[0:0] = batching.bisect(a, b)
                     continue
@@ -467,8 +447,8 @@ class SyncEngine:
             details["sqlstate"] = exc.sqlstate
         category = exc.category
         hint = "correct the row in the sheet"
-        if category in (ErrorCategory.VALUE_TOO_LONG, ErrorCategory.CONSTRAINT):
-            # PostgreSQL's 22001 does not name the column: measure the values ourselves.
+        if isinstance(exc, ValueTooLong | ConstraintViolation):
+            # PostgreSQL's 22001 and a length CHECK do not name the column: measure.
             row = writer.staged(seq, seq + 1)
             limits = buyers.column_limits(self.db)
             if row:
@@ -508,11 +488,7 @@ class SyncEngine:
             exc.message,
             extra={"run_id": report.run_id},
         )
-        category = (
-            exc.category
-            if exc.category in (ErrorCategory.DATABASE_CONNECTION, ErrorCategory.TIMEOUT)
-            else ErrorCategory.TIMEOUT
-        )
+        category = exc.category  # database_connection or timeout: both retried
         for seq in range(from_seq, total):
             self._merge_failed.add(staged.keys[seq])
             report.failures.append(
@@ -542,19 +518,8 @@ class SyncEngine:
         errorlog.log_failures(self.db, report.failures, report.run_id, at=now)
         if not self.queue_failures:
             return
-        report.queued_for_retry = retryqueue.enqueue(
-            self.db,
-            report.failures,
-            run_id=report.run_id,
-            now=now,
-            next_retry_at=now
-            + timedelta(
-                seconds=backoff.delay_seconds(
-                    1, self.retry.base_seconds, self.retry.max_seconds, self.retry.jitter
-                )
-            ),
-            max_attempts=self.retry.max_attempts,
-        )
+        manager = RetryManager(self.db, None, policy=self.retry, clock=lambda: now)
+        report.queued_for_retry = manager.add_to_retry_queue(report.failures, run_id=report.run_id)
         for f in report.failures[:20]:
             log.info(
                 "row %s (buyer %s): %s: %s",
@@ -617,7 +582,7 @@ class SyncEngine:
         report.queued_for_retry = sum(1 for f in report.failures if f.retryable and f.buyer_number)
         report.status = RunStatus.DRY_RUN
         try:
-            self._guard_shrink(report, accepted, len(existing))
+            self._guard_shrink(report, len(existing))
         except SyncRefused as exc:
             report.warnings.append(f"a real sync would be refused: {exc}")
         report.duration_s = time.perf_counter() - clock
@@ -626,18 +591,13 @@ class SyncEngine:
         return report
 
 
-#: Row-level transient failures: worth isolating (a trigger or a hot row), unlike a lock
-#: wait or statement timeout, which is about the whole database.
-_ROW_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
-
-
-def _about_the_database(exc: StoreError) -> bool:
-    """A timeout that no single row caused: stop merging rather than bisect it."""
-    return exc.category is ErrorCategory.TIMEOUT and exc.sqlstate not in _ROW_TRANSIENT_SQLSTATES
+#: Failures no row caused: the engine stops merging rather than bisect them.
+_ABOUT_THE_DATABASE = (StoreConnectionError, StoreTimeout)
 
 
 def _new_run_id() -> str:
-    return f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    """``20261128T090000-1a2b3c4d``: the UTC start time (like every stored time) and a nonce."""
+    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
 def sync(db: Database, source: Source, *, dry_run: bool = False, **options: Any) -> SyncReport:

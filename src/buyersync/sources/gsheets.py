@@ -23,14 +23,17 @@ import os
 import random
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
-from buyersync.errors import ConfigError, ErrorCategory, SourceError, SourceUnavailable
+from buyersync.errors import ConfigError, RateLimited, SourceError, SourceUnavailable
 from buyersync.records import SheetRow
-from buyersync.rules.categories import category_for_http_status
+from buyersync.retrying import Clock, Retrying, Sleep
+from buyersync.rules.backoff import BackoffPolicy, Random
+from buyersync.rules.categories import error_class_for_http_status
 from buyersync.rules.hosts import is_loopback
 from buyersync.sources.a1 import column_name, quote_title, split_range
 from buyersync.sources.base import SheetData, Source, make_row
@@ -48,6 +51,21 @@ _RETRYABLE = frozenset({429, 500, 502, 503, 504, 408})
 
 class _BadAnswer(Exception):
     """An answer that cannot be used (bad JSON, short range); retried like a 5xx."""
+
+
+class _Transient(Exception):
+    """One request failed in a way another try may not: what to raise if none succeeds."""
+
+    def __init__(
+        self,
+        reason: str,
+        error: type[SourceUnavailable] = SourceUnavailable,
+        *,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.error = error
+        self.retry_after = retry_after
 
 
 class GoogleSheetsSource(Source):
@@ -71,6 +89,9 @@ class GoogleSheetsSource(Source):
         max_attempts: int = 5,
         max_wait: float = 60.0,
         backoff: float = 0.5,
+        sleep: Sleep = time.sleep,
+        clock: Clock = lambda: datetime.now(UTC),
+        rand: Random = random.random,
     ) -> None:
         if header_row < 1:
             raise ConfigError(f"header row must be 1 or more, not {header_row}")
@@ -83,6 +104,7 @@ class GoogleSheetsSource(Source):
         self.max_attempts = max_attempts
         self.max_wait = max_wait
         self.backoff = backoff
+        self._sleep, self._clock, self._rand = sleep, clock, rand
         self.description = f"gsheets:{spreadsheet_id}" + (
             f"[{sheet}]" if sheet else f"#gid={gid}" if gid is not None else ""
         )
@@ -134,13 +156,13 @@ class GoogleSheetsSource(Source):
                 raise SourceUnavailable(
                     f"cannot reach the Google token endpoint ({type(exc).__name__})",
                     hint="check the network; the sync will retry",
-                ) from None
+                ) from exc
             except GoogleAuthError as exc:
                 raise SourceUnavailable(
                     f"Google refused the service-account credentials: {_first_line(exc)}",
                     hint="check that the key in GOOGLE_APPLICATION_CREDENTIALS is current "
                     "and not deleted",
-                ) from None
+                ) from exc
         return {"Authorization": f"Bearer {creds.token}"}
 
     # ------------------------------------------------------------------ HTTP
@@ -180,72 +202,76 @@ class GoogleSheetsSource(Source):
 
         429/5xx/408, timeouts, connection errors and unusable answers are retried with
         exponential backoff (``Retry-After`` honoured) up to ``max_attempts`` tries and
-        ``max_wait`` seconds of sleep; then :class:`SourceUnavailable` is raised.
+        ``max_wait`` seconds of sleep; then :class:`SourceUnavailable` (or its
+        :class:`RateLimited` / :class:`SourceTimeout`) is raised.
         """
         url = f"{self.api_url}{path}"
-        waited = 0.0
-        last = ""
-        category = ErrorCategory.SOURCE_UNAVAILABLE
-        for attempt in range(1, self.max_attempts + 1):
-            retry_after: float | None = None
-            try:
-                response, content = self._fetch(url, params)
-            except httpx.TimeoutException:
-                last, category = (
-                    f"no answer within {self.timeout:g} s",
-                    ErrorCategory.SOURCE_UNAVAILABLE,
-                )
-            except httpx.TransportError as exc:
-                last, category = (
-                    f"connection failed ({type(exc).__name__})",
-                    ErrorCategory.SOURCE_UNAVAILABLE,
-                )
-            else:
-                status = response.status_code
-                if status == 200:
-                    try:
-                        # Decode, then drop the bytes before parsing: a page exists
-                        # at most twice (text and objects), not three times.
-                        text = content.decode("utf-8")
-                        del content
-                        body = json.loads(text)
-                        del text
-                        if not isinstance(body, dict):
-                            raise _BadAnswer("the answer is not a JSON object")
-                        if check is not None:
-                            check(body)
-                        return body
-                    except (json.JSONDecodeError, UnicodeDecodeError):
-                        last = "the answer was not complete JSON (cut off?)"
-                    except _BadAnswer as exc:
-                        last = str(exc)
-                    category = ErrorCategory.SOURCE_UNAVAILABLE
-                elif status in _RETRYABLE:
-                    last = f"HTTP {status}{_google_message(response)}"
-                    category = category_for_http_status(status)
-                    retry_after = _retry_after(response)
-                else:
-                    raise self._final_error(status, response, what)
-            if attempt == self.max_attempts:
-                break
-            delay = self.backoff * (2 ** (attempt - 1)) * (1 + random.random() * 0.25)
-            if retry_after is not None:
-                delay = max(delay, retry_after)
-            if waited + delay > self.max_wait:
-                break
-            time.sleep(delay)
-            waited += delay
-        kind = "rate limit (HTTP 429)" if category is ErrorCategory.RATE_LIMIT else "failure"
-        raise SourceUnavailable(
-            f"Google Sheets {what} of spreadsheet {self.spreadsheet_id} failed after "
-            f"{attempt} attempts and {waited:.1f} s of waiting: {last}; the sheet was not "
-            f"read whole and nothing from it may be used",
-            hint="the read quota resets every minute; the run will be retried"
-            if category is ErrorCategory.RATE_LIMIT
-            else f"Google's {kind} may be temporary; the run will be retried",
-            category=category,
-            details={"attempts": attempt, "waited_seconds": round(waited, 1)},
+        # Several readers may hit the same quota at once: a quarter of jitter spreads them.
+        policy = BackoffPolicy(
+            max_attempts=max(1, self.max_attempts) - 1,
+            base_seconds=self.backoff,
+            max_seconds=max(self.max_wait, self.backoff),
+            jitter=0.25,
         )
+        retrying = Retrying(
+            policy,
+            retry_on=_Transient,
+            retry_after=lambda exc: exc.retry_after if isinstance(exc, _Transient) else None,
+            max_wait=self.max_wait,
+            sleep=self._sleep,
+            clock=self._clock,
+            rand=self._rand,
+        )
+        try:
+            return retrying.call(lambda: self._get_once(url, params, what, check))
+        except _Transient as exc:
+            kind = "rate limit (HTTP 429)" if exc.error is RateLimited else "failure"
+            raise exc.error(
+                f"Google Sheets {what} of spreadsheet {self.spreadsheet_id} failed after "
+                f"{retrying.attempts} attempts and {retrying.waited:.1f} s of waiting: "
+                f"{exc}; the sheet was not read whole and nothing from it may be used",
+                hint="the read quota resets every minute; the run will be retried"
+                if exc.error is RateLimited
+                else f"Google's {kind} may be temporary; the run will be retried",
+                details={
+                    "attempts": retrying.attempts,
+                    "waited_seconds": round(retrying.waited, 1),
+                },
+            ) from exc
+
+    def _get_once(self, url: str, params: dict[str, str], what: str, check: Any) -> dict[str, Any]:
+        """One GET: the accepted JSON, or :class:`_Transient` (try again), or a final error."""
+        try:
+            response, content = self._fetch(url, params)
+        except httpx.TimeoutException as exc:
+            raise _Transient(f"no answer within {self.timeout:g} s") from exc
+        except httpx.TransportError as exc:
+            raise _Transient(f"connection failed ({type(exc).__name__})") from exc
+        status = response.status_code
+        if status in _RETRYABLE:
+            raise _Transient(
+                f"HTTP {status}{_google_message(response)}",
+                error_class_for_http_status(status),
+                retry_after=response.headers.get("Retry-After"),
+            )
+        if status != 200:
+            raise self._final_error(status, response, what)
+        try:
+            # Decode, then drop the bytes before parsing: a page exists
+            # at most twice (text and objects), not three times.
+            text = content.decode("utf-8")
+            del content
+            body = json.loads(text)
+            del text
+            if not isinstance(body, dict):
+                raise _BadAnswer("the answer is not a JSON object")
+            if check is not None:
+                check(body)
+            return body
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise _Transient("the answer was not complete JSON (cut off?)") from exc
+        except _BadAnswer as exc:
+            raise _Transient(str(exc)) from exc
 
     def _final_error(self, status: int, response: httpx.Response, what: str) -> SourceError:
         msg = _google_message(response)
@@ -254,7 +280,6 @@ class GoogleSheetsSource(Source):
             return SourceUnavailable(
                 f"spreadsheet {sid} was not found (HTTP 404{msg})",
                 hint="check the spreadsheet id in --source (the part after /d/ in its URL)",
-                category=category_for_http_status(status),
             )
         if status in (401, 403):
             email = getattr(self._credentials, "service_account_email", None)
@@ -263,12 +288,10 @@ class GoogleSheetsSource(Source):
                 f"Google refused access to spreadsheet {sid} (HTTP {status}{msg})",
                 hint=f"share the sheet with {who} (Viewer is enough) and check that the "
                 "Sheets API is enabled for its project",
-                category=category_for_http_status(status),
             )
         return SourceError(
             f"Google Sheets {what} of spreadsheet {sid} was refused (HTTP {status}{msg})",
             hint="check --sheet, --header-row and the spreadsheet id",
-            category=category_for_http_status(status),
         )
 
     # ------------------------------------------------------------------ sheet
@@ -487,16 +510,6 @@ def _rows_of(cells: str) -> tuple[int | None, int | None]:
     a = "".join(ch for ch in first if ch.isdigit())
     b = "".join(ch for ch in (second or first) if ch.isdigit())
     return (int(a) if a else None, int(b) if b else None)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
 
 
 def _google_message(response: httpx.Response) -> str:

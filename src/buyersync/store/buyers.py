@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from buyersync.errors import ErrorCategory, StoreError
+from buyersync.errors import SchemaMismatch, StoreError
 from buyersync.rules.normalize import KEY_COLUMN
 from buyersync.store.catalog import column_limits  # noqa: F401 - one catalog reader for all
 from buyersync.store.db import Database
@@ -52,9 +52,8 @@ def ensure_table(db: Database, columns: Sequence[str]) -> list[str]:
         return []
     existing = db.columns(TABLE)
     if KEY_COLUMN not in existing:
-        raise StoreError(
+        raise SchemaMismatch(
             f"table buyers exists but has no {KEY_COLUMN} column",
-            category=ErrorCategory.SCHEMA_MISMATCH,
             hint="rename the key column to buyer_number, or point --db at another database",
         )
     for column in TIMESTAMP_COLUMNS:
@@ -67,10 +66,9 @@ def ensure_table(db: Database, columns: Sequence[str]) -> list[str]:
                 f"ON {q(TABLE)} ({q(KEY_COLUMN)})"
             )
         except StoreError as exc:
-            raise StoreError(
+            raise SchemaMismatch(
                 "buyers.buyer_number is not unique, so rows cannot be upserted on it: "
                 f"{exc.message}",
-                category=ErrorCategory.SCHEMA_MISMATCH,
                 hint="remove the duplicate buyer numbers from buyers, then run the sync again",
             ) from exc
     return [c for c in columns if c not in existing]

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,13 +17,15 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from buyersync.errors import (
-    ErrorCategory,
     LockHeld,
+    ResourceExhausted,
     RowRejected,
     StoreConnectionError,
     StoreError,
 )
-from buyersync.rules.categories import category_for_sqlstate
+from buyersync.retrying import Retrying, Sleep
+from buyersync.rules.backoff import BackoffPolicy
+from buyersync.rules.categories import error_class_for_sqlstate
 from buyersync.settings import redact_url
 from buyersync.store.db import Database, Params, Row
 
@@ -46,8 +49,7 @@ def translate(
     classified by exception type and ``conn.closed``.
     """
     sqlstate = getattr(exc, "sqlstate", None)
-    disconnected = _is_disconnect(exc, conn)
-    category = category_for_sqlstate(sqlstate, disconnected=disconnected)
+    cls = error_class_for_sqlstate(sqlstate, disconnected=_is_disconnect(exc, conn))
     diag = getattr(exc, "diag", None)
     text = (diag.message_primary if diag is not None and diag.message_primary else str(exc)).strip()
     # libpq's connection messages run over several lines ("server closed the connection
@@ -62,51 +64,64 @@ def translate(
             value = getattr(diag, attr, None)
             if value:
                 details[attr] = value
-    if category is ErrorCategory.DATABASE_CONNECTION:
-        return StoreConnectionError(
-            message,
-            sqlstate=sqlstate,
-            details=details,
-            hint="the database connection was lost; run the command again "
-            "(rows already written stay, nothing is duplicated)",
-        )
-    if sqlstate and sqlstate[:2] in ("22", "23", "21"):
-        return RowRejected(message, sqlstate=sqlstate, category=category, details=details)
-    return StoreError(message, sqlstate=sqlstate, category=category, details=details)
+    return cls(message, sqlstate=sqlstate, details=details, hint=_HINTS.get(cls))
 
 
-def connect(url: str, *, timeout: float = 10.0, attempts: int = 3) -> PostgresDatabase:
-    """Connect with bounded retries and exponential backoff (0.5 s, 1 s, 2 s ...)."""
+_HINTS: dict[type[StoreError], str] = {
+    StoreConnectionError: "the database connection was lost; run the command again "
+    "(rows already written stay, nothing is duplicated)",
+    ResourceExhausted: "the database server is out of disk space or memory; free some and "
+    "run the command again (rows already written stay)",
+}
+
+
+#: Waits between connection attempts: 0.5 s, 1 s, 2 s … (no jitter: one client).
+CONNECT_BACKOFF = BackoffPolicy(max_attempts=2, base_seconds=0.5, max_seconds=30.0, jitter=0.0)
+
+
+def connect(
+    url: str,
+    *,
+    timeout: float = 10.0,
+    attempts: int = 3,
+    sleep: Sleep = time.sleep,
+) -> PostgresDatabase:
+    """Connect, trying ``attempts`` times with exponential backoff (0.5 s, 1 s, 2 s ...)."""
     conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1).replace(
         "postgres://", "postgresql://", 1
     )
-    delay = 0.5
-    last: Exception | None = None
-    for attempt in range(1, max(1, attempts) + 1):
-        try:
-            conn = psycopg.connect(
-                conninfo,
-                autocommit=True,
-                connect_timeout=max(1, int(timeout)),
-                row_factory=dict_row,
-                application_name="buyersync",
-            )
-            db = PostgresDatabase(conn, redact_url(url))
-            db._reopen_args = (url, timeout, attempts)
-            return db
-        except psycopg.Error as exc:
-            last = exc
-            if attempt < attempts:
-                time.sleep(delay)
-                delay *= 2
-    assert last is not None
-    reason = str(last).strip().splitlines()[0] if str(last).strip() else type(last).__name__
-    for secret in filter(None, [_password(url)]):
-        reason = reason.replace(secret, "***")
-    raise StoreConnectionError(
-        f"cannot connect to {redact_url(url)} after {attempts} attempt(s): {reason}",
-        hint="check that PostgreSQL is running and the database URL (--db / BUYERSYNC_DATABASE_URL)",
-    ) from None
+    retrying = Retrying(
+        replace(CONNECT_BACKOFF, max_attempts=max(1, attempts) - 1),
+        retry_on=psycopg.Error,
+        sleep=sleep,
+    )
+
+    def attempt() -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            conninfo,
+            autocommit=True,
+            connect_timeout=max(1, int(timeout)),
+            row_factory=dict_row,
+            application_name="buyersync",
+        )
+
+    try:
+        conn = retrying.call(attempt)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        for secret in filter(None, [_password(url)]):
+            reason = reason.replace(secret, "***")
+        # Not chained, on purpose: libpq may quote the connection string, password
+        # included ('missing "=" after "..." in connection info string'), and a
+        # chained cause reaches logged tracebacks (serve) unscrubbed.
+        raise StoreConnectionError(
+            f"cannot connect to {redact_url(url)} after {retrying.attempts} attempt(s): {reason}",
+            hint="check that PostgreSQL is running and the database URL "
+            "(--db / BUYERSYNC_DATABASE_URL)",
+        ) from None
+    db = PostgresDatabase(conn, redact_url(url))
+    db._reopen_args = (url, timeout, attempts)
+    return db
 
 
 def _password(url: str) -> str | None:

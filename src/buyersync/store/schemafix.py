@@ -27,15 +27,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from buyersync.errors import ErrorCategory, SchemaFixError, StoreError
+from buyersync.errors import LockNotAvailable, SchemaFixBusy, SchemaFixError, StoreError
+from buyersync.retrying import Failure, Retrying
 from buyersync.rules import schema as rules
+from buyersync.rules.backoff import BackoffPolicy
 from buyersync.store import catalog
 from buyersync.store.db import Database, utcnow
 
 log = logging.getLogger(__name__)
 
 TABLE = catalog.TABLE
-LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True)
@@ -258,39 +259,41 @@ def _retrying(
     result: FixResult,
 ) -> None:
     """Run ``step`` (one transaction); retry it while the table lock is not available."""
-    for attempt in range(1, max(1, attempts) + 1):
-        result.attempts = attempt
-        try:
-            step()
-            return
-        except StoreError as exc:
-            busy = exc.sqlstate == LOCK_NOT_AVAILABLE or (
-                exc.category is ErrorCategory.TIMEOUT and db.dialect == "sqlite"
-            )
-            if not busy:
-                raise SchemaFixError(
-                    f"Migration 050 failed while {what} and was rolled back; nothing changed: "
-                    f"{exc.message}",
-                    hint="fix the cause named here and run buyersync schema fix --apply again "
-                    "(the backup table, if taken, is kept)",
-                    details={"sqlstate": exc.sqlstate},
-                ) from exc
-            log.warning(
-                "migration 050: buyers is busy (attempt %d of %d, lock timeout %.1fs)",
-                attempt,
-                attempts,
-                lock_timeout_s,
-            )
-            if attempt < attempts:
-                sleep(backoff_s * 2 ** (attempt - 1))
-    holders = _lock_holders(db)
-    raise SchemaFixError(
-        f"Migration 050 could not lock the buyers table while {what}: it stayed busy for "
-        f"{attempts} attempt(s) of {lock_timeout_s:g}s each{holders}; nothing was changed",
-        hint="end or wait for the long-running transactions on buyers, then run buyersync "
-        "schema fix --apply again (or pass a larger --lock-timeout / --attempts)",
-        category=ErrorCategory.TIMEOUT,
+
+    def busy(failure: Failure) -> None:
+        result.attempts = failure.attempt
+        log.warning(
+            "migration 050: buyers is busy (attempt %d of %d, lock timeout %.1fs)",
+            failure.attempt,
+            attempts,
+            lock_timeout_s,
+        )
+
+    # Waits of backoff_s, doubling; no jitter: one migration runs at a time.
+    policy = BackoffPolicy(
+        max_attempts=max(1, attempts) - 1, base_seconds=backoff_s, max_seconds=60.0, jitter=0.0
     )
+    retrying = Retrying(policy, retry_on=LockNotAvailable, on_failure=busy, sleep=sleep)
+    try:
+        retrying.call(step)
+    except LockNotAvailable as exc:
+        holders = _lock_holders(db)
+        raise SchemaFixBusy(
+            f"Migration 050 could not lock the buyers table while {what}: it stayed busy for "
+            f"{attempts} attempt(s) of {lock_timeout_s:g}s each{holders}; nothing was changed",
+            hint="end or wait for the long-running transactions on buyers, then run buyersync "
+            "schema fix --apply again (or pass a larger --lock-timeout / --attempts)",
+        ) from exc
+    except StoreError as exc:
+        raise SchemaFixError(
+            f"Migration 050 failed while {what} and was rolled back; nothing changed: "
+            f"{exc.message}",
+            hint="fix the cause named here and run buyersync schema fix --apply again "
+            "(the backup table, if taken, is kept)",
+            details={"sqlstate": exc.sqlstate},
+        ) from exc
+    finally:
+        result.attempts = retrying.attempts
 
 
 def _lock_holders(db: Database) -> str:
@@ -390,9 +393,9 @@ def _convert_pg(
                     with db.transaction():
                         db.execute(statement)
                     converted.append({"column": column, "from_type": types[column]})
+                except LockNotAvailable:
+                    raise
                 except StoreError as exc:
-                    if exc.sqlstate == LOCK_NOT_AVAILABLE:
-                        raise
                     refused.append(
                         {
                             "column": column,

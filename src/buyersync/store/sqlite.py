@@ -15,11 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from buyersync.errors import (
-    ErrorCategory,
+    BadValue,
+    ConstraintViolation,
+    DuplicateKey,
     LockHeld,
+    LockNotAvailable,
+    MissingValue,
+    ResourceExhausted,
     RowRejected,
+    SchemaMismatch,
     StoreConnectionError,
     StoreError,
+    ValueTooLong,
 )
 from buyersync.store.db import Database, Params, Row
 
@@ -39,30 +46,30 @@ def translate(exc: sqlite3.Error, what: str = "") -> StoreError:
     prefix = f"{what}: " if what else ""
     lower = text.lower()
     if isinstance(exc, sqlite3.IntegrityError):
+        rejected: type[RowRejected] = ConstraintViolation
         if "check constraint" in lower and "length(" in lower:
-            cat = ErrorCategory.VALUE_TOO_LONG
+            rejected = ValueTooLong
         elif "not null" in lower:
-            cat = ErrorCategory.VALIDATION
+            rejected = MissingValue
         elif "unique" in lower:
-            cat = ErrorCategory.DUPLICATE_KEY
-        else:
-            cat = ErrorCategory.CONSTRAINT
-        return RowRejected(prefix + text, category=cat)
+            rejected = DuplicateKey
+        return rejected(prefix + text)
     if "database is locked" in lower or "database table is locked" in lower:
-        return StoreError(
+        return LockNotAvailable(
             prefix + text,
-            category=ErrorCategory.TIMEOUT,
             hint="another process is writing to this SQLite file; try again when it is done",
+        )
+    if "database or disk is full" in lower or "out of memory" in lower:
+        return ResourceExhausted(
+            prefix + text, hint="free disk space (or memory) and run the command again"
         )
     if "unable to open" in lower or "disk i/o" in lower or "readonly" in lower:
         return StoreConnectionError(prefix + text)
     if "no such table" in lower or "no such column" in lower or "has no column" in lower:
-        return StoreError(
-            prefix + text, category=ErrorCategory.SCHEMA_MISMATCH, hint="run: buyersync migrate"
-        )
+        return SchemaMismatch(prefix + text, hint="run: buyersync migrate")
     if isinstance(exc, sqlite3.DataError):
-        return RowRejected(prefix + text, category=ErrorCategory.DATA_FORMAT)
-    return StoreError(prefix + text, category=ErrorCategory.UNKNOWN)
+        return BadValue(prefix + text)
+    return StoreError(prefix + text)
 
 
 class SQLiteDatabase(Database):
@@ -166,9 +173,7 @@ class SQLiteDatabase(Database):
 
     def quote(self, identifier: str) -> str:
         if "\x00" in identifier:
-            raise StoreError(
-                "identifiers cannot contain NUL", category=ErrorCategory.SCHEMA_MISMATCH
-            )
+            raise SchemaMismatch("identifiers cannot contain NUL")
         return '"' + identifier.replace('"', '""') + '"'
 
     def close(self) -> None:
