@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from buyersync.api import create_app
-from buyersync.api.app import bearer, token_matches
+from buyersync.api.app import MAX_PAGE, bearer, token_matches
 from buyersync.api.metrics import DURATION_BUCKETS, histogram_buckets
 from buyersync.cli.main import cli
 from buyersync.cli.serve import is_loopback
@@ -83,7 +83,7 @@ def seeded(pg_url: str, tmp_path: Path) -> Iterator[tuple[Settings, Database]]:
 
 
 def _client(settings: Settings) -> TestClient:
-    return TestClient(create_app(settings))
+    return TestClient(create_app(settings), base_url="http://localhost")
 
 
 # -- property 16 ---------------------------------------------------------------------
@@ -318,7 +318,8 @@ def test_error_filters_match_the_cli(
                 run_id,
                 at=now - timedelta(hours=hours, minutes=30),
             )
-    params: dict[str, object] = {"limit": limit}
+    # The CLI's 0 means "no limit"; the API pages, at most MAX_PAGE entries at a time.
+    params: dict[str, object] = {"limit": limit or MAX_PAGE}
     args = ["errors", "--json", "--db", errors_db, "--limit", str(limit)]
     if error_type is not None:
         params["type"] = str(error_type)

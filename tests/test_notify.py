@@ -58,7 +58,11 @@ class _Handler:
         return "250 OK"
 
 
-def _smtp_server(tls_context: ssl.SSLContext | None = None) -> Iterator[Inbox]:
+def _smtp_server(
+    tls_context: ssl.SSLContext | None = None, *, implicit: bool = False
+) -> Iterator[Inbox]:
+    """A real SMTP server on 127.0.0.1: plain, STARTTLS (``tls_context``), or implicit
+    TLS (``implicit``). ``logins`` records every AUTH it receives."""
     inbox = Inbox(port=free_port())
 
     def authenticator(
@@ -74,9 +78,10 @@ def _smtp_server(tls_context: ssl.SSLContext | None = None) -> Iterator[Inbox]:
         hostname="127.0.0.1",
         port=inbox.port,
         authenticator=authenticator,
-        auth_require_tls=tls_context is not None,
-        tls_context=tls_context,
-        require_starttls=tls_context is not None,
+        auth_require_tls=tls_context is not None and not implicit,
+        tls_context=None if implicit else tls_context,
+        require_starttls=tls_context is not None and not implicit,
+        ssl_context=tls_context if implicit else None,
         # PLAIN only: after a refused login smtplib would try LOGIN next,
         # which aiosmtpd answers by waiting for the client's timeout.
         auth_exclude_mechanism=["LOGIN"],
@@ -93,8 +98,9 @@ def smtp_server() -> Iterator[Inbox]:
     yield from _smtp_server()
 
 
-@pytest.fixture
-def tls_smtp_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
+def server_tls_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A self-signed certificate for 127.0.0.1 made with ``openssl req``, which the
+    client (verifying as in production) trusts through SSL_CERT_FILE."""
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command is needed to make a test certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -124,7 +130,12 @@ def tls_smtp_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     context.load_cert_chain(cert, key)
     # The client verifies the server as in production, trusting only this certificate.
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    yield from _smtp_server(context)
+    return context
+
+
+@pytest.fixture
+def tls_smtp_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
+    yield from _smtp_server(server_tls_context(tmp_path, monkeypatch))
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -180,6 +191,8 @@ def test_email_reaches_a_real_smtp_server_with_login(smtp_server: Inbox) -> None
         recipients=["ops@example.org", "dev@example.org"],
         user="alerts",
         password=PASSWORD,
+        starttls=False,
+        allow_plaintext_auth=True,  # this server has no TLS: the operator opted in
         timeout=5,
     )
     (result,) = N.deliver(NOTE, [channel])
@@ -219,6 +232,8 @@ def test_wrong_password_is_reported_without_the_password(
         recipients=["ops@example.org"],
         user="alerts",
         password="wrong-" + PASSWORD,
+        starttls=False,
+        allow_plaintext_auth=True,
         timeout=5,
     )
     with caplog.at_level(logging.ERROR):

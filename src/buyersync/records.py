@@ -91,3 +91,4 @@ class ErrorQuery:
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = 100
+    offset: int = 0  # entries skipped (paging); applies with a limit

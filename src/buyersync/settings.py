@@ -16,10 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from buyersync.errors import ConfigError
+from buyersync.redact import redact_url, register, scrub, url_problem, url_secrets
 from buyersync.rules.backoff import DEFAULT_POLICY
+
+__all__ = ["Settings", "load_settings", "redact_url", "scrub", "url_secrets"]
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,17 @@ class Spec:
     flag: str  # the command-line flag
     secret: bool = False
     env: str = ""  # environment variable; BUYERSYNC_<NAME> unless given
+    file_flag: str = ""  # a flag naming a file that holds the (secret) value
+    multiple: bool = False  # the flag may be repeated; the values are joined by commas
 
     @property
     def env_var(self) -> str:
         return self.env or "BUYERSYNC_" + self.name.upper()
+
+    @property
+    def file_env_var(self) -> str:
+        """``<ENV>_FILE``: where container platforms mount a secret as a file."""
+        return self.env_var + "_FILE" if self.secret else ""
 
 
 SETTINGS: tuple[Spec, ...] = (
@@ -187,10 +196,33 @@ SETTINGS: tuple[Spec, ...] = (
     ),
     Spec("smtp_port", int, 587, "SMTP port.", "--smtp-port"),
     Spec("smtp_user", str, None, "SMTP login user.", "--smtp-user"),
-    Spec("smtp_password", str, None, "SMTP login password.", "--smtp-password", secret=True),
+    Spec(
+        "smtp_password",
+        str,
+        None,
+        "SMTP login password.",
+        "--smtp-password",
+        secret=True,
+        file_flag="--smtp-password-file",
+    ),
     Spec("smtp_from", str, "buyersync@localhost", "Sender address of alert mails.", "--smtp-from"),
     Spec("smtp_to", str, None, "Recipients of alert mails, comma-separated.", "--smtp-to"),
-    Spec("smtp_starttls", bool, False, "Use STARTTLS before logging in.", "--smtp-starttls"),
+    Spec(
+        "smtp_starttls",
+        bool,
+        True,
+        "Require STARTTLS on ports other than 465 (465 always uses implicit TLS); "
+        "turn off only for a local relay without TLS.",
+        "--smtp-starttls",
+    ),
+    Spec(
+        "smtp_allow_plaintext_auth",
+        bool,
+        False,
+        "Allow sending the SMTP password over a connection without TLS (never needed "
+        "with TLS; refused otherwise).",
+        "--smtp-allow-plaintext-auth",
+    ),
     Spec(
         "webhook_url",
         str,
@@ -206,6 +238,16 @@ SETTINGS: tuple[Spec, ...] = (
         "Bearer token required by the HTTP API (unset: serve binds loopback only).",
         "--api-token",
         secret=True,
+        file_flag="--api-token-file",
+    ),
+    Spec(
+        "allowed_hosts",
+        str,
+        None,
+        "serve: host names the dashboard answers besides localhost, 127.0.0.1 and [::1] "
+        "(the Host header; others get 400). Repeat the flag or separate by commas.",
+        "--allowed-host",
+        multiple=True,
     ),
     Spec(
         "sheets_api_url",
@@ -286,9 +328,11 @@ class Settings:
     smtp_password: str | None = field(default=None, repr=False)
     smtp_from: str = "buyersync@localhost"
     smtp_to: str | None = None
-    smtp_starttls: bool = False
+    smtp_starttls: bool = True
+    smtp_allow_plaintext_auth: bool = False
     webhook_url: str | None = field(default=None, repr=False)
     api_token: str | None = field(default=None, repr=False)
+    allowed_hosts: str | None = None
     sheets_api_url: str = "https://sheets.googleapis.com"
     google_credentials: str | None = None
     sync_interval_seconds: float = 900.0
@@ -299,6 +343,9 @@ class Settings:
     mapping: Mapping[str, str] = field(default_factory=dict)
     #: Where the values came from, for ``buyersync`` diagnostics (never the values).
     config_file: str | None = None
+    #: The flags that carried a secret value on the command line (readable in the
+    #: process list by every local user): ``serve`` warns about them.
+    secret_flags: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # secrets never appear, even in a traceback
         shown = []
@@ -333,41 +380,6 @@ class Settings:
 
 
 assert {f.name for f in dataclasses.fields(Settings)} >= set(SPECS), "Settings lacks a Spec"
-
-
-def redact_url(url: str) -> str:
-    """Remove the password from a URL (``postgresql://u:***@h/db``)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
-
-
-def url_secrets(url: str) -> list[str]:
-    """The password of a URL, and any ``password=``/``token=`` query values."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return [url]
-    found = [parts.password] if parts.password else []
-    for pair in parts.query.split("&"):
-        name, _, value = pair.partition("=")
-        if value and name.lower() in ("password", "token", "sslpassword"):
-            found.append(value)
-    return found
-
-
-def scrub(text: str, secrets: list[str]) -> str:
-    """Replace every secret in ``text`` with ``***``."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, "***")
-    return text
 
 
 def _coerce(spec: Spec, raw: Any, origin: str) -> Any:
@@ -442,19 +454,68 @@ def load_settings(
             hint="see docs/configuration.md for the names",
         )
     values: dict[str, Any] = {}
+    secret_flags: list[str] = []
     for spec in SETTINGS:
+        file_flag_value = flags.get(spec.name + "_file") if spec.file_flag else None
+        file_env = env.get(spec.file_env_var) if spec.file_env_var else None
+        if spec.name in flags and file_flag_value:
+            raise ConfigError(f"give {spec.flag} or {spec.file_flag}, not both")
+        if env.get(spec.env_var) not in (None, "") and file_env:
+            raise ConfigError(f"set {spec.env_var} or {spec.file_env_var}, not both")
         if spec.name in flags:
             values[spec.name] = _coerce(spec, flags[spec.name], spec.flag)
+            if spec.secret:
+                secret_flags.append(spec.flag)
+        elif file_flag_value:
+            values[spec.name] = read_secret_file(file_flag_value, spec.file_flag)
         elif env.get(spec.env_var) not in (None, ""):
             values[spec.name] = _coerce(spec, env[spec.env_var], spec.env_var)
+        elif file_env:
+            values[spec.name] = read_secret_file(file_env, spec.file_env_var)
         elif spec.name in file_settings:
             values[spec.name] = _coerce(spec, file_settings[spec.name], f"{path}")
     mapping = table.get("mapping", {})
     if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
         raise ConfigError(f"[mapping] in {path} must map sheet headers to column names (strings)")
-    settings = Settings(**values, mapping=dict(mapping), config_file=str(path) if path else None)
+    settings = Settings(
+        **values,
+        mapping=dict(mapping),
+        config_file=str(path) if path else None,
+        secret_flags=tuple(secret_flags),
+    )
+    register(settings.secrets())
     validate(settings)
     return settings
+
+
+#: A secret file larger than this is a mistake (a wrong path, a device), not a secret.
+MAX_SECRET_FILE_BYTES = 65536
+
+
+def read_secret_file(path: str, origin: str) -> str:
+    """The secret held in the file ``path`` (one trailing newline removed)."""
+    where = Path(path)
+    try:
+        if not where.is_file():
+            raise ConfigError(
+                f"{origin} names {path}, which is not a regular file",
+                hint="name the file that holds only the secret",
+            )
+        with where.open("rb") as fh:
+            data = fh.read(MAX_SECRET_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{origin} names {path}, which cannot be read: {exc.strerror}") from None
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise ConfigError(
+            f"{origin} names {path}, which is over {MAX_SECRET_FILE_BYTES} bytes: not a secret"
+        )
+    try:
+        value = data.decode("utf-8").removesuffix("\n").removesuffix("\r")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{origin} names {path}, which is not UTF-8 text") from None
+    if not value.strip():
+        raise ConfigError(f"{origin} names {path}, which is empty")
+    return value
 
 
 def validate(settings: Settings) -> None:
@@ -476,6 +537,27 @@ def validate(settings: Settings) -> None:
         raise ConfigError("max shrink ratio is a fraction between 0 and 1 (e.g. 0.5)")
     if settings.connect_attempts < 1:
         raise ConfigError("connect attempts must be at least 1")
+    plain_smtp = not settings.smtp_starttls and settings.smtp_port != 465
+    if settings.smtp_user and plain_smtp and not settings.smtp_allow_plaintext_auth:
+        raise ConfigError(
+            "refusing to send the SMTP password over a connection without TLS "
+            "(--no-smtp-starttls on a port other than 465)",
+            hint="use STARTTLS (the default) or port 465; for a relay that cannot do TLS, "
+            "set BUYERSYNC_SMTP_ALLOW_PLAINTEXT_AUTH=true",
+        )
+    problem = url_problem(settings.database_url)
+    if problem is not None:
+        # None of the URL is shown: a password with an unencoded @ would leak in part.
+        raise ConfigError(
+            f"the database URL (--db / BUYERSYNC_DATABASE_URL) is malformed: {problem}"
+        )
+    if settings.webhook_url and url_problem(settings.webhook_url) is not None:
+        raise ConfigError(
+            "the webhook URL (--webhook-url / BUYERSYNC_WEBHOOK_URL) is malformed: "
+            + str(url_problem(settings.webhook_url))
+        )
+    if settings.api_token is not None and not settings.api_token.strip():
+        raise ConfigError("the API token is empty", hint="set BUYERSYNC_API_TOKEN_FILE to a file")
     scheme = settings.database_url.split(":", 1)[0].lower()
     if not (scheme.startswith("sqlite") or scheme.startswith("postgres")):
         raise ConfigError(
@@ -497,6 +579,11 @@ def reference_markdown() -> str:
         "`--config FILE`, else `BUYERSYNC_CONFIG`, else `./buyersync.toml`; keys sit at the top",
         "level (or under `[buyersync]`), and a `[mapping]` table maps sheet headers to column",
         "names. Settings marked secret never appear in output, logs or the dashboard.",
+        "A secret can also come from a file (as container platforms mount them): the",
+        "`_FILE` variable names the file, which holds only the value (one trailing newline",
+        "is dropped). Setting both the variable and its `_FILE` variant is an error. A",
+        "secret given as a flag is visible to every local user in the process list:",
+        "`buyersync serve` warns about it.",
         "",
         "| setting (toml key) | flag | environment variable | default | meaning |",
         "|---|---|---|---|---|",
@@ -505,10 +592,15 @@ def reference_markdown() -> str:
         default = "none" if spec.default is None else f"`{spec.default}`"
         if spec.type is bool and spec.default is not None:
             default = f"`{str(spec.default).lower()}`"
-        secret = " (secret)" if spec.secret else ""
+        secret = ""
+        if spec.secret:
+            files = [f"`{spec.file_env_var}`"] + ([f"`{spec.file_flag}`"] if spec.file_flag else [])
+            secret = f" (secret; or read from the file named by {' or '.join(files)})"
         flag = (
             f"`{spec.flag}`" if spec.type is not bool else f"`{spec.flag}` / `--no-{spec.flag[2:]}`"
         )
+        if spec.multiple:
+            flag += " (repeatable)"
         lines.append(
             f"| `{spec.name}` | {flag} | `{spec.env_var}` | {default} | {spec.help}{secret} |"
         )

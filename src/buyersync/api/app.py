@@ -30,7 +30,7 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -41,9 +41,10 @@ from buyersync.api import data
 from buyersync.api.metrics import render
 from buyersync.errors import BuyersyncError, ConfigError, ErrorCategory
 from buyersync.records import ErrorQuery
+from buyersync.redact import redact
 from buyersync.rules.normalize import normalize_key
 from buyersync.rules.timespec import parse_since
-from buyersync.settings import Settings, scrub
+from buyersync.settings import Settings
 from buyersync.store import open_database
 from buyersync.store.db import Database
 
@@ -51,6 +52,61 @@ log = logging.getLogger(__name__)
 
 COOKIE = "buyersync_token"
 OPEN_PATHS = frozenset({"/healthz"})
+
+#: Most error-log entries one request returns; ``offset`` pages through the rest.
+MAX_PAGE = 1000
+#: Largest ``offset`` (beyond any real log; keeps the number inside every SQL integer).
+MAX_OFFSET = 1_000_000_000
+#: Longest filter value (buyer number, run id) worth looking up.
+MAX_FILTER_CHARS = 500
+#: Host names that only ever mean this machine. A page on another site can point its
+#: own name at 127.0.0.1 (DNS rebinding); its requests still carry that name.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+
+#: On every response. The page loads its script and style from /static (no inline
+#: code), draws its charts as SVG, and talks to its own origin only.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def host_name(header: str | None) -> str | None:
+    """The host of a ``Host`` header without its port, lower case (``[::1]`` kept)."""
+    if not header:
+        return None
+    value = header.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        rest = value[end + 1 :] if end >= 0 else ""
+        if end < 0 or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return None
+        return value[: end + 1]
+    name, _, port = value.partition(":")
+    if port and not port.isdigit():
+        return None
+    return name.rstrip(".") or None
+
+
+def allowed_hosts(settings: Settings) -> frozenset[str]:
+    """Loopback names plus ``allowed_hosts`` (comma-separated; a port is ignored)."""
+    extra = set()
+    for item in (settings.allowed_hosts or "").split(","):
+        name = host_name(item)
+        if name:
+            extra.add(name)
+    return LOOPBACK_HOSTS | extra
+
+
+def _control_in(value: str) -> bool:
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
 
 
 def token_matches(given: str | None, expected: str | None) -> bool:
@@ -104,6 +160,7 @@ def create_app(
     """
     token = settings.api_token
     secrets = settings.secrets()
+    hosts = allowed_hosts(settings)
 
     def _open() -> Database:
         if open_db is not None:
@@ -157,10 +214,37 @@ def create_app(
         log.debug("%s %s -> %s", request.method, path, response.status_code)
         return response
 
+    # Registered after auth, so it runs before it: a request for a foreign host or with
+    # a control character is turned away before anything else looks at it.
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response
+        name = host_name(request.headers.get("host"))
+        if request.url.path not in OPEN_PATHS and name not in hosts:
+            response = JSONResponse(
+                {
+                    "detail": "this server does not answer for that Host header; "
+                    "name it with --allowed-host (BUYERSYNC_ALLOWED_HOSTS) to allow it"
+                },
+                status_code=400,
+            )
+        elif "\x00" in request.url.path or any(
+            _control_in(k) or _control_in(v) for k, v in request.query_params.multi_items()
+        ):
+            response = JSONResponse(
+                {"detail": "a query parameter or the path contains a control character"},
+                status_code=400,
+            )
+        else:
+            response = await call_next(request)
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        return response
+
     @app.exception_handler(BuyersyncError)
     async def buyersync_error(request: Request, exc: BuyersyncError) -> JSONResponse:
         status = 400 if isinstance(exc, ConfigError) else 503
-        message = scrub(str(exc), secrets)
+        message = redact(str(exc), secrets)
         if status == 503:
             log.warning("%s %s failed: %s", request.method, request.url.path, message)
         return JSONResponse({"detail": message, "category": str(exc.category)}, status_code=status)
@@ -193,32 +277,55 @@ def create_app(
     def errors(
         db: DB,
         type: Annotated[ErrorCategory | None, Query(description="error category")] = None,
-        buyer: Annotated[str | None, Query(description="buyer number")] = None,
-        run: Annotated[str | None, Query(description="sync run id")] = None,
+        buyer: Annotated[
+            str | None, Query(max_length=MAX_FILTER_CHARS, description="buyer number")
+        ] = None,
+        run: Annotated[
+            str | None, Query(max_length=MAX_FILTER_CHARS, description="sync run id")
+        ] = None,
         since: Annotated[
-            str | None, Query(description="ISO date/time, or 90m, 24h, 7d ago")
+            str | None,
+            Query(max_length=64, description="ISO date/time, or 90m, 24h, 7d ago"),
         ] = None,
         until: Annotated[
-            str | None, Query(description="entries before this time (same forms)")
+            str | None,
+            Query(max_length=64, description="entries before this time (same forms)"),
         ] = None,
-        limit: Annotated[int, Query(ge=0, description="at most this many (0: no limit)")] = 100,
+        limit: Annotated[
+            int,
+            Query(ge=1, le=MAX_PAGE, description=f"at most this many (1 to {MAX_PAGE})"),
+        ] = 100,
+        offset: Annotated[
+            int,
+            Query(ge=0, le=MAX_OFFSET, description="skip this many (the next page: next_offset)"),
+        ] = 0,
     ) -> dict[str, Any]:
-        """The error log, newest first, with counts per type — as `buyersync errors --json`."""
+        """The error log, newest first, with counts per type — as `buyersync errors --json`,
+        one page at a time: ``next_offset`` (null on the last page) asks for the next."""
         query = ErrorQuery(
             error_type=str(type) if type else None,
             buyer_number=normalize_key(buyer) if buyer else None,
             run_id=run,
             since=parse_since(since),
             until=parse_since(until),
-            limit=limit or None,
+            limit=limit,
+            offset=offset,
         )
-        return data.errors(db, query)
+        doc = data.errors(db, query)
+        shown = offset + len(doc["errors"])
+        return {
+            **doc,
+            "limit": limit,
+            "offset": offset,
+            "next_offset": shown if shown < doc["total"] else None,
+        }
 
     @app.get("/api/retry-queue", tags=["dashboard"])
     def retry_queue(
         db: DB,
         status: Annotated[
-            str | None, Query(description="pending, processing or permanently_failed")
+            Literal["pending", "processing", "permanently_failed"] | None,
+            Query(description="pending, processing or permanently_failed"),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 200,
     ) -> dict[str, Any]:

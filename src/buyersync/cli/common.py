@@ -19,8 +19,12 @@ from typing import Any, TypeVar
 
 import click
 
+from buyersync.cli.output import plain
+from buyersync.cli.output import stderr_console as stderr_console
+from buyersync.cli.output import stdout_console as stdout_console
 from buyersync.errors import BuyersyncError, ConfigError, EncodingProblem, HeaderError
-from buyersync.settings import SPECS, Settings, load_settings, scrub, url_secrets
+from buyersync.redact import redact, url_secrets
+from buyersync.settings import SPECS, Settings, load_settings
 from buyersync.store import open_database
 from buyersync.store.db import Database
 
@@ -84,7 +88,7 @@ class Context:
         self.debug = debug
 
     def scrub(self, text: str) -> str:
-        return scrub(text, self.settings.secrets())
+        return redact(text, self.settings.secrets())
 
     @contextmanager
     def database(self) -> Iterator[Database]:
@@ -118,8 +122,19 @@ def _option_for(name: str) -> Callable[[F], F]:
     if spec.type is bool:
         flag = spec.flag
         return click.option(f"{flag}/--no-{flag[2:]}", dest, default=None, help=help_text)
+    if spec.multiple:
+        return click.option(
+            spec.flag,
+            dest,
+            multiple=True,
+            metavar=spec.type.__name__.upper(),
+            callback=lambda _ctx, _param, value: ",".join(value) if value else None,
+            help=help_text + " (repeatable)",
+        )
     extra = ("--database-url",) if name == "database_url" else ()
-    return click.option(
+    if spec.secret:
+        help_text = help_text[:-1] + f", or a file named by {spec.file_env_var}]"
+    option = click.option(
         spec.flag,
         *extra,
         dest,
@@ -128,6 +143,16 @@ def _option_for(name: str) -> Callable[[F], F]:
         metavar=spec.type.__name__.upper(),
         help=help_text,
     )
+    if not spec.file_flag:
+        return option
+    file_option = click.option(
+        spec.file_flag,
+        name + "_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help=f"Read {spec.name} from this file (keeps it out of the process list).",
+    )
+    return lambda fn: option(file_option(fn))
 
 
 def command_settings(*groups: tuple[str, ...] | str) -> Callable[[F], F]:
@@ -147,6 +172,9 @@ def command_settings(*groups: tuple[str, ...] | str) -> Callable[[F], F]:
             debug = kwargs.pop("debug", False)
             verbose = kwargs.pop("verbose", 0)
             flags = {n: kwargs.pop(n) for n in names}
+            for n in names:
+                if SPECS[n].file_flag:
+                    flags[n + "_file"] = kwargs.pop(n + "_file")
             _configure_logging(verbose, debug, json_output)
             with handle_errors(debug=debug, secrets=_flag_secrets(flags)):
                 settings = load_settings(flags, config_file=config)
@@ -182,7 +210,11 @@ def command_settings(*groups: tuple[str, ...] | str) -> Callable[[F], F]:
 
 
 def _flag_secrets(flags: dict[str, Any]) -> list[str]:
-    found = [str(v) for k, v in flags.items() if v and SPECS[k].secret and k != "database_url"]
+    found = [
+        str(v)
+        for k, v in flags.items()
+        if v and k in SPECS and SPECS[k].secret and k != "database_url"
+    ]
     if flags.get("database_url"):
         found.extend(url_secrets(str(flags["database_url"])))
     return found
@@ -197,11 +229,18 @@ def _configure_logging(verbose: int, debug: bool, json_output: bool) -> None:
     root = logging.getLogger()
     if not any(getattr(h, "_buyersync", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler._buyersync = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+
+
+class SafeFormatter(logging.Formatter):
+    """Log lines with every secret redacted and no terminal control from data."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return plain(redact(super().format(record)), newlines=True)
 
 
 @contextmanager
@@ -210,7 +249,7 @@ def handle_errors(*, debug: bool, secrets: list[str]) -> Iterator[None]:
     try:
         yield
     except BuyersyncError as exc:
-        message = scrub(str(exc), secrets)
+        message = plain(redact(str(exc), secrets), newlines=True)
         click.echo(f"buyersync: error: {message}", err=True)
         sys.exit(exit_code_for(exc))
     except (click.exceptions.Exit, click.ClickException, SystemExit):
@@ -222,8 +261,8 @@ def handle_errors(*, debug: bool, secrets: list[str]) -> Iterator[None]:
         if debug:
             import traceback
 
-            click.echo(scrub(traceback.format_exc(), secrets), err=True)
-        message = scrub(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
+            click.echo(plain(redact(traceback.format_exc(), secrets), newlines=True), err=True)
+        message = plain(redact(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500])
         click.echo(
             f"buyersync: internal error: {message} (run again with --debug for details)",
             err=True,
@@ -234,15 +273,3 @@ def handle_errors(*, debug: bool, secrets: list[str]) -> Iterator[None]:
 def emit_json(doc: Any) -> None:
     """Write one JSON document to stdout."""
     click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
-
-
-def stderr_console():  # type: ignore[no-untyped-def]
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-def stdout_console():  # type: ignore[no-untyped-def]
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import click
 
 from buyersync.cli.common import DB_SETTINGS, Context, command_settings, emit_json, stdout_console
+from buyersync.cli.output import term
 from buyersync.errors import ErrorCategory
 from buyersync.records import ErrorQuery
 from buyersync.rules.timespec import parse_since  # shared with GET /api/errors
 from buyersync.store import errorlog, migrations
 
 _CATEGORIES = [str(c) for c in ErrorCategory]
+#: Far above any real log, and inside every database's integer range.
+MAX_LIMIT = 1_000_000_000
 
 
 @click.command()
@@ -21,7 +24,7 @@ _CATEGORIES = [str(c) for c in ErrorCategory]
 @click.option("--until", help="Only entries before this time (same forms as --since).")
 @click.option(
     "--limit",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_LIMIT),
     default=100,
     show_default=True,
     help="At most this many entries (0: no limit).",
@@ -77,12 +80,12 @@ def errors(
     for e in entries:
         table.add_row(
             e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            e.error_type,
-            e.buyer_number or "",
+            term(e.error_type),
+            term(e.buyer_number or ""),
             str(e.row_number or ""),
             "yes" if e.retryable else "no",
-            e.error_message,
+            term(e.error_message),
         )
     console.print(table)
-    console.print("by type: " + ", ".join(f"{k} {v}" for k, v in counts.items()), markup=False)
+    console.print("by type: " + ", ".join(f"{term(k)} {v}" for k, v in counts.items()))
     return 0

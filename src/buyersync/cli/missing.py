@@ -13,6 +13,7 @@ from buyersync.cli.common import (
     emit_json,
     stdout_console,
 )
+from buyersync.cli.output import term
 from buyersync.services.missing import MissingReport, SyncMissingReport
 
 #: Lines of buyers shown on a terminal before "… and N more" (--json shows all).
@@ -24,7 +25,7 @@ def print_missing(report: MissingReport, *, limit: int = SHOWN) -> None:
     console = stdout_console()
     d = report.diff
     state = "[green]none missing[/]" if report.ok else f"[red]{d.missing_count} missing[/]"
-    console.print(f"missing buyers — {report.source}: {state}")
+    console.print(f"missing buyers — {term(report.source)}: {state}")
     console.print(f"  buyers in sheet:    {d.sheet_count}")
     console.print(f"  buyers in database: {d.database_count}")
     console.print(f"  missing:            {d.missing_count}")

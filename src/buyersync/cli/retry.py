@@ -13,6 +13,7 @@ from buyersync.cli.common import (
     emit_json,
     stdout_console,
 )
+from buyersync.cli.output import plain, term
 from buyersync.errors import ConfigError
 from buyersync.services.retry import (
     DEFAULT_CLAIM_SIZE,
@@ -134,18 +135,20 @@ def _list(ctx: Context) -> int:
     if not entries:
         console.print("the retry queue is empty")
         return 0
-    table = Table(title="retry queue: " + ", ".join(f"{k} {v}" for k, v in sorted(depth.items())))
+    table = Table(
+        title="retry queue: " + ", ".join(f"{term(k)} {v}" for k, v in sorted(depth.items()))
+    )
     for col in ("buyer", "row", "status", "attempts", "next retry (UTC)", "type", "last error"):
         table.add_column(col, overflow="fold")
     for e in entries:
         table.add_row(
-            e.buyer_number,
+            term(e.buyer_number),
             str(e.row_number or ""),
-            str(e.status),
+            term(e.status),
             f"{e.attempt_count}/{e.max_attempts}",
             e.next_retry_at.strftime("%Y-%m-%d %H:%M:%S"),
-            e.error_type,
-            e.last_error or "",
+            term(e.error_type),
+            term(e.last_error or ""),
         )
     console.print(table)
     return 0
@@ -157,8 +160,8 @@ def _print(report: RetryReport) -> None:
     console = stdout_console()
     for key in report.not_in_queue:
         console.print(
-            f"buyer {key} is not in the retry queue: nothing to retry "
-            f"(see: buyersync errors --buyer {key})",
+            f"buyer {plain(key)} is not in the retry queue: nothing to retry "
+            f"(see: buyersync errors --buyer {plain(key)})",
             markup=False,
         )
     if report.results:
@@ -170,12 +173,12 @@ def _print(report: RetryReport) -> None:
         for r in report.results[:200]:
             style = _STYLE.get(str(r.verdict), "")
             table.add_row(
-                r.buyer_number,
+                term(r.buyer_number),
                 str(r.row_number or ""),
                 str(r.attempt),
-                f"[{style}]{r.verdict}[/]" if style else str(r.verdict),
+                f"[{style}]{term(r.verdict)}[/]" if style else term(r.verdict),
                 r.next_retry_at.strftime("%Y-%m-%d %H:%M:%S") if r.next_retry_at else "",
-                r.message or "",
+                term(r.message or ""),
             )
         console.print(table)
         if len(report.results) > 200:
@@ -185,12 +188,12 @@ def _print(report: RetryReport) -> None:
     console.print(
         f"succeeded {report.succeeded}, failed {report.failed} "
         f"(permanently {report.permanently_failed}), queue now: "
-        + (", ".join(f"{k} {v}" for k, v in sorted(report.queue.items())) or "empty"),
+        + (", ".join(f"{plain(k)} {v}" for k, v in sorted(report.queue.items())) or "empty"),
         markup=False,
     )
     for key in report.expired:
         console.print(
-            f"buyer {key} permanently failed: its retry process stopped during the last "
+            f"buyer {plain(key)} permanently failed: its retry process stopped during the last "
             "allowed attempt",
             markup=False,
             style="red",
@@ -202,4 +205,4 @@ def _print(report: RetryReport) -> None:
             markup=False,
         )
     for w in report.warnings:
-        console.print(f"warning: {w}", markup=False, style="yellow")
+        console.print(f"warning: {plain(w)}", markup=False, style="yellow")

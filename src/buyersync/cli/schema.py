@@ -15,6 +15,7 @@ from buyersync.cli.common import (
     command_settings,
     emit_json,
 )
+from buyersync.cli.output import plain
 from buyersync.errors import ConfigError
 from buyersync.rules.schema import FIX_COMMAND, LimitedColumn, MixedCheck
 from buyersync.services.schema import SchemaReport, SchemaValidator
@@ -77,11 +78,12 @@ def _print_check(report: SchemaReport) -> None:
         click.echo(_describe_mixed("length CHECK that schema fix leaves alone", m))
     if report.unmapped_sheet_columns:
         click.echo(
-            "sheet columns without a column in buyers: " + ", ".join(report.unmapped_sheet_columns)
+            "sheet columns without a column in buyers: "
+            + ", ".join(plain(c) for c in report.unmapped_sheet_columns)
         )
     for r in report.would_fail[:20]:
         shown = ", ".join(o.describe() for o in r.overflows)
-        click.echo(f"row {r.row_number} (buyer {r.buyer_number}) would fail: {shown}")
+        click.echo(f"row {r.row_number} (buyer {plain(r.buyer_number)}) would fail: {plain(shown)}")
     if len(report.would_fail) > 20:
         click.echo(f"… and {len(report.would_fail) - 20} more rows (see --json)")
     if report.rows_checked is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import socket
@@ -18,6 +19,7 @@ from buyersync.cli.common import (
     command_settings,
 )
 from buyersync.errors import BuyersyncError, ConfigError
+from buyersync.redact import url_secrets
 from buyersync.rules.hosts import is_loopback
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,9 @@ SCHEDULE_SETTINGS = (
 )
 #: How long shutdown waits for a running job to reach a safe point.
 STOP_TIMEOUT_SECONDS = 60.0
+#: Shortest API token accepted for a bind other than loopback: guessing one of 32
+#: random characters over the network is out of reach; a short word is not.
+MIN_TOKEN_CHARS = 32
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -74,6 +79,7 @@ def _listen(host: str, port: int) -> socket.socket:
     RETRY_SETTINGS,
     ALERT_SETTINGS,
     "api_token",
+    "allowed_hosts",
     SCHEDULE_SETTINGS,
 )
 def serve(ctx: Context, host: str, port: int) -> int:
@@ -82,7 +88,10 @@ def serve(ctx: Context, host: str, port: int) -> int:
     Intervals: --sync-interval, --retry-interval, --health-interval,
     --verify-interval (seconds; 0 turns a job off). With BUYERSYNC_API_TOKEN set,
     every route but /healthz needs "Authorization: Bearer <token>" (open the page
-    as /?token=...); without a token, serve binds loopback only. SIGTERM or Ctrl-C
+    as /?token=...); without a token, serve binds loopback only, and any other
+    address needs a token of at least 32 characters. Requests whose Host header is
+    not localhost, 127.0.0.1, [::1], the --host address or an --allowed-host get
+    400 (DNS rebinding). SIGTERM or Ctrl-C
     stops it cleanly: a running sync stops after its current batch and is recorded
     as failed. See docs/dashboard.md.
     """
@@ -97,8 +106,29 @@ def serve(ctx: Context, host: str, port: int) -> int:
         raise ConfigError(
             f"refusing to listen on {host} without an API token: anyone who can reach it "
             "could read the buyers' error log",
-            hint="set BUYERSYNC_API_TOKEN (or --api-token), or use --host 127.0.0.1 behind a proxy",
+            hint="set BUYERSYNC_API_TOKEN_FILE (or BUYERSYNC_API_TOKEN), or use --host "
+            "127.0.0.1 behind a proxy",
         )
+    if s.api_token and not is_loopback(host) and len(s.api_token) < MIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"refusing to listen on {host} with an API token of {len(s.api_token)} "
+            f"characters: a token for a non-loopback address needs at least {MIN_TOKEN_CHARS}",
+            hint="make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
+        )
+    for flag in s.secret_flags:
+        if flag != "--db" or url_secrets(s.database_url):
+            click.echo(
+                f"buyersync serve: warning: {flag} puts a secret on the command line, which "
+                "every local user can read in the process list for as long as serve runs; "
+                "use its _FILE environment variable or a --...-file flag instead "
+                "(see docs/configuration.md)",
+                err=True,
+            )
+    if host.strip("[]") not in ("0.0.0.0", "::", "") and not is_loopback(host):
+        # The address serve listens on is a name clients may use for it.
+        shown_host = f"[{host.strip('[]')}]" if ":" in host else host
+        names = ",".join(filter(None, [s.allowed_hosts, shown_host]))
+        s = dataclasses.replace(s, allowed_hosts=names)
     with ctx.database() as db:
         ensure_schema(db)
     scheduler = Scheduler(default_jobs(s), secrets=s.secrets())

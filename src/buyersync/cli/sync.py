@@ -17,6 +17,7 @@ from buyersync.cli.common import (
     stderr_console,
     stdout_console,
 )
+from buyersync.cli.output import plain, term
 from buyersync.errors import SyncRefused
 from buyersync.rules.backoff import BackoffPolicy
 from buyersync.services.sync import SyncEngine, SyncReport
@@ -52,7 +53,7 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
     state = {"succeeded": "[green]succeeded[/]", "dry_run": "[cyan]dry run[/]"}.get(
         str(report.status), f"[yellow]{report.status}[/]"
     )
-    console.print(f"{title} {report.run_id}: {state} — source {report.source}")
+    console.print(f"{term(title)} {term(report.run_id)}: {state} — source {term(report.source)}")
     table = Table(show_header=False, box=None, padding=(0, 2))
     for label, value in (
         ("rows read", report.rows_read),
@@ -69,16 +70,20 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
     if report.failures:
         console.print(
             "failures by type: "
-            + ", ".join(f"{k} {v}" for k, v in report.failures_by_type().items())
+            + ", ".join(f"{term(k)} {v}" for k, v in report.failures_by_type().items())
         )
         for f in report.failures[:10]:
-            console.print(f"  row {f.row_number}: [{f.category}] {f.message}", markup=False)
+            console.print(
+                f"  row {f.row_number}: [{plain(f.category)}] {plain(f.message)}", markup=False
+            )
         if report.failed > 10:
             console.print(f"  … and {report.failed - 10} more")
         if not report.dry_run:
-            console.print(f"see them all: buyersync errors --run {report.run_id}", markup=False)
+            console.print(
+                f"see them all: buyersync errors --run {plain(report.run_id)}", markup=False
+            )
     for w in report.warnings:
-        console.print(f"warning: {w}", markup=False, style="yellow")
+        console.print(f"warning: {plain(w)}", markup=False, style="yellow")
     if report.dry_run:
         console.print("dry run: nothing was written")
 

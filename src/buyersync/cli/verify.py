@@ -13,6 +13,7 @@ from buyersync.cli.common import (
     command_settings,
     emit_json,
 )
+from buyersync.cli.output import plain
 from buyersync.errors import ConfigError
 from buyersync.reports import FORMATS, format_for_path, generate_report, summary_lines
 
@@ -104,8 +105,10 @@ def verify(
         emit_json(doc)
     elif output:
         for line in summary_lines(report):
-            click.echo(line)
+            click.echo(plain(line))
         click.echo(f"report ({fmt}) written to {output}")
     else:
-        click.echo(generate_report(report, fmt), nl=False)
+        text = generate_report(report, fmt)
+        # json and html are documents and go out exactly; text and markdown are read.
+        click.echo(plain(text, newlines=True) if fmt in ("text", "markdown") else text, nl=False)
     return 0 if report.ok else 1

@@ -22,12 +22,18 @@ def parse_since(text: str | None, *, now: datetime | None = None) -> datetime | 
     now = now or datetime.now(UTC)
     t = text.strip().lower()
     if t[:-1].isdigit() and t[-1:] in _UNITS:
-        return now - timedelta(seconds=int(t[:-1]) * _UNITS[t[-1]])
+        try:
+            return now - timedelta(seconds=int(t[:-1]) * _UNITS[t[-1]])
+        except (OverflowError, ValueError):
+            raise ConfigError(
+                f"the time {text.strip()[:40]!r} is further back than any date",
+                hint="use a duration such as 90m, 24h or 7d, or an ISO date such as 2026-11-28",
+            ) from None
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ConfigError(
-            f"cannot read the time {text!r}",
+            f"cannot read the time {text.strip()[:40]!r}",
             hint="use an ISO date/time such as 2026-11-28 or 2026-11-28T09:00, or 90m, 24h, 7d",
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

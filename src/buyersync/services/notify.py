@@ -19,7 +19,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from buyersync.errors import NotificationFailed
-from buyersync.settings import Settings, scrub
+from buyersync.redact import redact
+from buyersync.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,22 @@ class ConsoleChannel:
         log.log(level, "%s\n%s", note.subject, note.text)
 
 
+class SmtpSecurityError(NotificationFailed):
+    """The connection to the mail server would not protect the password (not retried:
+    the same connection would be refused again)."""
+
+    retryable = False
+
+
+#: The port of SMTP over implicit TLS (SMTPS, RFC 8314).
+SMTPS_PORT = 465
+
+
 @dataclass
 class EmailChannel:
-    """Sends the notification by SMTP (STARTTLS and login when configured)."""
+    """Sends the notification by SMTP over TLS: implicit TLS on port 465, STARTTLS
+    (required, not opportunistic) elsewhere unless ``starttls`` is off. The password
+    is never sent over a connection without TLS unless ``allow_plaintext_auth``."""
 
     host: str
     port: int
@@ -78,9 +92,15 @@ class EmailChannel:
     recipients: Sequence[str]
     user: str | None = None
     password: str | None = field(default=None, repr=False)
-    starttls: bool = False
+    starttls: bool = True
     timeout: float = DEFAULT_TIMEOUT
     name: str = "email"
+    allow_plaintext_auth: bool = False
+    implicit_tls: bool | None = None  # None: on port 465
+
+    @property
+    def uses_implicit_tls(self) -> bool:
+        return self.port == SMTPS_PORT if self.implicit_tls is None else self.implicit_tls
 
     def send(self, note: Notification) -> None:
         msg = EmailMessage()
@@ -88,15 +108,27 @@ class EmailChannel:
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg.set_content(note.text)
+        encrypted = self.uses_implicit_tls or self.starttls
+        if self.user and not encrypted and not self.allow_plaintext_auth:
+            # Checked before connecting: the server never sees the login attempt.
+            raise SmtpSecurityError(plaintext_auth_refusal())
         context = ssl.create_default_context()
         smtp: smtplib.SMTP
-        if self.port == 465:  # implicit TLS (SMTPS)
+        if self.uses_implicit_tls:
             smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         with smtp:
-            if self.starttls and self.port != 465:
+            if self.starttls and not self.uses_implicit_tls:
+                smtp.ehlo()
+                if not smtp.has_extn("starttls"):
+                    raise SmtpSecurityError(
+                        "the mail server does not offer STARTTLS, so the connection would "
+                        "not be encrypted; use port 465 (implicit TLS), or "
+                        "--no-smtp-starttls for a local relay without TLS"
+                    )
                 smtp.starttls(context=context)
+                smtp.ehlo()
             if self.user:
                 smtp.login(self.user, self.password or "")
             smtp.send_message(msg)
@@ -172,6 +204,15 @@ def _hide_in_httpx_log(url: str) -> None:
         httpx_log.addFilter(_HIDE)
 
 
+def plaintext_auth_refusal() -> str:
+    return (
+        "refusing to send the SMTP password over a connection without TLS: use port 465 "
+        "(implicit TLS) or STARTTLS (--smtp-starttls, the default), or set "
+        "smtp_allow_plaintext_auth (BUYERSYNC_SMTP_ALLOW_PLAINTEXT_AUTH=true) for a relay "
+        "that cannot do TLS"
+    )
+
+
 def channels_from_settings(
     settings: Settings, *, timeout: float = DEFAULT_TIMEOUT
 ) -> list[Channel]:
@@ -188,6 +229,7 @@ def channels_from_settings(
                 user=settings.smtp_user,
                 password=settings.smtp_password,
                 starttls=settings.smtp_starttls,
+                allow_plaintext_auth=settings.smtp_allow_plaintext_auth,
                 timeout=timeout,
             )
         )
@@ -209,10 +251,10 @@ def deliver(
     for channel in channels:
         hidden = [*secrets, *_channel_secrets(channel)]
         try:
-            channel.send(note)
+            channel.send(redact_note(note, hidden))
         except Exception as exc:  # a broken channel must not break the check
             where = getattr(channel, "target", channel.name)
-            reason = scrub(f"{type(exc).__name__}: {exc}", hidden).splitlines()[0][:300]
+            reason = redact(f"{type(exc).__name__}: {exc}", hidden).splitlines()[0][:300]
             log.error(
                 "could not send the alert by %s (%s): %s; the check itself completed",
                 channel.name,
@@ -223,6 +265,28 @@ def deliver(
         else:
             results.append(Delivery(channel.name, True))
     return results
+
+
+def redact_note(note: Notification, secrets: Sequence[str] = ()) -> Notification:
+    """``note`` with every secret redacted from its texts (alert texts quote errors)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return redact(value, secrets)
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(clean(v) for v in value)
+        return value
+
+    return Notification(
+        subject=clean(note.subject),
+        text=clean(note.text),
+        healthy=note.healthy,
+        alerts=clean(note.alerts),
+        recoveries=clean(note.recoveries),
+        database=clean(note.database),
+    )
 
 
 def _channel_secrets(channel: Channel) -> list[str]:

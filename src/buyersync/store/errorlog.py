@@ -85,8 +85,8 @@ def query(db: Database, q: ErrorQuery) -> list[ErrorEntry]:
     where, params = _where(db, q)
     limit = ""
     if q.limit is not None:
-        limit = " LIMIT %s"
-        params.append(int(q.limit))
+        limit = " LIMIT %s OFFSET %s"
+        params.extend((int(q.limit), int(q.offset)))
     rows = db.query(
         f"SELECT id, {_COLUMNS} FROM sync_error_log{where} ORDER BY created_at DESC, id DESC{limit}",
         params,
