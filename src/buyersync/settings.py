@@ -22,6 +22,7 @@ from buyersync.redact import redact_url, register, scrub, url_problem, url_secre
 from buyersync.rules.backoff import DEFAULT_POLICY
 
 __all__ = ["Settings", "load_settings", "redact_url", "scrub", "url_secrets"]
+from buyersync.rules.typed import ParseOptions
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,30 @@ SETTINGS: tuple[Spec, ...] = (
         "Refuse a sync when the sheet has fewer than this fraction of the buyers in the "
         "database (0 disables the check; an empty sheet is always refused).",
         "--max-shrink-ratio",
+    ),
+    # Typed columns: how sheet text becomes numbers, dates and timestamps (docs/sources.md).
+    Spec(
+        "number_format",
+        str,
+        "1,234.56",
+        'How the sheet writes numbers in typed columns: "1,234.56", "1.234,56" or "1 234,56" '
+        "(thousands separator, then decimal separator; no currency or percent signs).",
+        "--number-format",
+    ),
+    Spec(
+        "date_order",
+        str,
+        None,
+        "Order of day, month and year in non-ISO dates: DMY, MDY or YMD (unset: only "
+        "ISO dates like 2024-12-31 are read; other dates are never guessed).",
+        "--date-order",
+    ),
+    Spec(
+        "timezone",
+        str,
+        "UTC",
+        "IANA time zone (e.g. Europe/Berlin) of sheet timestamps written without an offset.",
+        "--timezone",
     ),
     Spec(
         "lock_wait_seconds",
@@ -309,6 +334,9 @@ class Settings:
     key_column: str = "buyer_number"
     batch_size: int = 100
     max_shrink_ratio: float = 0.5
+    number_format: str = "1,234.56"
+    date_order: str | None = None
+    timezone: str = "UTC"
     lock_wait_seconds: float = 0.0
     connect_timeout_seconds: float = 10.0
     connect_attempts: int = 3
@@ -558,12 +586,25 @@ def validate(settings: Settings) -> None:
         )
     if settings.api_token is not None and not settings.api_token.strip():
         raise ConfigError("the API token is empty", hint="set BUYERSYNC_API_TOKEN_FILE to a file")
+    try:
+        parse_options(settings)
+    except ValueError as exc:
+        raise ConfigError(str(exc), hint="see docs/configuration.md") from None
     scheme = settings.database_url.split(":", 1)[0].lower()
     if not (scheme.startswith("sqlite") or scheme.startswith("postgres")):
         raise ConfigError(
             f"unsupported database URL scheme {scheme!r}",
             hint="use sqlite:///path.db or postgresql://user:pass@host:port/db",
         )
+
+
+def parse_options(settings: Settings) -> ParseOptions:
+    """The typed-column parsing options the settings give; raises :class:`ValueError`."""
+    return ParseOptions(
+        number_format=settings.number_format,
+        date_order=settings.date_order,
+        timezone=settings.timezone,
+    )
 
 
 def reference_markdown() -> str:
