@@ -41,9 +41,11 @@ from buyersync.rules import backoff, batching
 from buyersync.rules.lengths import excess
 from buyersync.rules.normalize import ColumnMap, map_headers, normalize_key
 from buyersync.rules.rows import Accepted, RowChecker, failure
+from buyersync.settings import Settings
 from buyersync.sources.base import Source
-from buyersync.store import buyers, errorlog, migrations, retryqueue, runs
+from buyersync.store import buyers, errorlog, retryqueue, runs
 from buyersync.store.db import Database, utcnow
+from buyersync.store.migrations import ensure_schema
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ class RetryPolicy:
     jitter: float = 0.0
 
     @classmethod
-    def from_settings(cls, settings: Any) -> RetryPolicy:
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
         """The policy of a :class:`buyersync.settings.Settings` (read at the edge)."""
         return cls(
             max_attempts=settings.retry_max_attempts,
@@ -141,12 +143,6 @@ class SyncReport:
             "warnings": self.warnings,
             "message": self.message,
         }
-
-
-def ensure_schema(db: Database) -> None:
-    """Create or upgrade buyersync's own tables when they are behind."""
-    if migrations.pending(db):
-        migrations.migrate(db)
 
 
 @dataclass
