@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from buyersync.cli.main import COMMANDS, cli
 from buyersync.settings import SETTINGS, load_settings
@@ -43,6 +45,35 @@ def test_every_command_has_help_text() -> None:
         for sub in getattr(command, "commands", {}).values():
             assert (sub.help or "").strip(), f"{name} {sub.name} has no help"
     assert set(names) <= set(COMMANDS)
+
+
+def test_every_command_and_subcommand_prints_its_help() -> None:
+    runner = CliRunner()
+    for name in COMMANDS:
+        result = runner.invoke(cli, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output, result.exception)
+        assert f"Usage: cli {name}" in result.output
+        command = cli.get_command(click.Context(cli), name)
+        for sub in getattr(command, "commands", {}):
+            result = runner.invoke(cli, [name, sub, "--help"])
+            assert result.exit_code == 0, (name, sub, result.output, result.exception)
+
+
+@pytest.mark.parametrize(
+    "module_text", [None, "import buyersync_no_such_dependency\n"], ids=["missing", "broken"]
+)
+def test_a_command_module_that_cannot_be_imported_is_not_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module_text: str | None
+) -> None:
+    module = f"buyersync_test_command_{uuid.uuid4().hex}"
+    if module_text is not None:
+        (tmp_path / f"{module}.py").write_text(module_text)
+        monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(COMMANDS, "broken", f"{module}:command")
+    runner = CliRunner()
+    for args in (["--help"], ["broken", "--help"]):
+        result = runner.invoke(cli, args)
+        assert isinstance(result.exception, ModuleNotFoundError), (args, result.output)
 
 
 def test_sync_json_contract_and_exit_codes(tmp_path: Path, db_url: str) -> None:

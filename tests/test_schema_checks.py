@@ -35,7 +35,7 @@ from tests.helpers import error_rows, write_csv
     ],
 )
 def test_pure_length_checks_are_parsed(definition: str, column: str, check: LengthCheck) -> None:
-    assert rules.parse_pg_check(definition, "c") == (column, check)
+    assert rules.parse_pg_check(definition, "c") == rules.ColumnCheck(column, check)
     assert rules.mixed_check(definition, [column], "c") is None
 
 

@@ -74,7 +74,7 @@ def test_classify_known_spellings() -> None:
 def test_property_1_pure(schema: list[tuple[str, str, int | None]]) -> None:
     """Every VARCHAR(n)/CHAR(n) column is reported with its n; nothing else is."""
     cols = {f"c{i}": pg for i, (pg, _, _) in enumerate(schema)}
-    found = rules.limited_columns(cols, dialect="postgresql")
+    found = rules.limited_columns(cols, dialect=catalog.POSTGRESQL)
     expected = {f"c{i}": n for i, (_, _, n) in enumerate(schema) if n is not None}
     assert {c.column: c.limit for c in found} == expected
     assert all(c.enforced for c in found)
@@ -90,7 +90,9 @@ def test_property_1_pure(schema: list[tuple[str, str, int | None]]) -> None:
 def test_sqlite_checks_are_the_enforced_limits(schema: list) -> None:
     cols = {f"c{i}": lite for i, ((_, lite, _), _) in enumerate(schema)}
     checks = {f"c{i}": n for i, (_, n) in enumerate(schema) if n is not None}
-    found = {c.column: c for c in rules.limited_columns(cols, dialect="sqlite", checks=checks)}
+    found = {
+        c.column: c for c in rules.limited_columns(cols, dialect=catalog.SQLITE, checks=checks)
+    }
     for i, ((_, _, declared), check) in enumerate(schema):
         name = f"c{i}"
         if declared is None and check is None:
@@ -98,7 +100,7 @@ def test_sqlite_checks_are_the_enforced_limits(schema: list) -> None:
         else:
             assert found[name].enforced is (check is not None)
             assert found[name].limit == (check if check is not None else declared)
-    enforced = rules.enforced_limits(found.values(), "sqlite")
+    enforced = rules.enforced_limits(found.values(), catalog.SQLITE)
     assert {c: lim.limit for c, lim in enforced.items()} == checks
     # SQLite enforces no declared width: only the CHECK bounds a value
     assert all(lim.type_limit is None for lim in enforced.values())
@@ -148,7 +150,7 @@ def test_backup_name_is_dated_and_unique() -> None:
 
 
 def test_postgres_script_orders_dependents() -> None:
-    cols = rules.limited_columns({"name": "character varying(50)"}, dialect="postgresql")
+    cols = rules.limited_columns({"name": "character varying(50)"}, dialect=catalog.POSTGRESQL)
     deps = [
         rules.Dependent("public", "v2", False, " SELECT name FROM v1;", depth=2),
         rules.Dependent(
@@ -208,7 +210,7 @@ def test_sqlite_rewrite_leaves_nothing_limited(cols: list) -> None:
     create = f"CREATE TABLE buyers ({', '.join(defs)}, CHECK (1 = 1), CHECK (length(x) <= 3))"
     declared = {name: lite for name, (_, lite, _), _ in cols}
     limited = rules.limited_columns(
-        declared, dialect="sqlite", checks=rules.parse_length_checks(create, declared)
+        declared, dialect=catalog.SQLITE, checks=rules.parse_length_checks(create, declared)
     )
     new = rules.rewrite_sqlite_create(create, new_name="t2", quote=q, columns=limited)
     assert new.startswith('CREATE TABLE "t2"')

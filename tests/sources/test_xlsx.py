@@ -258,3 +258,38 @@ def test_unreadable_files(tmp_path: Path) -> None:
         wb.active.append(["a"])
         wb.save(tmp_path / "short.xlsx")
         XlsxSource(tmp_path / "short.xlsx", header_row=9).read()
+
+
+def _open_handles(path: Path) -> int:
+    """How many file descriptors of this process point at ``path`` (Linux /proc)."""
+    fd_dir = Path("/proc/self/fd")
+    count = 0
+    for fd in fd_dir.iterdir():
+        try:
+            if Path(fd.readlink()) == path.resolve():
+                count += 1
+        except OSError:
+            continue  # closed between listing and reading
+    return count
+
+
+@pytest.mark.parametrize("threshold", READERS)
+def test_the_workbook_is_closed_after_reading_and_on_every_error(
+    tmp_path: Path, threshold: int
+) -> None:
+    path = tmp_path / "b.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Buyers"
+    ws.append(["buyer_number", "name"])
+    ws.append(["B1", "Ann"])
+    wb.save(path)
+    data = XlsxSource(path, stream_threshold=threshold).read()
+    assert _open_handles(path) >= 1  # the rows are read lazily from the open package
+    assert [r.values for r in data.rows] == [("B1", "Ann")]
+    assert _open_handles(path) == 0
+    for kw in ({"sheet": "Nope"}, {"header_row": 9}):
+        with pytest.raises((ConfigError, SourceError)):
+            XlsxSource(path, stream_threshold=threshold, **kw).read()  # type: ignore[arg-type]
+        assert _open_handles(path) == 0, kw

@@ -36,7 +36,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from buyersync import __version__
+from buyersync import __version__, wiring
 from buyersync.api import data
 from buyersync.api.metrics import render
 from buyersync.errors import BuyersyncError, ConfigError, ErrorCategory
@@ -44,8 +44,8 @@ from buyersync.records import ErrorQuery
 from buyersync.redact import redact
 from buyersync.rules.normalize import normalize_key
 from buyersync.rules.timespec import parse_since
+from buyersync.services.scheduler import Scheduler
 from buyersync.settings import Settings
-from buyersync.store import open_database
 from buyersync.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -150,13 +150,12 @@ autocomplete="current-password" autofocus></label> <button>Open</button></form>
 def create_app(
     settings: Settings,
     *,
-    scheduler: Any = None,
+    scheduler: Scheduler | None = None,
     open_db: Callable[[], Database] | None = None,
 ) -> FastAPI:
     """Build the app for ``settings``.
 
-    ``scheduler`` (a :class:`buyersync.services.scheduler.Scheduler`) feeds
-    ``/api/scheduler``; ``open_db`` replaces how each request opens the database.
+    ``scheduler`` feeds ``/api/scheduler``; ``open_db`` replaces how each request opens the database.
     """
     token = settings.api_token
     secrets = settings.secrets()
@@ -165,11 +164,7 @@ def create_app(
     def _open() -> Database:
         if open_db is not None:
             return open_db()
-        return open_database(
-            settings.database_url,
-            connect_timeout=settings.connect_timeout_seconds,
-            attempts=settings.connect_attempts,
-        )
+        return wiring.open_database(settings)
 
     app = FastAPI(
         title="buyersync",

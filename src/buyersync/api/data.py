@@ -12,6 +12,7 @@ from typing import Any
 
 from buyersync.api.metrics import MetricsSnapshot
 from buyersync.records import ErrorQuery
+from buyersync.services import monitor
 from buyersync.settings import Settings
 from buyersync.store import buyers, errorlog, health, migrations, retryqueue, runs
 from buyersync.store import dashboard as reads
@@ -75,8 +76,6 @@ def dashboard(db: Database, settings: Settings, *, now: datetime | None = None) 
     ``recent_runs``, ``last_sync``, ``latest_errors``, ``alerts`` (active alert texts)
     and ``errors.by_type``/``errors.last_24h``.
     """
-    from buyersync.services import monitor
-
     now = now or datetime.now(UTC)
     doc = monitor.get_dashboard_data(db, settings)
     counts = doc.get("counts", {})

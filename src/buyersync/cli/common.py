@@ -9,6 +9,7 @@ please report it with the output of ``--debug``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -19,13 +20,14 @@ from typing import Any, TypeVar
 
 import click
 
+from buyersync import wiring
 from buyersync.cli.output import plain
 from buyersync.cli.output import stderr_console as stderr_console
 from buyersync.cli.output import stdout_console as stdout_console
 from buyersync.errors import BuyersyncError, ConfigError, EncodingProblem, HeaderError
 from buyersync.redact import redact, url_secrets
 from buyersync.settings import SPECS, Settings, load_settings
-from buyersync.store import open_database
+from buyersync.sources.base import Source
 from buyersync.store.db import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,29 +92,13 @@ class Context:
     def scrub(self, text: str) -> str:
         return redact(text, self.settings.secrets())
 
-    @contextmanager
-    def database(self) -> Iterator[Database]:
-        s = self.settings
-        db = open_database(
-            s.database_url, connect_timeout=s.connect_timeout_seconds, attempts=s.connect_attempts
-        )
-        try:
-            yield db
-        finally:
-            db.close()
+    def database(self) -> contextlib.AbstractContextManager[Database]:
+        """The configured database, closed when the block ends."""
+        return wiring.database(self.settings)
 
-    def open_source(self):  # type: ignore[no-untyped-def]
-        from buyersync.sources import open_source
-
-        s = self.settings
-        return open_source(
-            s.source,
-            sheet=s.sheet,
-            header_row=s.header_row,
-            encoding=s.encoding,
-            sheets_api_url=s.sheets_api_url,
-            google_credentials=s.google_credentials,
-        )
+    def open_source(self) -> Source:
+        """The configured sheet (nothing is read yet)."""
+        return wiring.open_source(self.settings)
 
 
 def _option_for(name: str) -> Callable[[F], F]:

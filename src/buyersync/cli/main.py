@@ -4,8 +4,6 @@ imported only when used, so ``buyersync --help`` stays fast."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
-from typing import Any
 
 import click
 
@@ -28,21 +26,23 @@ COMMANDS: dict[str, str] = {
 
 
 class LazyGroup(click.Group):
+    """Imports a command's module only when the command is used or listed.
+
+    A command module that fails to import raises (with its traceback) instead of
+    the command quietly disappearing from ``buyersync --help``.
+    """
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [
-            n
-            for n, target in COMMANDS.items()
-            if importlib.util.find_spec(target.split(":")[0]) is not None
-        ]
+        return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
         if target is None:
             return None
         module_name, attr = target.split(":")
-        if importlib.util.find_spec(module_name) is None:
-            return None
-        command: Any = getattr(importlib.import_module(module_name), attr)
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
         return command
 
 

@@ -21,6 +21,7 @@ from buyersync.cli.common import (
 from buyersync.errors import BuyersyncError, ConfigError
 from buyersync.redact import url_secrets
 from buyersync.rules.hosts import is_loopback
+from buyersync.store.migrations import ensure_schema
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +96,12 @@ def serve(ctx: Context, host: str, port: int) -> int:
     stops it cleanly: a running sync stops after its current batch and is recorded
     as failed. See docs/dashboard.md.
     """
+    # Imported here: FastAPI and uvicorn take longer to import than the rest of the
+    # CLI, and `buyersync --help` loads every command module.
     import uvicorn
 
     from buyersync.api import create_app
     from buyersync.services.scheduler import Scheduler, default_jobs
-    from buyersync.services.sync import ensure_schema
 
     s = ctx.settings
     if not s.api_token and not is_loopback(host):

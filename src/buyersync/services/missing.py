@@ -30,6 +30,7 @@ from buyersync.rules.rows import RowChecker
 from buyersync.sources.base import Source
 from buyersync.store import fingerprints, outcomes
 from buyersync.store.db import Database
+from buyersync.store.migrations import ensure_schema
 from buyersync.store.outcomes import BuyerOutcome, Outcome
 
 if TYPE_CHECKING:
@@ -278,7 +279,7 @@ def sync_missing(
     """
     # Imported here: `missing` and `verify` never sync, and the engine's imports are a
     # visible part of their start-up.
-    from buyersync.services.sync import SyncEngine, ensure_schema
+    from buyersync.services.sync import SyncEngine
     from buyersync.store import buyers
 
     before = find_missing(db, source, key_column=key_column, mapping=mapping)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from buyersync import wiring
 from buyersync.errors import ConfigError, HeaderError, SourceError
 from buyersync.records import ErrorQuery
 from buyersync.rules import alerts as rules
@@ -36,7 +37,6 @@ from buyersync.services.notify import (
     ConsoleChannel,
     Delivery,
     Notification,
-    channels_from_settings,
     deliver,
 )
 from buyersync.settings import Settings
@@ -44,6 +44,7 @@ from buyersync.sources.base import Source
 from buyersync.store import buyers, errorlog, retryqueue, runs
 from buyersync.store import health as store
 from buyersync.store.db import Database, utcnow
+from buyersync.store.migrations import ensure_schema
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class SyncMonitor:
             key_column=settings.key_column,
             mapping=settings.mapping,
             thresholds=thresholds_from(settings),
-            channels=channels_from_settings(settings),
+            channels=wiring.alert_channels(settings),
             secrets=settings.secrets(),
             database_display=settings.database_display,
         )
@@ -237,8 +238,6 @@ class SyncMonitor:
         Sending never raises (a channel that is down is logged and reported in
         ``deliveries``); reading or writing the database may raise StoreError.
         """
-        from buyersync.services.sync import ensure_schema
-
         ensure_schema(self.db)
         facts = self.gather()
         # Two checks at once (cron and serve) would both see "not sent yet" and both send.

@@ -34,15 +34,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from buyersync import wiring
 from buyersync.errors import ConfigError, StoreError
 from buyersync.records import RowFailure
 from buyersync.rules import backoff
 from buyersync.rules.backoff import BackoffPolicy, Decision, Verdict
 from buyersync.rules.categories import is_retryable
 from buyersync.rules.normalize import normalize_key
+from buyersync.settings import Settings
 from buyersync.sources.base import Source
 from buyersync.store import buyers, retryqueue
 from buyersync.store.db import Database, utcnow
+from buyersync.store.migrations import ensure_schema
 from buyersync.store.retryqueue import QueueEntry, QueueStatus, Settlement
 
 log = logging.getLogger(__name__)
@@ -200,8 +203,6 @@ class RetryManager:
         category alone (``rules.categories``). Returns the number of entries queued
         or refreshed.
         """
-        from buyersync.services.sync import ensure_schema
-
         ensure_schema(self.db)
         now = self.clock()
         chosen = [
@@ -233,8 +234,6 @@ class RetryManager:
         permanently failed entries (by hand). Raises the engine's run-level errors
         (sheet unreadable, database unreachable) after releasing the claimed entries.
         """
-        from buyersync.services.sync import ensure_schema
-
         ensure_schema(self.db)
         report = RetryReport()
         report.expired = retryqueue.expire_stale(self.db, now=self.clock())
@@ -275,8 +274,6 @@ class RetryManager:
 
     def retry_buyer(self, buyer_number: str) -> RetryReport:
         """Retry one buyer now, whatever its status — even permanently failed (4.4)."""
-        from buyersync.services.sync import ensure_schema
-
         ensure_schema(self.db)
         key = normalize_key(buyer_number)
         report = RetryReport()
@@ -492,27 +489,20 @@ def _log_result(r: EntryResult, e: QueueEntry, run_id: str) -> None:
         )
 
 
-def process_due(db: Database, settings: Any, *, source: Source | None = None) -> RetryReport:
+def process_due(db: Database, settings: Settings, *, source: Source | None = None) -> RetryReport:
     """One retry run as ``buyersync serve`` schedules it, configured from ``settings``.
 
     ``settings`` is the resolved :class:`buyersync.settings.Settings` (read at the edge
     by the caller). With no source and nothing due, nothing happens.
     """
-    if source is None and settings.source:
-        from buyersync.sources import open_source
-
-        source = open_source(
-            settings.source,
-            sheet=settings.sheet,
-            header_row=settings.header_row,
-            encoding=settings.encoding,
-            sheets_api_url=settings.sheets_api_url,
-            google_credentials=settings.google_credentials,
-        )
+    if source is None:
+        source = wiring.optional_source(settings)
     return manager_for(db, settings, source).process_queue()
 
 
-def manager_for(db: Database, settings: Any, source: Source | None, **options: Any) -> RetryManager:
+def manager_for(
+    db: Database, settings: Settings, source: Source | None, **options: Any
+) -> RetryManager:
     """A :class:`RetryManager` with the retry, key and batch settings of ``settings``."""
     s = settings
     return RetryManager(
@@ -520,7 +510,7 @@ def manager_for(db: Database, settings: Any, source: Source | None, **options: A
         source,
         policy=BackoffPolicy.from_settings(s),
         key_column=s.key_column,
-        mapping=s.mapping,
+        mapping=dict(s.mapping),
         batch_size=s.batch_size,
         **options,
     )

@@ -11,14 +11,12 @@ sync job checks it after every batch and abandons the run there (the sync engine
 records the run as ``failed`` with the reason), so no run is left ``running``.
 
 Jobs are plain callables ``fn(stop_event) -> dict | None``; :func:`default_jobs`
-builds them from :class:`~buyersync.settings.Settings`. The services a job needs
-(retry, monitor, integrity) are looked up when the job runs, so a missing one
-shows as that job failing with the reason instead of the server refusing to start.
+builds them from :class:`~buyersync.settings.Settings`, opening the database and
+the sheet through :mod:`buyersync.wiring` on every run.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
@@ -27,8 +25,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from buyersync import wiring
 from buyersync.errors import BuyersyncError, LockHeld
-from buyersync.settings import Settings, scrub
+from buyersync.redact import redact
+from buyersync.rules.backoff import BackoffPolicy
+from buyersync.services import integrity, monitor, retry
+from buyersync.services.sync import SyncEngine
+from buyersync.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +190,7 @@ class Scheduler:
             log.info("job %s stopped at shutdown", job.name)
         except LockHeld as exc:
             # Another sync (cron, a person) holds the lock: not a failure of this job.
-            state.last_ok, state.last_error = True, scrub(str(exc), self._secrets)
+            state.last_ok, state.last_error = True, redact(str(exc), self._secrets)
             log.info("job %s skipped this tick: %s", job.name, state.last_error)
         except Exception as exc:  # a failing job must never kill the server
             # A bug's traceback once per streak of failures, not on every tick.
@@ -195,7 +198,7 @@ class Scheduler:
             state.failures += 1
             state.last_ok = False
             kind = "" if isinstance(exc, BuyersyncError) else f"{type(exc).__name__}: "
-            state.last_error = scrub(f"{kind}{exc}", self._secrets).splitlines()[0][:500]
+            state.last_error = redact(f"{kind}{exc}", self._secrets).splitlines()[0][:500]
             log.error(
                 "job %s failed (next try in %gs): %s",
                 job.name,
@@ -212,53 +215,17 @@ class Scheduler:
 
 
 # -- the default jobs ------------------------------------------------------------
-def _open_db(settings: Settings) -> Any:
-    from buyersync.store import open_database
-
-    return open_database(
-        settings.database_url,
-        connect_timeout=settings.connect_timeout_seconds,
-        attempts=settings.connect_attempts,
-    )
-
-
-def _open_source(s: Settings) -> Any:
-    from buyersync.sources import open_source
-
-    return open_source(
-        s.source,
-        sheet=s.sheet,
-        header_row=s.header_row,
-        encoding=s.encoding,
-        sheets_api_url=s.sheets_api_url,
-        google_credentials=s.google_credentials,
-    )
-
-
-def _service(name: str) -> Any:
-    """The service module ``buyersync.services.<name>``, or a clear error if absent."""
-    try:
-        return importlib.import_module(f"buyersync.services.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"buyersync.services.{name}":
-            raise
-        raise BuyersyncError(f"the {name} service is not installed in this buyersync") from None
-
-
 def sync_job(settings: Settings) -> JobFn:
     """A full sync of ``settings.source``; abandons the run after a batch when stopping."""
 
     def run(stop: threading.Event) -> dict[str, Any]:
-        from buyersync.rules.backoff import BackoffPolicy
-        from buyersync.services.sync import SyncEngine
-
         def check_stop(done: int, total: int) -> None:
             if stop.is_set():
                 raise JobCancelled("the server is shutting down; the next sync writes the rest")
 
         s = settings
-        source = _open_source(s)
-        with _open_db(s) as db:
+        source = wiring.open_source(s)
+        with wiring.database(s) as db:
             report = SyncEngine(
                 db,
                 source,
@@ -270,13 +237,7 @@ def sync_job(settings: Settings) -> JobFn:
                 lock_wait_seconds=0.0,
                 progress=check_stop,
             ).run()
-            try:
-                monitor = _service("monitor")
-            except BuyersyncError:
-                monitor = None
-            hook = getattr(monitor, "after_sync", None)
-            if hook is not None:
-                hook(db, s, report)
+            monitor.after_sync(db, s, report)
         return {
             "run_id": report.run_id,
             "status": str(report.status),
@@ -291,8 +252,7 @@ def retry_job(settings: Settings) -> JobFn:
     """One pass over the due retry-queue entries."""
 
     def run(stop: threading.Event) -> dict[str, Any] | None:
-        retry = _service("retry")
-        with _open_db(settings) as db:
+        with wiring.database(settings) as db:
             result = retry.process_due(db, settings)
         return _summary(result)
 
@@ -303,9 +263,8 @@ def health_job(settings: Settings) -> JobFn:
     """A health check: store metrics, send alerts."""
 
     def run(stop: threading.Event) -> dict[str, Any] | None:
-        monitor = _service("monitor")
-        source = _open_source(settings) if settings.source else None
-        with _open_db(settings) as db:
+        source = wiring.optional_source(settings)
+        with wiring.database(settings) as db:
             report = monitor.SyncMonitor.from_settings(db, settings, source=source).check_health()
         return _summary(report)
 
@@ -316,9 +275,8 @@ def verify_job(settings: Settings, sample_size: int = 100) -> JobFn:
     """An integrity verification: completeness plus a field-by-field sample."""
 
     def run(stop: threading.Event) -> dict[str, Any] | None:
-        integrity = _service("integrity")
-        source = _open_source(settings)
-        with _open_db(settings) as db:
+        source = wiring.open_source(settings)
+        with wiring.database(settings) as db:
             report = integrity.IntegrityChecker(
                 db,
                 source,

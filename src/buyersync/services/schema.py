@@ -120,7 +120,7 @@ class SchemaValidator:
             report.unmapped_sheet_columns = [
                 c for c in colmap.data_columns if c not in report.columns
             ]
-        limits = rules.enforced_limits(report.non_text_fields, db.dialect)
+        limits = rules.enforced_limits(report.non_text_fields, catalog.schema_dialect(db))
         counted = _Counting(data.rows)
         report.would_fail = list(rules.would_fail(counted, colmap, limits))
         for _ in counted:  # without limits would_fail stops early; count the rest

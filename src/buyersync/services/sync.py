@@ -50,8 +50,9 @@ from buyersync.rules.normalize import ColumnMap, map_headers, normalize_key
 from buyersync.rules.rows import Accepted, RowChecker, failure
 from buyersync.services.retry import RetryManager
 from buyersync.sources.base import Source
-from buyersync.store import buyers, errorlog, migrations, retryqueue, runs
+from buyersync.store import buyers, errorlog, retryqueue, runs
 from buyersync.store.db import Database, utcnow
+from buyersync.store.migrations import ensure_schema
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +135,6 @@ class SyncReport:
             "warnings": self.warnings,
             "message": self.message,
         }
-
-
-def ensure_schema(db: Database) -> None:
-    """Create or upgrade buyersync's own tables when they are behind."""
-    if migrations.pending(db):
-        migrations.migrate(db)
 
 
 @dataclass

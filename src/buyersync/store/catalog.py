@@ -111,6 +111,17 @@ ORDER BY c.conname
 """
 
 
+#: How each database treats a declared length: what the schema rules need to know.
+POSTGRESQL = rules.SchemaDialect(name="postgresql", enforces_declared_width=True)
+SQLITE = rules.SchemaDialect(name="sqlite", enforces_declared_width=False)
+_SCHEMA_DIALECTS = {d.name: d for d in (POSTGRESQL, SQLITE)}
+
+
+def schema_dialect(db: Database) -> rules.SchemaDialect:
+    """The :class:`~buyersync.rules.schema.SchemaDialect` of ``db``."""
+    return _SCHEMA_DIALECTS[db.dialect]
+
+
 def columns(db: Database) -> dict[str, str]:
     """Every column of ``buyers`` with its declared type, in table order."""
     return db.columns(TABLE)
@@ -125,19 +136,19 @@ def limited_columns(db: Database) -> list[rules.LimitedColumn]:
         cols = {r["name"]: r["type"] for r in rows}
         domains = {r["name"]: r["base"] for r in rows if r["base"] is not None}
         return rules.limited_columns(
-            cols, dialect="postgresql", domains=domains, checks=_pg_length_checks(db)
+            cols, dialect=POSTGRESQL, domains=domains, checks=_pg_length_checks(db)
         )
     cols = db.columns(TABLE)
     checks = rules.parse_length_checks(sqlite_create_sql(db), cols)
-    return rules.limited_columns(cols, dialect="sqlite", checks=checks)
+    return rules.limited_columns(cols, dialect=SQLITE, checks=checks)
 
 
 def _pg_length_checks(db: Database) -> dict[str, list[LengthCheck]]:
     found: dict[str, list[LengthCheck]] = {}
     for r in db.query(_PG_CHECKS, {"t": db.quote(TABLE)}):
         parsed = rules.parse_pg_check(r["definition"], r["name"])
-        if parsed is not None and list(r["columns"]) == [parsed[0]]:
-            found.setdefault(parsed[0], []).append(parsed[1])
+        if parsed is not None and list(r["columns"]) == [parsed.column]:
+            found.setdefault(parsed.column, []).append(parsed.check)
     return found
 
 
@@ -165,7 +176,7 @@ def column_limits(db: Database) -> dict[str, ColumnLimit]:
     Judge a value with :func:`buyersync.rules.lengths.excess`: it applies them exactly
     as the database does (PostgreSQL cuts excess trailing spaces instead of failing).
     """
-    return rules.enforced_limits(limited_columns(db), db.dialect)
+    return rules.enforced_limits(limited_columns(db), schema_dialect(db))
 
 
 def sqlite_create_sql(db: Database, table: str = TABLE) -> str:
@@ -206,7 +217,8 @@ def pg_dependents(db: Database, column_names: Sequence[str]) -> list[rules.Depen
         indexes = tuple(i["def"] for i in db.query(_PG_INDEXES, (r["oid"],)))
         comment = db.query_value("SELECT obj_description(%s, 'pg_class') AS c", (r["oid"],))
         column_comments = tuple(
-            (c["column"], c["comment"]) for c in db.query(_PG_COMMENTS, (r["oid"],))
+            rules.ColumnComment(c["column"], c["comment"])
+            for c in db.query(_PG_COMMENTS, (r["oid"],))
         )
         found.append(
             rules.Dependent(

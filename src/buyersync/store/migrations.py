@@ -263,3 +263,9 @@ def migrate(db: Database) -> list[str]:
             log.info("applied migration %03d %s", step.version, step.name)
             applied.append(f"{step.version:03d}_{step.name}")
     return applied
+
+
+def ensure_schema(db: Database) -> None:
+    """Create or upgrade buyersync's own tables when they are behind (idempotent)."""
+    if pending(db):
+        migrate(db)

@@ -162,30 +162,16 @@ def build_plan(
             mixed=mixed,
         )
     else:
-        plan = (
-            rules.sqlite_plan_sql(
-                quote=db.quote,
-                table=TABLE,
-                create_sql=catalog.sqlite_create_sql(db),
-                column_names=list(db.columns(TABLE)),
-                columns=limited,
-                objects=catalog.sqlite_objects(db),
-                backup_table=backup,
-                add_columns=add_columns,
-                mixed=mixed,
-            )
-            if limited
-            else rules.FixPlan(
-                dialect="sqlite",
-                backup_table=backup,
-                backup=(),
-                before=(),
-                alters=(),
-                after=tuple(
-                    f"ALTER TABLE {db.quote(TABLE)} ADD COLUMN {db.quote(c)} TEXT"
-                    for c in add_columns
-                ),
-            )
+        plan = rules.sqlite_plan_sql(
+            quote=db.quote,
+            table=TABLE,
+            create_sql=catalog.sqlite_create_sql(db),
+            column_names=list(db.columns(TABLE)),
+            columns=limited,
+            objects=catalog.sqlite_objects(db),
+            backup_table=backup,
+            add_columns=add_columns,
+            mixed=mixed,
         )
     return plan, limited
 
@@ -388,10 +374,11 @@ def _convert_pg(
                 for k in c.checks
                 if k.name
             ]
-            for column, statement in plan.alters:
+            for alter in plan.alters:
+                column = alter.column
                 try:
                     with db.transaction():
-                        db.execute(statement)
+                        db.execute(alter.sql)
                     converted.append({"column": column, "from_type": types[column]})
                 except LockNotAvailable:
                     raise
