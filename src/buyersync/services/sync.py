@@ -502,9 +502,7 @@ class SyncEngine:
             self._reconnect()
 
     def _reconnect(self) -> None:
-        reopen = getattr(self.db, "reopen", None)
-        if reopen is not None:
-            reopen()
+        self.db.reconnect()
 
     def _log_failures(self, report: SyncReport) -> None:
         if not report.failures:
