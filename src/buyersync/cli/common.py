@@ -36,6 +36,10 @@ SOURCE_SETTINGS = (
     "sheet",
     "header_row",
     "encoding",
+    "delimiter",
+    "csv_max_field_lines",
+    "csv_max_field_chars",
+    "csv_max_line_chars",
     "key_column",
     "sheets_api_url",
     "google_credentials",
@@ -81,17 +85,9 @@ class Context:
             db.close()
 
     def open_source(self):  # type: ignore[no-untyped-def]
-        from buyersync.sources import open_source
+        from buyersync.sources import source_from_settings
 
-        s = self.settings
-        return open_source(
-            s.source,
-            sheet=s.sheet,
-            header_row=s.header_row,
-            encoding=s.encoding,
-            sheets_api_url=s.sheets_api_url,
-            google_credentials=s.google_credentials,
-        )
+        return source_from_settings(self.settings)
 
 
 def _option_for(name: str) -> Callable[[F], F]:

@@ -500,16 +500,9 @@ def process_due(db: Database, settings: Any, *, source: Source | None = None) ->
     by the caller). With no source and nothing due, nothing happens.
     """
     if source is None and settings.source:
-        from buyersync.sources import open_source
+        from buyersync.sources import source_from_settings
 
-        source = open_source(
-            settings.source,
-            sheet=settings.sheet,
-            header_row=settings.header_row,
-            encoding=settings.encoding,
-            sheets_api_url=settings.sheets_api_url,
-            google_credentials=settings.google_credentials,
-        )
+        source = source_from_settings(settings)
     return manager_for(db, settings, source).process_queue()
 
 

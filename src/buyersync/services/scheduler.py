@@ -223,16 +223,9 @@ def _open_db(settings: Settings) -> Any:
 
 
 def _open_source(s: Settings) -> Any:
-    from buyersync.sources import open_source
+    from buyersync.sources import source_from_settings
 
-    return open_source(
-        s.source,
-        sheet=s.sheet,
-        header_row=s.header_row,
-        encoding=s.encoding,
-        sheets_api_url=s.sheets_api_url,
-        google_credentials=s.google_credentials,
-    )
+    return source_from_settings(s)
 
 
 def _service(name: str) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from buyersync.errors import ConfigError
 from buyersync.sources.base import SheetData, Source
@@ -25,6 +26,10 @@ def open_source(
     encoding: str = "utf-8",
     sheets_api_url: str = "https://sheets.googleapis.com",
     google_credentials: str | None = None,
+    delimiter: str | None = None,
+    csv_max_field_lines: int | None = None,
+    csv_max_field_chars: int | None = None,
+    csv_max_line_chars: int | None = None,
 ) -> Source:
     """The reader for ``spec``. Raises :class:`ConfigError` for an unusable spec."""
     if not spec:
@@ -53,7 +58,18 @@ def open_source(
     if suffix in (".csv", ".tsv", ".txt"):
         from buyersync.sources.csv_source import CsvSource
 
-        return CsvSource(spec, encoding=encoding, header_row=header_row)
+        limits = {
+            "max_field_lines": csv_max_field_lines,
+            "max_field_chars": csv_max_field_chars,
+            "max_line_chars": csv_max_line_chars,
+        }
+        return CsvSource(
+            spec,
+            encoding=encoding,
+            header_row=header_row,
+            delimiter=delimiter,
+            **{k: v for k, v in limits.items() if v is not None},
+        )
     if suffix in (".xlsx", ".xlsm"):
         from buyersync.sources.xlsx_source import XlsxSource
 
@@ -70,4 +86,20 @@ def open_source(
     )
 
 
-__all__ = ["SheetData", "Source", "open_source"]
+def source_from_settings(settings: Any) -> Source:
+    """The reader for a :class:`buyersync.settings.Settings` (every reader setting)."""
+    return open_source(
+        settings.source,
+        sheet=settings.sheet,
+        header_row=settings.header_row,
+        encoding=settings.encoding,
+        sheets_api_url=settings.sheets_api_url,
+        google_credentials=settings.google_credentials,
+        delimiter=settings.delimiter,
+        csv_max_field_lines=settings.csv_max_field_lines,
+        csv_max_field_chars=settings.csv_max_field_chars,
+        csv_max_line_chars=settings.csv_max_line_chars,
+    )
+
+
+__all__ = ["SheetData", "Source", "open_source", "source_from_settings"]
