@@ -30,6 +30,7 @@ def open_source(
     csv_max_field_lines: int | None = None,
     csv_max_field_chars: int | None = None,
     csv_max_line_chars: int | None = None,
+    key_column: str | None = None,
 ) -> Source:
     """The reader for ``spec``. Raises :class:`ConfigError` for an unusable spec."""
     if not spec:
@@ -53,6 +54,7 @@ def open_source(
             header_row=header_row,
             api_url=sheets_api_url,
             credentials_file=google_credentials,
+            key_header=key_column,
         )
     suffix = Path(spec).suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
@@ -99,6 +101,7 @@ def source_from_settings(settings: Any) -> Source:
         csv_max_field_lines=settings.csv_max_field_lines,
         csv_max_field_chars=settings.csv_max_field_chars,
         csv_max_line_chars=settings.csv_max_line_chars,
+        key_column=settings.key_column,
     )
 
 
