@@ -261,3 +261,15 @@ def test_the_parser_is_checked_against_a_separate_line_count(tmp_path: Path) -> 
     with pytest.raises(SourceError) as info:
         list(rows)
     assert "consumed 6 lines but the file has 3" in str(info.value)
+
+
+def test_a_link_to_a_system_file_never_shows_its_lines(tmp_path: Path, db_url: str) -> None:
+    target = tmp_path / "shadow"
+    target.write_text("root:$6$SECRETHASH:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n")
+    link = tmp_path / "buyers.csv"
+    link.symlink_to(target)
+    out = run("sync", "--source", str(link), "--db", db_url)
+    assert out.returncode == 2
+    assert "does not look like a CSV table of buyers" in out.stderr
+    assert "SECRETHASH" not in out.stderr and "root" not in out.stderr
+    assert count(db_url, "SELECT count(*) FROM buyers") == 0

@@ -70,6 +70,7 @@ def open_source(
             encoding=encoding,
             header_row=header_row,
             delimiter=delimiter,
+            key_header=key_column,
             **{k: v for k, v in limits.items() if v is not None},
         )
     if suffix in (".xlsx", ".xlsm"):

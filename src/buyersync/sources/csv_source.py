@@ -86,6 +86,7 @@ class CsvSource(Source):
         max_field_chars: int = MAX_FIELD_CHARS,
         max_line_chars: int = MAX_LINE_CHARS,
         max_field_lines: int = MAX_FIELD_LINES,
+        key_header: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.encoding = (
@@ -96,6 +97,7 @@ class CsvSource(Source):
         self.max_field_chars = max_field_chars
         self.max_line_chars = max_line_chars
         self.max_field_lines = max_field_lines
+        self.key_header = key_header
         #: The delimiter of the last read (given or detected).
         self.used_delimiter: str | None = None
         self.description = f"csv:{self.path.name}"
@@ -356,6 +358,19 @@ class CsvSource(Source):
 
     def _check_header(self, header: list[str], delimiter: str) -> None:
         """Refuse a first row that is data rather than a header, naming cells, not values."""
+        if len(header) == 1 and self.key_header is not None:
+            # One column that is not the key: not a table of buyers (a text file, a
+            # system file behind a link). Its first line is never shown.
+            from buyersync.rules.normalize import normalize_header
+
+            if normalize_header(header[0]) != normalize_header(self.key_header):
+                raise HeaderError(
+                    f"{self.path.name} does not look like a CSV table of buyers: its header "
+                    f"row {self.header_row} has one column (no comma, semicolon, tab or pipe) "
+                    f"and it is not headed {self.key_header!r}",
+                    hint="point --source at the exported sheet; pass --delimiter if it uses "
+                    "another separator, or --key with its header",
+                )
         filled = [i for i, h in enumerate(header) if h.strip()]
         numbers = [i for i in filled if _NUMBER.match(header[i].strip())]
         if (
