@@ -190,12 +190,18 @@ def test_only_regular_files_are_read(tmp_path: Path, db_url: str) -> None:
 
 
 def test_a_binary_file_is_refused_and_never_echoed(tmp_path: Path, db_url: str) -> None:
-    path = tmp_path / "secret.csv"
-    path.write_bytes(b"buyer_number,SECRETHEADER\nS3CR3T,\x00\x01\x02\xff\n")
-    out = run("sync", "--source", str(path), "--db", db_url)
+    workbook = tmp_path / "export.csv"  # an .xlsx saved under a .csv name
+    workbook.write_bytes(b"PK\x03\x04\x14\x00SECRETNAME.xml" + bytes(range(256)))
+    out = run("sync", "--source", str(workbook), "--db", db_url)
     assert out.returncode == 3
-    assert "is not a text file (it holds a NUL byte at byte 33)" in out.stderr
-    assert "SECRET" not in out.stderr and "S3CR3T" not in out.stderr
+    assert "is not a text file (it starts like a ZIP archive (an .xlsx workbook?))" in (out.stderr)
+    assert "SECRET" not in out.stderr
+    noise = tmp_path / "noise.csv"
+    noise.write_bytes(b"SECRET,x\n" + bytes(range(128, 256)) * 4)
+    out = run("sync", "--source", str(noise), "--db", db_url)
+    assert out.returncode == 2 and "undecodable byte 0x80 at byte 9 (line 2)" in out.stderr
+    assert "SECRET" not in out.stderr
+    assert count(db_url, "SELECT count(*) FROM buyers") == 0
 
 
 def _peak_rss_kb(*args: str) -> tuple[int, subprocess.CompletedProcess[str]]:

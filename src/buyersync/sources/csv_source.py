@@ -50,6 +50,18 @@ MAX_FIELD_LINES = 20
 
 #: How much of the file delimiter detection and the binary check look at.
 _SAMPLE_BYTES = 64 * 1024
+#: Leading bytes of binary formats a CSV path is sometimes given by mistake.
+_BINARY_MAGIC = (
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?)"),
+    (b"\xd0\xcf\x11\xe0", "an old binary Office file (.xls?)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x7fELF", "a program (ELF)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+)
 _NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
 
 
@@ -161,14 +173,19 @@ class CsvSource(Source):
         )
 
     def _check_text(self, sample: bytes) -> None:
-        """Refuse a binary file without showing any of its bytes."""
+        """Refuse a binary file without showing any of its bytes.
+
+        A NUL inside a cell is a row problem the sync logs (the row is named), and in a
+        header a header error; a file that starts like a known binary format is not a
+        CSV export at all. Other binary content fails to decode (EncodingProblem names
+        the byte, never the text).
+        """
         if "utf-16" in self.encoding or "utf-32" in self.encoding:
             return
-        nul = sample.find(b"\x00")
-        if nul >= 0:
+        kind = next((k for magic, k in _BINARY_MAGIC if sample.startswith(magic)), None)
+        if kind is not None:
             raise SourceError(
-                f"{self.path.name} is not a text file (it holds a NUL byte at byte {nul}); "
-                "nothing was read",
+                f"{self.path.name} is not a text file (it starts like {kind}); nothing was read",
                 hint="point --source at a CSV export; an .xlsx workbook needs the .xlsx suffix",
                 category=ErrorCategory.DATA_FORMAT,
             )
