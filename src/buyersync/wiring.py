@@ -52,6 +52,11 @@ def open_source(settings: Settings) -> Source:
         encoding=settings.encoding,
         sheets_api_url=settings.sheets_api_url,
         google_credentials=settings.google_credentials,
+        delimiter=settings.delimiter,
+        csv_max_field_lines=settings.csv_max_field_lines,
+        csv_max_field_chars=settings.csv_max_field_chars,
+        csv_max_line_chars=settings.csv_max_line_chars,
+        key_column=settings.key_column,
     )
 
 
