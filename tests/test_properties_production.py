@@ -947,3 +947,55 @@ def test_sqlite_errors_are_translated_into_their_categories(tmp_path: Path) -> N
         assert str(translate(caught.value).category) == category, sql
         assert translate(caught.value).category is translate(caught.value).category
     conn.close()
+
+
+# -- properties 13 and 14: the health check's alerts, from real syncs ------------------------
+
+
+@DB_EXAMPLES
+@given(
+    n=st.integers(min_value=1, max_value=12),
+    deleted=st.integers(min_value=0, max_value=12),
+    rejected=st.integers(min_value=0, max_value=12),
+    missing_threshold=st.integers(min_value=0, max_value=12),
+    rate_step=st.sampled_from([-1, 0, 1, None]),
+    rate_threshold=st.floats(min_value=0, max_value=1),
+)
+def test_health_alerts_iff_missing_count_or_error_rate_is_over_its_threshold(
+    injectable: Database,
+    tmp_path: Path,
+    n: int,
+    deleted: int,
+    rejected: int,
+    missing_threshold: int,
+    rate_step: int | None,
+    rate_threshold: float,
+) -> None:
+    """Properties 13 and 14 through ``buyersync health``: buyers deleted from the database
+    are missing; rows the database rejects make the last sync's error rate. Thresholds
+    are drawn on, just below and just above the measured values."""
+    db = injectable
+    reset(db, with_injection=True)
+    deleted, rejected = min(deleted, n), min(rejected, n)
+    keys = [f"H{i}" for i in range(n)]
+    for k in keys[:rejected]:
+        inject(db, k, "constraint")
+    path = write_sheet(tmp_path / "s.csv", [[k, "x", ""] for k in keys])
+    SyncEngine(db, CsvSource(path)).run()
+    stored = [k for k in keys if k not in keys[:rejected]]
+    for k in stored[:deleted]:
+        db.execute("DELETE FROM buyers WHERE buyer_number = %s", (k,))
+    missing = rejected + min(deleted, len(stored))
+    rate = rejected / n
+    if rate_step is not None:  # on the boundary, or one failed row either side of it
+        rate_threshold = min(max((rejected + rate_step) / n, 0.0), 1.0)
+    thresholds = Thresholds(missing=missing_threshold, error_rate=rate_threshold, stale_seconds=0)
+    report = SyncMonitor(
+        db, source=CsvSource(path), channels=[], thresholds=thresholds
+    ).check_health(send=False)
+    fired = {a.condition for a in report.alerts}
+    assert report.facts.missing_count == missing
+    assert (Condition.MISSING_BUYERS in fired) is (missing > missing_threshold)  # 13
+    assert (Condition.ERROR_RATE in fired) is (rate > rate_threshold)  # 14
+    stored_rate = db.query_value("SELECT error_rate FROM sync_health_metrics")
+    assert stored_rate == pytest.approx(rate)
