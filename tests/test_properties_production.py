@@ -51,7 +51,7 @@ DB_EXAMPLES = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-#: The contract's retryable categories (shared/spec/contract.md, "Error categories").
+#: The retryable categories as the user-facing contract lists them ("Error categories").
 RETRYABLE = {"database_connection", "timeout", "rate_limit", "source_unavailable", "unknown"}
 
 # -- buyer numbers and how a sheet spells them ------------------------------------------
