@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from buyersync.store import open_database
 from buyersync.store.db import Database
@@ -38,6 +39,12 @@ def _pg_available() -> str | None:
 
 
 _PG_PROBLEM: str | None = _pg_available()
+
+# Under mutmut (which runs the suite from its own copy of the tree, traced) timing is
+# meaningless and a mutant must be judged on the same examples every time.
+hypothesis_settings.register_profile("mutation", deadline=None, derandomize=True)
+if "MUTANT_UNDER_TEST" in os.environ or Path(__file__).resolve().parents[1].name == "mutants":
+    hypothesis_settings.load_profile("mutation")
 
 
 def _admin_url_for(dbname: str) -> str:

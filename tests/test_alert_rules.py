@@ -259,3 +259,10 @@ def test_recovery_only_for_evaluated_conditions() -> None:
     p = R.plan(states, (), now=T0, cooldown_seconds=60)
     assert [r.key for r in p.recoveries] == ["missing_buyers"]
     assert p.states[0].active is False and p.states[0].last_sent_at == T0
+
+
+@given(st.integers(min_value=0, max_value=50), st.integers(min_value=1, max_value=50))
+def test_error_rate_is_failed_over_rows_read_from_one_row_on(failed: int, rows: int) -> None:
+    failed = min(failed, rows)
+    assert R.error_rate(failed, rows) == failed / rows  # a one-row sync that failed is 100 %
+    assert R.error_rate(failed, 0) == 0.0

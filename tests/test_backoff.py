@@ -157,3 +157,25 @@ def test_a_failing_entry_is_attempted_exactly_max_attempts_times(max_attempts: i
         now = d.retry_at
     assert d.verdict is Verdict.PERMANENTLY_FAILED
     assert made == max_attempts
+
+
+def test_a_policy_with_negative_attempts_is_refused_with_its_reason() -> None:
+    assert BackoffPolicy(max_attempts=0).max_attempts == 0  # never retried: allowed
+    with pytest.raises(ValueError, match="^max_attempts cannot be negative$"):
+        BackoffPolicy(max_attempts=-1)
+
+
+def test_a_rescheduled_retry_draws_its_jitter_from_the_given_source() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    policy = BackoffPolicy(max_attempts=5, base_seconds=60, max_seconds=10**6, jitter=0.5)
+    d = decide(
+        attempts_made=1,
+        succeeded=False,
+        gone=False,
+        retryable=True,
+        now=now,
+        policy=policy,
+        rand=lambda: 0.5,
+    )
+    # attempt 2: 60 · 2 = 120 s, plus half of the 50 % jitter
+    assert d == Decision(Verdict.RESCHEDULED, now + timedelta(seconds=150))

@@ -242,3 +242,39 @@ def test_each_key_is_accepted_once_and_first_occurrence_wins(rows: list[tuple[st
             expected[k] = n
     # with valid cells, a row fails only for a missing or repeated key
     assert accepted == expected
+
+
+# -- what mutation testing found unpinned ------------------------------------------
+
+
+@given(st.integers(min_value=100, max_value=599))
+def test_http_status_categories(status: int) -> None:
+    """Only 429 is a rate limit and only 408/504 a timeout; every other final status
+    (neighbours such as 409, 430, 505 included) means the sheet cannot be read."""
+    expected = {429: "rate_limit", 408: "timeout", 504: "timeout"}.get(status, "source_unavailable")
+    assert str(category_for_http_status(status)) == expected
+
+
+def test_batch_size_below_one_is_refused_with_its_reason() -> None:
+    with pytest.raises(ValueError, match="^batch_size must be at least 1$"):
+        batching.batch_ranges(10, 0)
+
+
+def test_a_slice_holds_one_batch_when_batches_exceed_the_target() -> None:
+    # Each slice is one transaction: batches bigger than the target still go one at a time.
+    assert batching.slice_ranges(10, 5, target_rows=3) == [[(0, 5)], [(5, 10)]]
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "halves"),
+    [
+        (0, 2, [(0, 1), (1, 2)]),
+        (0, 3, [(0, 1), (1, 3)]),
+        (4, 9, [(4, 6), (6, 9)]),
+        (3, 4, [(3, 4)]),
+    ],
+)
+def test_bisect_splits_every_range_of_two_or_more(lo: int, hi: int, halves: list) -> None:
+    got = batching.bisect(lo, hi)
+    assert got == halves
+    assert all(isinstance(x, int) for pair in got for x in pair)

@@ -257,12 +257,17 @@ class IntegrityChecker:
         key_column: str = "buyer_number",
         mapping: Mapping[str, str] | None = None,
         extra_is_finding: bool = True,
+        fetch_chunk: int = FETCH_CHUNK,
     ) -> None:
+        if fetch_chunk < 1:
+            raise ValueError("fetch_chunk must be at least 1")
         self.db = db
         self.source = source
         self.key_column = key_column
         self.mapping = dict(mapping or {})
         self.extra_is_finding = extra_is_finding
+        #: Differing rows fetched and compared per query in ``verify_full``.
+        self.fetch_chunk = fetch_chunk
 
     # -- public ----------------------------------------------------------------
     def verify(
@@ -343,7 +348,7 @@ class IntegrityChecker:
                 checked += 1
                 if fingerprint is None or fingerprint != stored_at(index):
                     suspects[key] = (row.row_number, picked)
-                    if len(suspects) >= FETCH_CHUNK:
+                    if len(suspects) >= self.fetch_chunk:
                         mismatches.extend(self._compare(plan.columns, suspects))
                         suspects.clear()
             if match is None:
