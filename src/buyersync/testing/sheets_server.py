@@ -31,34 +31,23 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from buyersync.sources.a1 import _CELL, column_index, column_name, quote_title, split_range
-
-
-@dataclass
-class _Sheet:
-    title: str
-    rows: list[list[str]]
-    sheet_id: int
-    hidden: bool = False
-    row_count: int = 0
-    column_count: int = 0
-    #: Merged ranges as Google's GridRange objects (0-based, end exclusive).
-    merges: list[dict[str, int]] = field(default_factory=list)
-
-
-@dataclass
-class _Spreadsheet:
-    spreadsheet_id: str
-    title: str
-    sheets: list[_Sheet] = field(default_factory=list)
-    #: Named ranges as Google's NamedRange objects.
-    named_ranges: list[dict[str, Any]] = field(default_factory=list)
+from buyersync.sources.a1 import column_index, column_name, quote_title, split_range
+from buyersync.testing.credentials import write_authorized_user, write_service_account
+from buyersync.testing.sheets_model import (
+    Sheet,
+    Spreadsheet,
+    error_body,
+    grid_range,
+    metadata_answer,
+    parse_cells,
+    values_answer,
+)
 
 
 @dataclass
@@ -85,7 +74,7 @@ class SheetsServer:
         self.omit_range = False
         #: Send sheet metadata without gridProperties (and so enforce no grid limits).
         self.omit_grid = False
-        self.spreadsheets: dict[str, _Spreadsheet] = {}
+        self.spreadsheets: dict[str, Spreadsheet] = {}
         self.requests: list[LoggedRequest] = []
         self.tokens: set[str] = set()
         self.token_requests = 0
@@ -151,7 +140,7 @@ class SheetsServer:
         """
         with self._lock:
             book = self.spreadsheets.setdefault(
-                spreadsheet_id, _Spreadsheet(spreadsheet_id, f"Spreadsheet {spreadsheet_id}")
+                spreadsheet_id, Spreadsheet(spreadsheet_id, f"Spreadsheet {spreadsheet_id}")
             )
             sid = (
                 sheet_id
@@ -160,14 +149,14 @@ class SheetsServer:
             )
             width = max((len(r) for r in rows), default=0)
             book.sheets.append(
-                _Sheet(
+                Sheet(
                     title,
                     [[str(c) for c in r] for r in rows],
                     sid,
                     hidden,
                     row_count if row_count is not None else max(1000, len(rows)),
                     column_count if column_count is not None else max(26, width),
-                    [_grid_range(m) for m in merges or ()],
+                    [grid_range(m) for m in merges or ()],
                 )
             )
             return sid
@@ -177,7 +166,7 @@ class SheetsServer:
         with self._lock:
             book = self.spreadsheets[spreadsheet_id]
             sheet = next(s for s in book.sheets if s.title == title)
-            grid = _grid_range(cells)
+            grid = grid_range(cells)
             grid["sheetId"] = sheet.sheet_id
             book.named_ranges.append(
                 {"namedRangeId": secrets.token_hex(6), "name": name, "range": grid}
@@ -221,7 +210,7 @@ class SheetsServer:
                 continue  # the unformatted renderings would overwrite what a person sees
             for vr in ranges:
                 title, cells = split_range(vr.get("range", ""))
-                (r0, c0), _ = _parse_cells(cells) if cells else ((0, 0), (None, None))
+                (r0, c0), _ = parse_cells(cells) if cells else ((0, 0), (None, None))
                 grid = grids.setdefault((sid, title or ""), {})
                 for i, row in enumerate(vr.get("values", [])):
                     for j, value in enumerate(row):
@@ -302,154 +291,18 @@ class SheetsServer:
 
     # ------------------------------------------------------------------ answers
 
-    def _sheet(self, book: _Spreadsheet, title: str | None) -> _Sheet | None:
-        if title is None or title == "":
-            return book.sheets[0] if book.sheets else None
-        for sheet in book.sheets:
-            if sheet.title == title:
-                return sheet
-        return None
-
     def values(
-        self, book: _Spreadsheet, a1: str, partial: bool = False, blank: bool = False
+        self, book: Spreadsheet, a1: str, partial: bool = False, blank: bool = False
     ) -> tuple[int, dict[str, Any]]:
-        """The ``ValueRange`` for ``a1`` (or a named range's name), or an error answer."""
-        named = next((n for n in book.named_ranges if n.get("name") == a1), None)
-        if named is not None:
-            a1 = self._a1_of(book, named["range"])
-        title, cells = split_range(a1)
-        sheet = self._sheet(book, title)
-        if sheet is None:
-            # A bare "A1:B2" names the first sheet; a bare unknown word is a bad range.
-            if title is not None and _CELL.match(title.split(":")[0]) and ":" in title:
-                sheet, cells = book.sheets[0], title
-            else:
-                return 400, _error(400, f"Unable to parse range: {a1}", "INVALID_ARGUMENT")
-        try:
-            (r0, c0), (r1, c1) = _parse_cells(cells) if cells else ((0, 0), (None, None))
-        except ValueError:
-            return 400, _error(400, f"Unable to parse range: {a1}", "INVALID_ARGUMENT")
-        if not self.omit_grid and (
-            (r1 is not None and r1 >= sheet.row_count)
-            or (c1 is not None and c1 >= sheet.column_count)
-        ):
-            return 400, _error(
-                400,
-                f"Range ({a1}) exceeds grid limits. Max rows: {sheet.row_count}, "
-                f"max columns: {sheet.column_count}",
-                "INVALID_ARGUMENT",
-            )
-        open_ended = r1 is None
-        last_row = min(r1 if r1 is not None else sheet.row_count - 1, len(sheet.rows) - 1)
-        last_col = c1 if c1 is not None else sheet.column_count - 1
-        out: list[list[str]] = []
-        for r in range(r0, last_row + 1):
-            row = sheet.rows[r][c0 : last_col + 1]
-            while row and row[-1] == "":
-                row.pop()
-            out.append(row)
-        while out and not out[-1]:
-            out.pop()
-        if open_ended or c1 is None:
-            # Google reports an open range clipped to the data it returned.
-            width = max((len(r) for r in out), default=1)
-            end_row = r0 + max(len(out), 1) - 1 if open_ended else r1
-            end_col = c1 if c1 is not None else c0 + width - 1
-        else:
-            end_row, end_col = r1, c1
-        assert end_row is not None
-        if blank and len(out) > 2:
-            out = [out[0]] + [[] for _ in out[1:-1]] + [out[-1]]
-        if partial:
-            keep = len(out) // 2
-            out = out[:keep]
-            end_row = r0 + max(keep, 1) - 1
-        body: dict[str, Any] = {
-            "range": f"{quote_title(sheet.title)}!{column_name(c0)}{r0 + 1}:"
-            f"{column_name(end_col)}{end_row + 1}",
-            "majorDimension": "ROWS",
-        }
-        if out:
-            body["values"] = out
-        if self.omit_range:
-            del body["range"]
-        return 200, body
-
-    def _a1_of(self, book: _Spreadsheet, grid: dict[str, Any]) -> str:
-        sheet = next(s for s in book.sheets if s.sheet_id == grid.get("sheetId", 0))
-        r0, c0 = grid.get("startRowIndex", 0), grid.get("startColumnIndex", 0)
-        r1 = grid.get("endRowIndex", sheet.row_count)
-        c1 = grid.get("endColumnIndex", sheet.column_count)
-        return f"{quote_title(sheet.title)}!{column_name(c0)}{r0 + 1}:{column_name(c1 - 1)}{r1}"
-
-    def metadata(self, book: _Spreadsheet, fields: str | None = None) -> dict[str, Any]:
-        """The spreadsheet resource. With ``fields`` (``sheets.properties,
-        sheets.merges,namedRanges``) only those parts come back, as from Google;
-        Google leaves out empty lists."""
-        wanted = {f.strip() for f in fields.split(",")} if fields else None
-
-        def want(name: str) -> bool:
-            return wanted is None or name in wanted or name.split(".")[0] in wanted
-
-        sheets = []
-        for i, s in enumerate(book.sheets):
-            entry: dict[str, Any] = {}
-            if want("sheets.properties"):
-                props: dict[str, Any] = {
-                    "sheetId": s.sheet_id,
-                    "title": s.title,
-                    "index": i,
-                    "sheetType": "GRID",
-                    "gridProperties": {"rowCount": s.row_count, "columnCount": s.column_count},
-                }
-                if self.omit_grid:
-                    del props["gridProperties"]
-                if s.hidden:
-                    props["hidden"] = True
-                entry["properties"] = props
-            if want("sheets.merges") and s.merges:
-                entry["merges"] = [dict(m) for m in s.merges]
-            sheets.append(entry)
-        body: dict[str, Any] = {"sheets": sheets}
-        if wanted is None:
-            body = {
-                "spreadsheetId": book.spreadsheet_id,
-                "properties": {"title": book.title, "locale": "en_US"},
-                **body,
-            }
-        if want("namedRanges") and book.named_ranges:
-            body["namedRanges"] = [dict(n) for n in book.named_ranges]
-        return body
-
-
-def _grid_range(cells: str) -> dict[str, int]:
-    """``"A5:D5"`` → Google's GridRange (0-based, end exclusive; open ends left out)."""
-    (r0, c0), (r1, c1) = _parse_cells(cells)
-    grid = {"startRowIndex": r0, "startColumnIndex": c0}
-    if r1 is not None:
-        grid["endRowIndex"] = r1 + 1
-    if c1 is not None:
-        grid["endColumnIndex"] = c1 + 1
-    return grid
-
-
-def _error(code: int, message: str, status: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "status": status}}
-
-
-def _parse_cells(cells: str) -> tuple[tuple[int, int], tuple[int | None, int | None]]:
-    """``"B2:D"`` → ``((1, 1), (None, 3))`` (0-based; ``None`` = open-ended)."""
-    first, _, second = cells.partition(":")
-    m0, m1 = _CELL.match(first), _CELL.match(second or first)
-    if not m0 or not m1 or not (m0.group(1) or m0.group(2)):
-        raise ValueError(cells)
-    r0 = int(m0.group(2)) - 1 if m0.group(2) else 0
-    c0 = column_index(m0.group(1)) if m0.group(1) else 0
-    r1 = int(m1.group(2)) - 1 if m1.group(2) else None
-    c1 = column_index(m1.group(1)) if m1.group(1) else None
-    if not second and m0.group(2) and m0.group(1):
-        r1, c1 = r0, c0  # a single cell
-    return (r0, c0), (r1, c1)
+        """The ``ValueRange`` for ``a1`` as this server is set to answer it."""
+        return values_answer(
+            book,
+            a1,
+            partial=partial,
+            blank=blank,
+            omit_grid=self.omit_grid,
+            omit_range=self.omit_range,
+        )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -478,7 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         form = parse_qs(self.rfile.read(length).decode("utf-8"))
         if urlsplit(self.path).path != "/token":
-            self._send(404, _error(404, "Not found", "NOT_FOUND"))
+            self._send(404, error_body(404, "Not found", "NOT_FOUND"))
             return
         grant = form.get("grant_type", [""])[0]
         if grant == "refresh_token":
@@ -517,30 +370,33 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
             reason = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
             self._send(
-                status, _error(status, "injected failure", reason.get(status, "ERROR")), headers
+                status, error_body(status, "injected failure", reason.get(status, "ERROR")), headers
             )
             return
         if owner.require_auth and not authorized:
             self._send(
                 401,
-                _error(
+                error_body(
                     401, "Request is missing required authentication credential.", "UNAUTHENTICATED"
                 ),
             )
             return
         segs = path.split("/")
         if len(segs) < 4 or segs[1] != "v4" or segs[2] != "spreadsheets":
-            self._send(404, _error(404, "Not found", "NOT_FOUND"))
+            self._send(404, error_body(404, "Not found", "NOT_FOUND"))
             return
         sid, _, action = segs[3].partition(":")
         book = owner.spreadsheets.get(sid)
         if book is None:
-            self._send(404, _error(404, "Requested entity was not found.", "NOT_FOUND"))
+            self._send(404, error_body(404, "Requested entity was not found.", "NOT_FOUND"))
             return
         partial = bool(fault and fault[0] == "partial")
         blank = bool(fault and fault[0] == "blank")
         if len(segs) == 4 and not action:
-            status, body = 200, owner.metadata(book, query.get("fields", [None])[0])
+            status, body = (
+                200,
+                metadata_answer(book, query.get("fields", [None])[0], omit_grid=owner.omit_grid),
+            )
         elif len(segs) == 5 and segs[4] == "values:batchGet":
             ranges = query.get("ranges", [])
             answers = [owner.values(book, r, partial, blank) for r in ranges]
@@ -552,59 +408,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif len(segs) >= 6 and segs[4] == "values":
             status, body = owner.values(book, "/".join(segs[5:]), partial, blank)
         else:
-            status, body = 404, _error(404, "Not found", "NOT_FOUND")
+            status, body = 404, error_body(404, "Not found", "NOT_FOUND")
         if fault and fault[0] == "truncate":
             data = json.dumps(body).encode("utf-8")
             self._send(status, data[: len(data) // 2])
             return
         self._send(status, body)
-
-
-def write_service_account(
-    path: str | Path, token_uri: str, email: str = "buyersync-test@stand-in.iam.gserviceaccount.com"
-) -> Path:
-    """Write a service-account JSON with a fresh RSA key whose ``token_uri`` is ours.
-
-    google-auth signs its JWT with this key and posts it to ``token_uri``; point it at
-    :attr:`SheetsServer.token_uri` to run the whole token flow locally.
-    """
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode("ascii")
-    info = {
-        "type": "service_account",
-        "project_id": "stand-in",
-        "private_key_id": secrets.token_hex(20),
-        "private_key": pem,
-        "client_email": email,
-        "client_id": "1" * 21,
-        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-        "token_uri": token_uri,
-    }
-    out = Path(path)
-    out.write_text(json.dumps(info), encoding="utf-8")
-    out.chmod(0o600)
-    return out
-
-
-def write_authorized_user(path: str | Path, token_uri: str) -> Path:
-    """Write an ``authorized_user`` JSON (what ``gcloud auth application-default login``
-    writes) whose ``token_uri`` is ours, so its refresh-token flow runs locally."""
-    info = {
-        "type": "authorized_user",
-        "client_id": "stand-in.apps.googleusercontent.com",
-        "client_secret": secrets.token_hex(12),
-        "refresh_token": "1//stand-in-" + secrets.token_hex(16),
-        "token_uri": token_uri,
-    }
-    out = Path(path)
-    out.write_text(json.dumps(info), encoding="utf-8")
-    out.chmod(0o600)
-    return out
 
 
 def iter_cassettes(folder: str | Path) -> Iterator[Path]:
