@@ -152,7 +152,7 @@ def test_every_setting_answers_to_its_name_and_variable_spelling() -> None:
     assert by_name["batch_size"].flag == "--batch-size" and aliases_of("batch_size") == ()
 
 
-@pytest.mark.parametrize("words", [["sync"], ["missing"], ["verify"]], ids=" ".join)
+@pytest.mark.parametrize("words", [["sync"], ["missing"], ["verify"], ["doctor"]], ids=" ".join)
 def test_hidden_spellings_are_not_in_help_but_work(words: list[str]) -> None:
     out = run(*words, "--help")
     assert out.returncode == 0

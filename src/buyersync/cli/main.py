@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "errors": "buyersync.cli.errors:errors",
     "serve": "buyersync.cli.serve:serve",
     "demo": "buyersync.cli.demo:demo",
+    "doctor": "buyersync.cli.doctor:doctor",
 }
 
 
