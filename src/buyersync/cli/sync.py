@@ -151,6 +151,8 @@ def sync(ctx: Context, dry_run: bool) -> int:
             after_refused(db, ctx.settings, refused.message)
             raise
         except Interrupted as stop:
+            if dry_run:
+                raise  # nothing was being written: the plain "interrupted" is the whole story
             return interrupted(ctx, engine.report, stop)
         after_sync(ctx, db, report)
     if ctx.json:
