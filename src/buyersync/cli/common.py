@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import click
 
 from buyersync import wiring
+from buyersync.cli.interrupt import STOP, Interrupted
 from buyersync.cli.output import plain
 from buyersync.cli.output import stderr_console as stderr_console
 from buyersync.cli.output import stdout_console as stdout_console
@@ -105,6 +106,36 @@ class Context:
         return wiring.open_source(self.settings)
 
 
+class AliasedOption(click.Option):
+    """An option with extra spellings that work but are not listed in ``--help``."""
+
+    def __init__(self, *args: Any, hidden_aliases: tuple[str, ...] = (), **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.hidden_aliases = hidden_aliases
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown, self.opts = self.opts, [o for o in self.opts if o not in self.hidden_aliases]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
+_FLAGS = {s.flag for s in SPECS.values()} | {s.file_flag for s in SPECS.values() if s.file_flag}
+
+
+def aliases_of(name: str) -> tuple[str, ...]:
+    """The spellings of a setting that people derive from its name and environment
+    variable (``BUYERSYNC_KEY_COLUMN`` → ``--key-column`` for ``--key``)."""
+    spec = SPECS[name]
+    found: list[str] = []
+    for word in (spec.name, spec.env_var.removeprefix("BUYERSYNC_")):
+        alias = "--" + word.lower().replace("_", "-")
+        if alias != spec.flag and alias not in _FLAGS and alias not in found:
+            found.append(alias)
+    return tuple(found)
+
+
 def _option_for(name: str) -> Callable[[F], F]:
     spec = SPECS[name]
     help_text = f"{spec.help} [env: {spec.env_var}]"
@@ -112,22 +143,29 @@ def _option_for(name: str) -> Callable[[F], F]:
     if spec.type is bool:
         flag = spec.flag
         return click.option(f"{flag}/--no-{flag[2:]}", dest, default=None, help=help_text)
+    aliases = aliases_of(name)
+    # --database-url has always been listed beside --db; the other spellings are hidden.
+    hidden = tuple(a for a in aliases if a != "--database-url")
     if spec.multiple:
         return click.option(
             spec.flag,
+            *aliases,
             dest,
+            cls=AliasedOption,
+            hidden_aliases=hidden,
             multiple=True,
             metavar=spec.type.__name__.upper(),
             callback=lambda _ctx, _param, value: ",".join(value) if value else None,
             help=help_text + " (repeatable)",
         )
-    extra = ("--database-url",) if name == "database_url" else ()
     if spec.secret:
         help_text = help_text[:-1] + f", or a file named by {spec.file_env_var}]"
     option = click.option(
         spec.flag,
-        *extra,
+        *aliases,
         dest,
+        cls=AliasedOption,
+        hidden_aliases=hidden,
         type=spec.type,
         default=None,
         metavar=spec.type.__name__.upper(),
@@ -166,11 +204,16 @@ def command_settings(*groups: tuple[str, ...] | str) -> Callable[[F], F]:
                 if SPECS[n].file_flag:
                     flags[n + "_file"] = kwargs.pop(n + "_file")
             _configure_logging(verbose, debug, json_output)
-            with handle_errors(debug=debug, secrets=_flag_secrets(flags)):
-                settings = load_settings(flags, config_file=config)
-                ctx = Context(settings, json_output=json_output, debug=debug)
-                with handle_errors(debug=debug, secrets=settings.secrets()):
-                    code = fn(ctx, **kwargs)
+            with STOP.installed():
+                with handle_errors(
+                    debug=debug, secrets=_flag_secrets(flags), json_output=json_output
+                ):
+                    settings = load_settings(flags, config_file=config)
+                    ctx = Context(settings, json_output=json_output, debug=debug)
+                    with handle_errors(
+                        debug=debug, secrets=settings.secrets(), json_output=json_output
+                    ):
+                        code = fn(ctx, **kwargs)
             sys.exit(int(code or 0))
 
         for name in reversed(names):
@@ -233,31 +276,87 @@ class SafeFormatter(logging.Formatter):
         return plain(redact(super().format(record)), newlines=True)
 
 
+def failure_document(
+    message: str, *, exit_code: int, hint: str | None = None, category: str | None = None
+) -> dict[str, Any]:
+    """What ``--json`` prints on stdout when a command cannot do its work (exit 2-4 or
+    a signal), so a cron job's JSON log always gets a document."""
+    return {
+        "ok": False,
+        "error": {"message": message, "hint": hint, "category": category},
+        "exit_code": exit_code,
+    }
+
+
+def fail(
+    message: str,
+    exit_code: int,
+    *,
+    json_output: bool,
+    hint: str | None = None,
+    category: str | None = None,
+    prefix: str = "error",
+) -> None:
+    """The one-line message on stderr (and the JSON document with ``--json``); exits."""
+    shown = f"{message} ({hint})" if hint else message
+    click.echo(f"buyersync: {prefix}: {shown}" if prefix else f"buyersync: {shown}", err=True)
+    if json_output:
+        emit_json(failure_document(message, exit_code=exit_code, hint=hint, category=category))
+    sys.exit(exit_code)
+
+
 @contextmanager
-def handle_errors(*, debug: bool, secrets: list[str]) -> Iterator[None]:
-    """Turn any exception into a one-line message on stderr and an exit code."""
+def handle_errors(*, debug: bool, secrets: list[str], json_output: bool = False) -> Iterator[None]:
+    """Turn any exception into a one-line message on stderr and an exit code (and,
+    with ``--json``, a :func:`failure_document` on stdout)."""
+
+    def clean(text: str | None) -> str | None:
+        return None if text is None else plain(redact(text, secrets), newlines=True)
+
     try:
         yield
     except BuyersyncError as exc:
-        message = plain(redact(str(exc), secrets), newlines=True)
-        click.echo(f"buyersync: error: {message}", err=True)
-        sys.exit(exit_code_for(exc))
+        fail(
+            clean(exc.message) or "",
+            exit_code_for(exc),
+            json_output=json_output,
+            hint=clean(exc.hint),
+            category=str(exc.category),
+        )
     except (click.exceptions.Exit, click.ClickException, SystemExit):
         raise
-    except KeyboardInterrupt:
-        click.echo("buyersync: interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        code = exc.exit_code if isinstance(exc, Interrupted) else 130
+        fail(
+            str(exc) if isinstance(exc, Interrupted) else "interrupted",
+            code,
+            json_output=json_output,
+            hint="run the command again",
+            prefix="",
+        )
     except Exception as exc:
         if debug:
             import traceback
 
             click.echo(plain(redact(traceback.format_exc(), secrets), newlines=True), err=True)
         message = plain(redact(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500])
-        click.echo(
-            f"buyersync: internal error: {message} (run again with --debug for details)",
-            err=True,
+        fail(
+            f"internal error: {message}",
+            EXIT_INTERNAL,
+            json_output=json_output,
+            hint="run again with --debug for details",
+            prefix="",
         )
-        sys.exit(EXIT_INTERNAL)
+
+
+def usage_error_document(exc: click.ClickException) -> dict[str, Any]:
+    """:func:`failure_document` of a click usage error (a bad flag or value)."""
+    return failure_document(
+        plain(redact(exc.format_message())),
+        exit_code=exc.exit_code,
+        hint="see buyersync --help",
+        category="validation",
+    )
 
 
 def emit_json(doc: Any) -> None:

@@ -15,6 +15,7 @@ terminal; rich's own styling is added after that, at output time.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -56,9 +57,22 @@ class SafeConsole(Console):
         return super().render_str(plain(text, newlines=True), **kwargs)
 
 
+#: The width of a console that is not a terminal (a pipe, a file, a cron log): wide
+#: enough that no table is ever wrapped, so a value reads whole (``value_too_long``,
+#: not ``value_too_lon`` / ``g``) and lines can be grepped.
+PIPE_WIDTH = 100_000
+
+
+def _width(stream: Any) -> int | None:
+    try:
+        return None if stream.isatty() else PIPE_WIDTH
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return PIPE_WIDTH
+
+
 def stderr_console() -> Console:
-    return SafeConsole(stderr=True)
+    return SafeConsole(stderr=True, width=_width(sys.stderr))
 
 
 def stdout_console() -> Console:
-    return SafeConsole(highlight=False, soft_wrap=True)
+    return SafeConsole(highlight=False, soft_wrap=True, width=_width(sys.stdout))

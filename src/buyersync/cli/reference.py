@@ -16,7 +16,9 @@ HEADER = """\
 Generated from the commands by `python -m buyersync.cli.reference > docs/cli.md`; a test
 fails while this file is stale. Every setting's flag, environment variable and
 `buyersync.toml` key is in [configuration.md](configuration.md); the exit codes are
-described in the README.
+described in the README. A setting's flag also answers to the spelling of its setting
+name and environment variable (`--key-column` for `--key`, `--lock-wait-seconds` for
+`--lock-wait`), and a mistyped option is answered with the closest one.
 """
 
 
@@ -44,7 +46,8 @@ def _usage(name: str, command: click.Command) -> str:
 
 
 def _option_line(param: click.Option) -> str:
-    names = ", ".join(f"`{o}`" for o in [*param.opts, *param.secondary_opts])
+    hidden = getattr(param, "hidden_aliases", ())
+    names = ", ".join(f"`{o}`" for o in [*param.opts, *param.secondary_opts] if o not in hidden)
     help_text = " ".join((param.help or "").split())
     extra: list[str] = []
     if param.is_flag and not param.secondary_opts:

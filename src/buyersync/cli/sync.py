@@ -14,9 +14,11 @@ from buyersync.cli.common import (
     Context,
     command_settings,
     emit_json,
+    failure_document,
     stderr_console,
     stdout_console,
 )
+from buyersync.cli.interrupt import STOP, Interrupted
 from buyersync.cli.output import plain, term
 from buyersync.errors import SyncRefused
 from buyersync.rules.backoff import BackoffPolicy
@@ -127,24 +129,56 @@ def sync(ctx: Context, dry_run: bool) -> int:
     source = ctx.open_source()
     with ctx.database() as db:
         bar, update = progress_bar(ctx, "syncing")
-        engine = SyncEngine(db, source, **engine_options(ctx, progress=update))
+
+        def progress(done: int, total: int) -> None:
+            # Merging has begun: a signal now stops at the next batch boundary, where
+            # the merged count is exact.
+            STOP.defer()
+            if update is not None:
+                update(done, total)
+            STOP.checkpoint()
+
+        engine = SyncEngine(db, source, **engine_options(ctx, progress=progress))
         try:
-            if bar is not None:
-                with bar:
+            with STOP.deferring():
+                if bar is not None:
+                    with bar:
+                        report = engine.run(dry_run=dry_run)
+                else:
                     report = engine.run(dry_run=dry_run)
-            else:
-                report = engine.run(dry_run=dry_run)
         except SyncRefused as refused:
             from buyersync.services.monitor import after_refused
 
             after_refused(db, ctx.settings, refused.message)
             raise
+        except Interrupted as stop:
+            if dry_run:
+                raise  # nothing was being written: the plain "interrupted" is the whole story
+            return interrupted(ctx, engine.report, stop)
         after_sync(ctx, db, report)
     if ctx.json:
         emit_json(report.to_json())
     else:
         print_report(report)
     return 0 if report.failed == 0 else 1
+
+
+def interrupted(ctx: Context, report: SyncReport | None, stop: Interrupted) -> int:
+    """Say how far an interrupted sync got and that running it again finishes the job."""
+    merged = (report.inserted + report.updated) if report is not None else 0
+    message = (
+        f"{stop} after {merged:,} rows were merged into buyers"
+        + (f" (run {report.run_id})" if report is not None else "")
+        + "; the rows merged stay merged"
+    )
+    hint = "run buyersync sync again to finish the job"
+    click.echo(f"buyersync: {message} ({hint})", err=True)
+    if ctx.json:
+        doc = report.to_json() if report is not None else {}
+        doc.update(failure_document(message, exit_code=stop.exit_code, hint=hint))
+        doc.update(interrupted=True, signal=stop.signal_name, merged=merged)
+        emit_json(doc)
+    return stop.exit_code
 
 
 def after_sync(ctx: Context, db: Any, report: SyncReport) -> None:

@@ -9,10 +9,11 @@ errors are scrubbed of the secrets and the webhook is shown by scheme and host o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any, Protocol
@@ -108,6 +109,18 @@ class EmailChannel:
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg.set_content(note.text)
+        with self.session() as smtp:
+            smtp.send_message(msg)
+
+    def check(self) -> None:
+        """Connect, say EHLO, secure the connection and log in as configured, then
+        quit without sending anything (``buyersync doctor``)."""
+        with self.session() as smtp:
+            smtp.noop()
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[smtplib.SMTP]:
+        """A connection that is encrypted and logged in as configured."""
         encrypted = self.uses_implicit_tls or self.starttls
         if self.user and not encrypted and not self.allow_plaintext_auth:
             # Checked before connecting: the server never sees the login attempt.
@@ -129,9 +142,11 @@ class EmailChannel:
                     )
                 smtp.starttls(context=context)
                 smtp.ehlo()
+            else:
+                smtp.ehlo()
             if self.user:
                 smtp.login(self.user, self.password or "")
-            smtp.send_message(msg)
+            yield smtp
 
     @property
     def target(self) -> str:

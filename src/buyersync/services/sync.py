@@ -199,6 +199,9 @@ class SyncEngine:
         self._merge_failed: set[str] = set()
         self.queue_failures = queue_failures
         self.sleep = sleep
+        #: The report of the run in progress (or just ended, also by an exception):
+        #: what an interrupted caller reports as already merged.
+        self.report: SyncReport | None = None
 
     # -- public ----------------------------------------------------------------
     def run(self, *, dry_run: bool = False) -> SyncReport:
@@ -214,6 +217,7 @@ class SyncEngine:
             dry_run=dry_run,
             source=self.source.description,
         )
+        self.report = report
         if dry_run:
             return self._dry_run(report)
         ensure_schema(self.db)
@@ -383,6 +387,10 @@ class SyncEngine:
     def _merge_all(self, writer: buyers.Writer, staged: _Staged, report: SyncReport) -> None:
         total = len(staged)
         done = 0
+        if self.progress:
+            # Before the first slice: a caller that stops at batch boundaries (Ctrl-C,
+            # a server shutting down) can stop before anything is merged.
+            self.progress(0, total)
         for slice_batches in batching.slice_ranges(total, self.batch_size, self.slice_rows):
             lo, hi = slice_batches[0][0], slice_batches[-1][1]
             try:
