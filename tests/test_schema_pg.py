@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -151,16 +151,25 @@ def test_busy_table_retries_then_fails_clearly_then_succeeds(pg_url: str) -> Non
             assert len(catalog.limited_columns(db)) == 4  # nothing changed
     finally:
         reader.rollback()
-    # Released while a later attempt is waiting: the apply succeeds.
+    # Released after the first attempt timed out (during its backoff wait, not on a timer
+    # that a busy machine can outrun): a later attempt gets the lock and the apply succeeds.
     reader.execute("SELECT 1 FROM buyers LIMIT 1")
-    timer = threading.Timer(0.5, reader.rollback)
-    timer.start()
+    waits: list[float] = []
+
+    def release_then_sleep(seconds: float) -> None:
+        if not waits:
+            reader.rollback()
+        waits.append(seconds)
+        time.sleep(seconds)
+
     try:
         with open_database(pg_url) as db:
-            result = schemafix.apply(db, lock_timeout_s=0.3, attempts=10, backoff_s=0.1)
+            result = schemafix.apply(
+                db, lock_timeout_s=0.3, attempts=10, backoff_s=0.1, sleep=release_then_sleep
+            )
         assert result.ok and result.attempts > 1
+        assert waits, "the first attempt was expected to find the table busy"
     finally:
-        timer.join()
         reader.close()
 
 
