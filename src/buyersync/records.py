@@ -19,11 +19,16 @@ class SheetRow:
     (shorter rows are padded with ``""``). ``problems`` lists cells the reader could
     not turn into text (for example an ``#N/A`` error cell), as
     ``(column_index, message)``.
+
+    ``section`` is the title of a *section row* (a category title merged across the
+    table, not a buyer); such a row has every value ``""``, so any reader of rows that
+    does not look at ``section`` skips it as blank, and the sync counts it apart.
     """
 
     row_number: int
     values: tuple[str, ...]
     problems: tuple[tuple[int, str], ...] = ()
+    section: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

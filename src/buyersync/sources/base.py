@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from buyersync.records import SheetRow
 from buyersync.rules.normalize import column_letter
@@ -26,6 +26,9 @@ class SheetData:
     header_row: int
     rows: Iterator[SheetRow]
     description: str
+    #: Things the reader noticed while reading (merged cells…), complete once ``rows``
+    #: is exhausted; the sync adds them to its report.
+    warnings: list[str] = field(default_factory=list)
 
 
 class Source(abc.ABC):
