@@ -237,6 +237,14 @@ class XlsxSource(Source):
         by the independent scan; anything else means rows were lost or invented."""
         in_xml = [r for r in scan.value_rows if r > self.header_row]
         got = [r for r in returned if r > self.header_row]
+        repeated = next((b for a, b in zip(in_xml, in_xml[1:], strict=False) if b <= a), None)
+        if repeated is not None:
+            # Excel never writes this; readers disagree on which copy wins.
+            raise SourceError(
+                f"{self.path.name}: sheet {name!r}: row {repeated} appears in the sheet's XML "
+                "twice or out of order; the sheet cannot be read whole, nothing is written",
+                hint="open the workbook in Excel or LibreOffice and save it again",
+            )
         if in_xml == got:
             return
         lost = sorted(set(in_xml) - set(got))
