@@ -11,12 +11,20 @@ XML part (known from the zip directory without reading it):
   sheet XML in chunks and keeps one chunk of rows in memory, so a 1,000,000-row sheet
   reads in bounded memory.
 
-Both produce identical text (the tests compare them on every real workbook). Error
-cells are found by scanning the sheet XML for ``t="e"`` cells; such a cell reads ``""``
-and its row carries a problem naming the cell and the error.
+Both produce identical text (the tests compare them on every real workbook). An error
+cell or a formula without a saved value reads ``""`` and its row carries a problem
+naming the cell; so does a number Excel has already rounded (16 or more digits).
 
-What happens with awkward content (see docs/sources.md): merged cells hold their value
-in the top-left cell only, the other cells read ``""``; hidden rows and columns are read
+Before either reader runs, one byte-level scan of the sheet XML (:mod:`.xlsx.scan`)
+finds the merged ranges and, independently of the reader, the rows that hold a value:
+when the rows are exhausted the two must agree, or the read fails. Every part is
+checked against the ``xlsx_*`` limits before it is inflated (:mod:`.xlsx.limits`).
+
+What happens with awkward content (see docs/sources.md): a title merged across the
+table is a section row (``SheetRow.section``, every value ``""``); other merged cells
+hold their value in the top-left cell only, the others read ``""``, and a warning
+names them; numbers in a zero-padding or literal format read as Excel shows them;
+hidden rows and columns are read
 like any other (a sync mirrors the sheet); blank rows in the middle are yielded as blank
 rows; rows above ``header_row`` are a title block and ignored; formulas read as their
 cached value; dates are ISO 8601 in either date system (1900 or 1904).

@@ -46,7 +46,7 @@ def too_large(filename: str, part: str, size: int, limit: int, setting: str) -> 
         f"{filename}: part {part} is {_mib(size)} uncompressed, over the {_mib(limit)} limit "
         f"({setting}); nothing was read from it",
         hint=f"if the workbook is genuine, raise --{setting.replace('_', '-')} "
-        "(or export the sheet as CSV)",
+        "or export the sheet as CSV",
     )
 
 
