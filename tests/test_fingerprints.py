@@ -34,6 +34,7 @@ from buyersync.services.sync import SyncEngine
 from buyersync.sources import open_source
 from buyersync.store import fingerprints, open_database
 from buyersync.store.db import Database
+from buyersync.store.sql import SQL
 from tests.helpers import write_csv
 
 AWKWARD = [
@@ -174,7 +175,7 @@ def test_both_ways_to_utf8_bytes_agree(pg_url: str) -> None:
             expr = fingerprints.fingerprint_sql(db, columns, utf8_client=utf8_client)
             got = {
                 r["buyer_number"]: bytes(r["f"])
-                for r in db.query(f"SELECT buyer_number, {expr} AS f FROM buyers")
+                for r in db.query(SQL("SELECT buyer_number, {} AS f FROM buyers").format(expr))
             }
             assert got == {r[0]: db_fingerprint(tuple(r[1:])) for r in rows}
 

@@ -43,10 +43,10 @@ CASES: dict[str, tuple[dict, str | None]] = {
 def test_real_file_syncs_without_unexplained_loss(name: str, realdata: Path, db: Database) -> None:
     options, key = CASES[name]
     path = realdata / name
-    data = open_source(str(path), **options).read()
-    rows = list(data.rows)
-    key = key or next((h for h in data.header if h.strip()), "buyer_number")
     try:
+        data = open_source(str(path), **options).read()
+        rows = list(data.rows)
+        key = key or next((h for h in data.header if h.strip()), "buyer_number")
         report = sync(db, open_source(str(path), **options), key_column=key, max_shrink_ratio=0)
     except HeaderError as exc:
         assert "column" in str(exc)  # the message names the columns at fault

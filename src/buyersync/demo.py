@@ -41,6 +41,7 @@ from buyersync.errors import BuyersyncError, ConfigError, StoreError
 from buyersync.settings import redact_url
 from buyersync.store import open_database
 from buyersync.store.db import Database, utcnow
+from buyersync.store.sql import SQL, Composable, Identifier, identifiers
 
 #: The incident's numbers: the demo reproduces them exactly.
 TOTAL_BUYERS = 4140
@@ -369,15 +370,19 @@ def create_legacy_table(db: Database) -> None:
             hint="point --db at an empty database (CREATE DATABASE buyersync_demo), "
             "or leave --db out to use an SQLite file",
         )
-    q = db.quote
-    ts = "timestamptz" if db.dialect == "postgresql" else "TEXT"
-    cols = []
+    ts = SQL(db.sql.column_types["ts"])
+    cols: list[Composable] = []
     for name in HEADER:
-        check = f" CHECK (length({q(name)}) <= {LIMIT})" if db.dialect == "sqlite" else ""
         key = " NOT NULL PRIMARY KEY" if name == "buyer_number" else ""
-        cols.append(f"{q(name)} VARCHAR({LIMIT}){key}{check}")
-    cols += [f"created_at {ts} NOT NULL", f"synced_at {ts}", f"db_updated_at {ts}"]
-    db.execute(f"CREATE TABLE {q('buyers')} ({', '.join(cols)})")
+        # where VARCHAR(n) is not enforced, the legacy table had a CHECK that was
+        check = "" if db.sql.enforces_varchar_length else f" CHECK (length({{c}}) <= {LIMIT})"
+        cols.append(SQL(f"{{c}} VARCHAR({LIMIT}){key}{check}").format(c=Identifier(name)))
+    cols += [
+        SQL("created_at {} NOT NULL").format(ts),
+        SQL("synced_at {}").format(ts),
+        SQL("db_updated_at {}").format(ts),
+    ]
+    db.execute(SQL("CREATE TABLE {} ({})").format(Identifier("buyers"), cols))
 
 
 def old_sync(db: Database, rows: Sequence[Sequence[str]]) -> int:
@@ -386,10 +391,8 @@ def old_sync(db: Database, rows: Sequence[Sequence[str]]) -> int:
     This is the bug, on purpose: no log, no count, no exit code. Returns the number
     of rows that landed (only so the demo can print it; the old sync did not).
     """
-    q = db.quote
-    sql = (
-        f"INSERT INTO {q('buyers')} ({', '.join(q(c) for c in HEADER)}, created_at, "
-        f"synced_at, db_updated_at) VALUES ({', '.join(['%s'] * (len(HEADER) + 3))})"
+    sql = SQL("INSERT INTO {} ({}, created_at, synced_at, db_updated_at) VALUES ({})").format(
+        Identifier("buyers"), identifiers(HEADER), SQL(", ".join(["%s"] * (len(HEADER) + 3)))
     )
     now = db.ts(utcnow())
     landed = 0

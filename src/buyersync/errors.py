@@ -16,6 +16,7 @@ a category or a SQLSTATE::
     ├── HeaderError                headers that cannot map          schema_mismatch  no
     ├── SourceError                the sheet cannot be read         source_unavail.  retried
     │   ├── EncodingProblem        bytes that do not decode         data_format      no
+    │   ├── SourceContentError     read, but not to be trusted      data_format      no
     │   └── SourceUnavailable      network / API failure            source_unavail.  retried
     │       ├── RateLimited        HTTP 429 after our own retries   rate_limit       retried
     │       └── SourceTimeout      no answer in time (408/504)      timeout          retried
@@ -119,6 +120,15 @@ class SourceError(BuyersyncError):
 
 class EncodingProblem(SourceError):
     """The file's bytes do not decode with the chosen encoding."""
+
+    category = ErrorCategory.DATA_FORMAT
+    retryable = False
+
+
+class SourceContentError(SourceError):
+    """The sheet was read but what it holds cannot be taken as it is: a stray quote that
+    swallowed records, a count that disagrees, a value over a size limit, a file that is
+    not text. The same file fails the same way until someone changes it."""
 
     category = ErrorCategory.DATA_FORMAT
     retryable = False

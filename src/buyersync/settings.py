@@ -118,6 +118,37 @@ SETTINGS: tuple[Spec, ...] = (
         "(bounded memory) instead of python-calamine (faster, whole sheet in memory).",
         "--xlsx-stream-threshold-mb",
     ),
+    # -- CSV dialect and bounds (docs/sources.md, "CSV") --
+    Spec(
+        "delimiter",
+        str,
+        None,
+        "CSV delimiter: comma, semicolon, tab or pipe (or the character itself); "
+        "unset: detected from the header and the rows under it.",
+        "--delimiter",
+    ),
+    Spec(
+        "csv_max_field_lines",
+        int,
+        20,
+        "Most physical lines one quoted CSV field may take in (multi-line addresses); "
+        "a longer one is taken for a quote that was never closed.",
+        "--csv-max-field-lines",
+    ),
+    Spec(
+        "csv_max_field_chars",
+        int,
+        1_000_000,
+        "Longest CSV field, in characters; a longer one stops the read (exit 3).",
+        "--csv-max-field-chars",
+    ),
+    Spec(
+        "csv_max_line_chars",
+        int,
+        4_000_000,
+        "Longest physical CSV line, in characters; a longer one stops the read (exit 3).",
+        "--csv-max-line-chars",
+    ),
     Spec(
         "key_column",
         str,
@@ -368,6 +399,10 @@ class Settings:
     xlsx_max_compression_ratio: int = 100
     xlsx_stream_threshold_mb: int = 64
     key_column: str = "buyer_number"
+    delimiter: str | None = None
+    csv_max_field_lines: int = 20
+    csv_max_field_chars: int = 1_000_000
+    csv_max_line_chars: int = 4_000_000
     batch_size: int = 100
     max_shrink_ratio: float = 0.5
     number_format: str = "1,234.56"
@@ -631,6 +666,13 @@ def validate(settings: Settings) -> None:
         parse_options(settings)
     except ValueError as exc:
         raise ConfigError(str(exc), hint="see docs/configuration.md") from None
+    if settings.delimiter is not None:
+        from buyersync.sources.csv_source import parse_delimiter
+
+        parse_delimiter(settings.delimiter)
+    for name in ("csv_max_field_lines", "csv_max_field_chars", "csv_max_line_chars"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name} must be at least 1 (got {getattr(settings, name)})")
     scheme = settings.database_url.split(":", 1)[0].lower()
     if not (scheme.startswith("sqlite") or scheme.startswith("postgres")):
         raise ConfigError(

@@ -59,6 +59,11 @@ def open_source(settings: Settings) -> Source:
             max_ratio=settings.xlsx_max_compression_ratio,
         ),
         xlsx_stream_threshold=settings.xlsx_stream_threshold_mb << 20,
+        delimiter=settings.delimiter,
+        csv_max_field_lines=settings.csv_max_field_lines,
+        csv_max_field_chars=settings.csv_max_field_chars,
+        csv_max_line_chars=settings.csv_max_line_chars,
+        key_column=settings.key_column,
     )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from buyersync.errors import EncodingProblem, SourceError
+from buyersync.errors import EncodingProblem, HeaderError, SourceError
 from buyersync.sources import open_source
 from buyersync.sources.csv_source import CsvSource
 
@@ -55,14 +55,17 @@ def test_edited_copy_has_the_blank_line_as_a_blank_row(realdata: Path) -> None:
     assert rows[-1].row_number == len(rows) + 1
 
 
-def test_shift_jis_with_encoding(realdata: Path) -> None:
+def test_shift_jis_with_encoding_decodes_and_the_missing_header_is_named(
+    realdata: Path,
+) -> None:
+    # The file has no header row: its row 1 is a record (9 of 15 cells are numbers).
     source = CsvSource(realdata / "csv" / "japanpost__13TOKYO.CSV", encoding="cp932")
-    data = source.read()  # no header row in this file: row 1 is data, read as the header
-    rows = list(data.rows)
-    assert len(rows) == 4164  # 4,165 records, the first taken as the header
-    assert len(data.header) == 15
-    assert data.header[6] == "東京都"
-    assert any("以下に掲載がない場合" in r.values[8] for r in rows)
+    with pytest.raises(HeaderError) as info:
+        source.read()
+    message = str(info.value)
+    assert "row 1 looks like data, not a header row" in message
+    assert "A1, B1, C1" in message
+    assert "13101" not in message and "東京都" not in message  # cells named, never echoed
 
 
 def test_shift_jis_without_encoding_names_the_option(realdata: Path) -> None:

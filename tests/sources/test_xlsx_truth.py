@@ -263,6 +263,10 @@ def test_section_rows_are_not_stored_as_buyers(
     assert out.returncode == 0, out.stderr
     assert set(buyers(db_url)) == {"B1", "B2", "B3", "B4"}
     assert error_log(db_url) == []
+    doc = json.loads(out.stdout)
+    assert (doc["section_rows"], doc["skipped_blank"], doc["inserted"]) == (1, 0, 4)
+    assert any("section row(s) skipped" in w and "rows 3" in w for w in doc["warnings"])
+    assert any("merged cells in the data (B5:B6)" in w for w in doc["warnings"])
 
 
 @pytest.mark.parametrize("env", READERS)
@@ -276,7 +280,11 @@ def test_price_list_category_titles_are_not_buyers(
     # 7,464 product codes; the 108 category titles merged across A:J are not buyers.
     assert len(stored) == 7464
     assert all(code.isdigit() for code in stored)
-    assert json.loads(out.stdout)["inserted"] == 7464
+    doc = json.loads(out.stdout)
+    assert (doc["inserted"], doc["section_rows"], doc["failed"]) == (7464, 108, 0)
+    (warning,) = [w for w in doc["warnings"] if "section row(s) skipped" in w]
+    assert warning.startswith("108 section row(s) skipped") and "rows 6, 7, 8," in warning
+    assert "КАНЦЕЛЯРСКИЕ" not in " ".join(stored)
 
 
 # -- completeness --------------------------------------------------------------------

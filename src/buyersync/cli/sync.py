@@ -62,6 +62,7 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
         ("failed", report.failed),
         ("queued for retry", report.queued_for_retry),
         ("blank rows skipped", report.skipped_blank),
+        ("section rows skipped", report.section_rows),
         ("batches", f"{report.batches} of {report.batch_size}"),
         ("duration", f"{report.duration_s:.2f} s ({report.rows_per_s:,.0f} rows/s)"),
     ):

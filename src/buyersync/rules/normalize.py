@@ -109,10 +109,13 @@ def map_headers(
             seen[column] = index
         if column in RESERVED_COLUMNS:
             problems.append(f"column {letter} ({header!r}) maps to reserved column {column!r}")
-        if len(column.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
+        size = len(column.encode("utf-8"))
+        if size > MAX_IDENTIFIER_BYTES:
+            shown = header if len(header) <= 100 else header[:100] + "…"
             problems.append(
-                f"column {letter} ({header[:40]!r}...) is longer than {MAX_IDENTIFIER_BYTES} bytes "
-                "as a column name"
+                f"column {letter} ({shown!r}) is {size} bytes as a column name, longer than "
+                f"{MAX_IDENTIFIER_BYTES} bytes (PostgreSQL would cut it short); map it to a "
+                f'shorter name in buyersync.toml: [mapping] {_toml_key(header)} = "short_name"'
             )
         columns.append(column)
     key_norm = normalize_header(key_header)
@@ -148,6 +151,18 @@ def map_headers(
     return ColumnMap(
         headers=tuple(str(h) for h in trimmed), columns=tuple(columns), key_index=key_index
     )
+
+
+def _toml_key(text: str) -> str:
+    """``text`` as a quoted TOML key (basic string escapes)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + "".join(_toml_char(c) for c in escaped) + '"'
+
+
+def _toml_char(c: str) -> str:
+    if c.isprintable():
+        return c
+    return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
 
 
 def column_letter(index: int) -> str:

@@ -96,6 +96,17 @@ class RowChecker:
         op = self.operation
         if not key:
             key_cell = f"{column_letter(self.key_index)}{n}"
+            on_key = [m for i, m in row.problems if i == self.key_index]
+            if on_key:
+                # An error value in the key cell (#REF!, #N/A…) is not an empty cell.
+                return failure(
+                    ErrorCategory.DATA_FORMAT,
+                    f"row {n} has no usable buyer number: {on_key[0]}",
+                    n,
+                    None,
+                    {"cells": [{"column": column_letter(self.key_index), "problem": on_key[0]}]},
+                    op,
+                )
             return failure(
                 ErrorCategory.VALIDATION,
                 f"row {n} has no buyer number (cell {key_cell} is empty); "

@@ -74,11 +74,11 @@ class Prefetch(Generic[C]):
     """Reads the database into a set or dict in a worker thread while the sheet is read.
 
     The sheet read is Python work and the database read mostly waiting (PostgreSQL
-    computes, sends), so overlapping them hides the database. PostgreSQL only: until
-    :meth:`result` returns, the worker alone uses the connection — callers must not
-    touch ``db`` in between. On SQLite the read happens in :meth:`result`: reading
-    and hashing there is this process's own CPU work, and a worker thread measured
-    slower (it contends for the GIL). Use as a context manager: leaving the block
+    computes, sends), so overlapping them hides the database. Only for a database in
+    another process (``db.sql.client_server``): until :meth:`result` returns, the
+    worker alone uses the connection — callers must not touch ``db`` in between. On
+    SQLite the read happens in :meth:`result`: reading and hashing there is this
+    process's own CPU work, and a worker thread measured slower (it contends for the GIL). Use as a context manager: leaving the block
     early stops the worker after its current chunk.
     """
 
@@ -89,7 +89,7 @@ class Prefetch(Generic[C]):
         self._pool: ThreadPoolExecutor | None = None
         self._future: Future[C] | None = None
         self._value: C | None = None
-        if db.dialect == "postgresql":
+        if db.sql.client_server:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="buyersync-prefetch")
             self._future = self._pool.submit(self._load)
 

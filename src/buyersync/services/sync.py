@@ -77,6 +77,9 @@ class SyncReport:
     updated: int = 0
     failed: int = 0
     skipped_blank: int = 0
+    #: Section rows (titles merged across the table) skipped, and their sheet rows.
+    section_rows: int = 0
+    section_row_numbers: list[int] = field(default_factory=list)
     queued_for_retry: int = 0
     duration_s: float = 0.0
     rows_per_s: float = 0.0
@@ -114,6 +117,7 @@ class SyncReport:
             "updated": self.updated,
             "failed": self.failed,
             "skipped_blank": self.skipped_blank,
+            "section_rows": self.section_rows,
             "queued_for_retry": self.queued_for_retry,
             "duration_s": round(self.duration_s, 3),
             "rows_per_s": round(self.rows_per_s, 1),
@@ -269,11 +273,6 @@ class SyncEngine:
         return report
 
     # -- steps -----------------------------------------------------------------
-    def _read(self) -> tuple[ColumnMap, Iterator[Any]]:
-        data = self.source.read()
-        colmap = map_headers(data.header, key_header=self.key_column, mapping=self.mapping)
-        return colmap, data.rows
-
     def _checked_rows(
         self, rows: Iterator[Any], checker: RowChecker, report: SyncReport
     ) -> Iterator[Accepted]:
@@ -281,7 +280,12 @@ class SyncEngine:
         select = self.select_keys
         for row in rows:
             if checker.is_blank(row):
-                report.skipped_blank += 1
+                if row.section is not None:
+                    report.section_rows += 1
+                    if len(report.section_row_numbers) < _SHOWN_SECTION_ROWS:
+                        report.section_row_numbers.append(row.row_number)
+                else:
+                    report.skipped_blank += 1
                 continue
             if select is not None:
                 if normalize_key(row.values[checker.key_index]) not in select:
@@ -293,9 +297,27 @@ class SyncEngine:
             else:
                 report.failures.append(outcome)
 
+    def _read_rows(self, report: SyncReport) -> tuple[ColumnMap, Iterator[Any]]:
+        """The header map and rows; the reader's warnings reach the report as they come."""
+        data = self.source.read()
+        colmap = map_headers(data.header, key_header=self.key_column, mapping=self.mapping)
+
+        def rows() -> Iterator[Any]:
+            yield from data.rows
+            report.warnings.extend(data.warnings)
+            if report.section_rows:
+                shown = ", ".join(str(n) for n in report.section_row_numbers)
+                more = len(report.section_row_numbers) < report.section_rows
+                report.warnings.append(
+                    f"{report.section_rows} section row(s) skipped (a title merged across the "
+                    f"table, not a buyer): rows {shown}{', …' if more else ''}"
+                )
+
+        return colmap, rows()
+
     def _run(self, report: SyncReport) -> None:
         db = self.db
-        colmap, rows = self._read()
+        colmap, rows = self._read_rows(report)
         created = not db.table_exists(buyers.TABLE)
         missing = buyers.ensure_table(db, colmap.data_columns)
         if missing:
@@ -502,9 +524,7 @@ class SyncEngine:
             self._reconnect()
 
     def _reconnect(self) -> None:
-        reopen = getattr(self.db, "reopen", None)
-        if reopen is not None:
-            reopen()
+        self.db.reconnect()
 
     def _log_failures(self, report: SyncReport) -> None:
         if not report.failures:
@@ -556,7 +576,7 @@ class SyncEngine:
     def _dry_run(self, report: SyncReport) -> SyncReport:
         """Check every row and count what would happen; write nothing at all."""
         clock = time.perf_counter()
-        colmap, rows = self._read()
+        colmap, rows = self._read_rows(report)
         exists = self.db.table_exists(buyers.TABLE)
         columns = self.db.columns(buyers.TABLE) if exists else {}
         missing = [c for c in colmap.data_columns if exists and c not in columns]
@@ -588,6 +608,9 @@ class SyncEngine:
 
 #: Failures no row caused: the engine stops merging rather than bisect them.
 _ABOUT_THE_DATABASE = (StoreConnectionError, StoreTimeout)
+
+#: Section rows named in the warning (the count is always whole).
+_SHOWN_SECTION_ROWS = 50
 
 
 def _new_run_id() -> str:

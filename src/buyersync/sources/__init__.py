@@ -31,6 +31,11 @@ def open_source(
     google_credentials: str | None = None,
     xlsx_limits: XlsxLimits | None = None,
     xlsx_stream_threshold: int | None = None,
+    delimiter: str | None = None,
+    csv_max_field_lines: int | None = None,
+    csv_max_field_chars: int | None = None,
+    csv_max_line_chars: int | None = None,
+    key_column: str | None = None,
 ) -> Source:
     """The reader for ``spec``. Raises :class:`ConfigError` for an unusable spec."""
     if not spec:
@@ -54,12 +59,25 @@ def open_source(
             header_row=header_row,
             api_url=sheets_api_url,
             credentials_file=google_credentials,
+            key_header=key_column,
         )
     suffix = Path(spec).suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
         from buyersync.sources.csv_source import CsvSource
 
-        return CsvSource(spec, encoding=encoding, header_row=header_row)
+        limits = {
+            "max_field_lines": csv_max_field_lines,
+            "max_field_chars": csv_max_field_chars,
+            "max_line_chars": csv_max_line_chars,
+        }
+        return CsvSource(
+            spec,
+            encoding=encoding,
+            header_row=header_row,
+            delimiter=delimiter,
+            key_header=key_column,
+            **{k: v for k, v in limits.items() if v is not None},
+        )
     if suffix in (".xlsx", ".xlsm"):
         from buyersync.sources.xlsx_source import XlsxSource
 

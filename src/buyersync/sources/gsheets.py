@@ -9,21 +9,33 @@ A page is used only if the answer parses as JSON and its ``range`` covers exactl
 was asked; anything else (a cut body, a shorter range) is retried like a 5xx and then
 fails the read, so a partial sheet is never mistaken for the whole sheet.
 
-Credentials: a service-account JSON (``credentials_file`` or
-``GOOGLE_APPLICATION_CREDENTIALS``), exchanged for a token at the ``token_uri`` it
-names. Only when ``api_url`` is a loopback address (the local stand-in server in
-tests and benchmarks) may credentials be omitted; requests then carry no token.
-Tokens and keys are never logged or put in messages.
+The metadata request also brings the tab's merges and the spreadsheet's named ranges:
+``sheet`` may name a named range, which bounds the read to it; a row that is one merged
+range across the table is a *section row* (a category title), yielded with its title in
+``SheetRow.section`` and no values. Error values (``#N/A``, ``#REF!``…) are emptied and
+reported as row problems naming the cell. With ``key_header``, the key column is read
+again on its own after the last page, and the buyer numbers of both reads must agree.
+
+Credentials: a JSON file named by ``credentials_file`` or
+``GOOGLE_APPLICATION_CREDENTIALS`` (a service-account key, ``authorized_user`` or
+``external_account``), else Application Default Credentials (``gcloud auth
+application-default login``, the metadata server on Cloud Run/GKE/Compute Engine), as
+``google.auth.default`` finds them. Only when ``api_url`` is a loopback address (the
+local stand-in server in tests and benchmarks) may credentials be absent; requests then
+carry no token. Tokens and keys are never logged or put in messages.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -35,8 +47,10 @@ from buyersync.retrying import Clock, Retrying, Sleep
 from buyersync.rules.backoff import BackoffPolicy, Random
 from buyersync.rules.categories import error_class_for_http_status
 from buyersync.rules.hosts import is_loopback
+from buyersync.rules.normalize import normalize_header
 from buyersync.sources.a1 import column_name, quote_title, split_range
 from buyersync.sources.base import SheetData, Source, make_row
+from buyersync.sources.cells import GOOGLE_ERROR_VALUES, error_problem
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets.readonly"]
 #: Rows per values request: at most one request per this many rows.
@@ -68,6 +82,24 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+#: The metadata the reader needs: tabs, their merges, and the named ranges.
+METADATA_FIELDS = "sheets.properties,sheets.merges,namedRanges"
+
+
+@dataclass
+class _Tab:
+    """What is read: a tab, or the part of it a named range covers (1-based rows,
+    0-based columns, inclusive)."""
+
+    title: str
+    header_row: int
+    last_row: int
+    first_col: int
+    last_col: int
+    #: ``(first_row, last_row, first_col, last_col)`` of each merge, same convention.
+    merges: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+
 class GoogleSheetsSource(Source):
     """One tab of a Google Sheet.
 
@@ -89,6 +121,7 @@ class GoogleSheetsSource(Source):
         max_attempts: int = 5,
         max_wait: float = 60.0,
         backoff: float = 0.5,
+        key_header: str | None = None,
         sleep: Sleep = time.sleep,
         clock: Clock = lambda: datetime.now(UTC),
         rand: Random = random.random,
@@ -105,6 +138,7 @@ class GoogleSheetsSource(Source):
         self.max_wait = max_wait
         self.backoff = backoff
         self._sleep, self._clock, self._rand = sleep, clock, rand
+        self.key_header = key_header
         self.description = f"gsheets:{spreadsheet_id}" + (
             f"[{sheet}]" if sheet else f"#gid={gid}" if gid is not None else ""
         )
@@ -116,31 +150,16 @@ class GoogleSheetsSource(Source):
     # ------------------------------------------------------------------ auth
 
     def _load_credentials(self, path: str | None) -> Any:
-        if not path:
-            if _is_loopback(self.api_url):
-                return None  # the local stand-in server: no token needed
-            raise ConfigError(
-                "no Google credentials configured",
-                hint="set GOOGLE_APPLICATION_CREDENTIALS (or --google-credentials) to a "
-                "service-account JSON file, and share the sheet with its e-mail address",
-            )
-        from google.oauth2 import service_account
-
-        try:
-            return service_account.Credentials.from_service_account_file(path, scopes=SCOPES)
-        except FileNotFoundError:
-            raise ConfigError(
-                f"Google credentials file {path} does not exist",
-                hint="check GOOGLE_APPLICATION_CREDENTIALS",
-            ) from None
-        except (ValueError, KeyError, json.JSONDecodeError) as exc:
-            # The message names the missing field, never the key material.
-            raise ConfigError(
-                f"Google credentials file {path} is not a service-account "
-                f"JSON ({type(exc).__name__})",
-                hint="download a key for a service account in the Cloud "
-                "console (IAM > Service accounts > Keys)",
-            ) from None
+        if path:
+            return _credentials_from_file(path)
+        adc = _adc_file()
+        if adc.is_file():
+            # gcloud auth application-default login: read as google.auth.default would,
+            # but keeping a token_uri the file names (a private OAuth endpoint).
+            return _credentials_from_file(str(adc))
+        if _is_loopback(self.api_url):
+            return None  # the local stand-in server: no token needed
+        return _default_credentials()
 
     def _auth_headers(self) -> dict[str, str]:
         creds = self._credentials
@@ -159,9 +178,9 @@ class GoogleSheetsSource(Source):
                 ) from exc
             except GoogleAuthError as exc:
                 raise SourceUnavailable(
-                    f"Google refused the service-account credentials: {_first_line(exc)}",
+                    f"Google refused the credentials: {_first_line(exc)}",
                     hint="check that the key in GOOGLE_APPLICATION_CREDENTIALS is current "
-                    "and not deleted",
+                    "and not deleted, or run: gcloud auth application-default login",
                 ) from exc
         return {"Authorization": f"Bearer {creds.token}"}
 
@@ -296,8 +315,8 @@ class GoogleSheetsSource(Source):
 
     # ------------------------------------------------------------------ sheet
 
-    def _properties(self) -> dict[str, Any]:
-        """The chosen tab's properties (title, gridProperties)."""
+    def _tab(self) -> _Tab:
+        """The tab to read (or the named range), its bounds and its merges."""
 
         def check(body: dict[str, Any]) -> None:
             if not isinstance(body.get("sheets"), list):
@@ -305,39 +324,83 @@ class GoogleSheetsSource(Source):
 
         meta = self._get(
             f"/v4/spreadsheets/{quote(self.spreadsheet_id, safe='')}",
-            {"fields": "sheets.properties"},
+            {"fields": METADATA_FIELDS},
             "metadata request",
             check,
         )
-        tabs = [s.get("properties", {}) for s in meta["sheets"]]
-        grid = [p for p in tabs if p.get("sheetType", "GRID") == "GRID"]
+        tabs = [s for s in meta["sheets"] if isinstance(s, dict)]
+        grid = [s for s in tabs if s.get("properties", {}).get("sheetType", "GRID") == "GRID"]
+        chosen: dict[str, Any] | None = None
+        bounds: dict[str, Any] | None = None
         if self.sheet is not None:
-            for p in grid:
-                if p.get("title") == self.sheet:
-                    return p
-            names = ", ".join(repr(p.get("title")) for p in grid) or "none"
-            raise ConfigError(
-                f"spreadsheet {self.spreadsheet_id} has no sheet named "
-                f"{self.sheet!r}; its sheets are: {names}",
-                hint="pass --sheet with one of those names",
+            chosen = next((t for t in grid if t["properties"].get("title") == self.sheet), None)
+            if chosen is None:
+                named = [n for n in meta.get("namedRanges") or [] if isinstance(n, dict)]
+                found = next((n for n in named if n.get("name") == self.sheet), None)
+                if found is not None:
+                    grid_range = found.get("range")
+                    bounds = grid_range if isinstance(grid_range, dict) else {}
+                    sheet_id = _index(bounds, "sheetId")
+                    chosen = next(
+                        (t for t in grid if _index(t["properties"], "sheetId") == sheet_id), None
+                    )
+                if chosen is None:
+                    names = ", ".join(repr(t["properties"].get("title")) for t in grid) or "none"
+                    ranges = ", ".join(repr(n.get("name")) for n in named)
+                    raise ConfigError(
+                        f"spreadsheet {self.spreadsheet_id} has no sheet or named range "
+                        f"{self.sheet!r}; its sheets are: {names}"
+                        + (f"; its named ranges: {ranges}" if ranges else ""),
+                        hint="pass --sheet with one of those names",
+                    )
+        elif self.gid is not None:
+            chosen = next((t for t in grid if t["properties"].get("sheetId") == self.gid), None)
+            if chosen is None:
+                gids = ", ".join(
+                    f"{t['properties'].get('sheetId')} ({t['properties'].get('title')!r})"
+                    for t in grid
+                )
+                raise ConfigError(
+                    f"spreadsheet {self.spreadsheet_id} has no sheet with gid "
+                    f"{self.gid}; its sheets are: {gids}",
+                    hint="copy the URL of the tab again, or use --sheet NAME",
+                )
+        else:
+            chosen = next((t for t in grid if not t["properties"].get("hidden")), None)
+            if chosen is None:
+                raise SourceError(
+                    f"spreadsheet {self.spreadsheet_id} has no visible sheet",
+                    hint="unhide a sheet, or name one with --sheet",
+                )
+        props = chosen["properties"]
+        title = str(props.get("title", ""))
+        # Google always sends the grid's size; a stand-in that does not gets generous
+        # bounds rather than a read cut at column Z (trailing empty cells cost nothing).
+        gp = props.get("gridProperties", {})
+        row_count = int(gp.get("rowCount", UNKNOWN_ROWS))
+        col_count = max(1, int(gp.get("columnCount", UNKNOWN_COLUMNS)))
+        merges = []
+        for m in chosen.get("merges") or []:
+            if isinstance(m, dict):
+                r0, r1 = _index(m, "startRowIndex"), _index(m, "endRowIndex", row_count)
+                c0, c1 = _index(m, "startColumnIndex"), _index(m, "endColumnIndex", col_count)
+                if r1 > r0 and c1 > c0:
+                    merges.append((r0 + 1, r1, c0, c1 - 1))
+        if bounds is None:
+            header_row, last_row, first_col, last_col = self.header_row, row_count, 0, col_count - 1
+        else:
+            # GridRange: 0-based, end exclusive, an absent index is 0 or unbounded.
+            header_row = _index(bounds, "startRowIndex") + self.header_row
+            last_row = min(_index(bounds, "endRowIndex", row_count), row_count)
+            first_col = _index(bounds, "startColumnIndex")
+            last_col = min(_index(bounds, "endColumnIndex", col_count), col_count) - 1
+        if header_row > last_row:
+            where = f"named range {self.sheet!r}" if bounds is not None else f"sheet {title!r}"
+            raise SourceError(
+                f"{where} has {last_row} rows; there is no header row on row {header_row}",
+                hint="check --header-row",
             )
-        if self.gid is not None:
-            for p in grid:
-                if p.get("sheetId") == self.gid:
-                    return p
-            gids = ", ".join(f"{p.get('sheetId')} ({p.get('title')!r})" for p in grid)
-            raise ConfigError(
-                f"spreadsheet {self.spreadsheet_id} has no sheet with gid "
-                f"{self.gid}; its sheets are: {gids}",
-                hint="copy the URL of the tab again, or use --sheet NAME",
-            )
-        for p in grid:
-            if not p.get("hidden"):
-                return p
-        raise SourceError(
-            f"spreadsheet {self.spreadsheet_id} has no visible sheet",
-            hint="unhide a sheet, or name one with --sheet",
-        )
+        return _Tab(title, header_row, last_row, first_col, last_col, merges)
 
     def _values(
         self, title: str, first_row: int, last_row: int, first_col: int, last_col: int
@@ -402,38 +465,51 @@ class GoogleSheetsSource(Source):
                 return
             row = end + 1
 
-    def _grid(self) -> tuple[str, int, int]:
-        """The sheet's title, row count and column count; checks the header row exists."""
-        props = self._properties()
-        title = str(props.get("title", ""))
-        # Google always sends the grid's size; a stand-in that does not gets generous
-        # bounds rather than a read cut at column Z (trailing empty cells cost nothing).
-        grid = props.get("gridProperties", {})
-        row_count = int(grid.get("rowCount", UNKNOWN_ROWS))
-        col_count = max(1, int(grid.get("columnCount", UNKNOWN_COLUMNS)))
-        if self.header_row > row_count:
-            raise SourceError(
-                f"sheet {title!r} has {row_count} rows; there is no header "
-                f"row on row {self.header_row}",
-                hint="check --header-row",
-            )
-        return title, row_count, col_count
-
     def read(self) -> SheetData:
-        title, row_count, col_count = self._grid()
-        pages = self._pages(title, self.header_row, row_count, 0, col_count - 1, PAGE_ROWS)
+        tab = self._tab()
+        title, first_col = tab.title, tab.first_col
+        pages = self._pages(title, tab.header_row, tab.last_row, first_col, tab.last_col, PAGE_ROWS)
         first_row, first = next(pages)
         if not first:
             raise SourceError(
                 f"sheet {title!r} of spreadsheet {self.spreadsheet_id} has no header row on "
-                f"row {self.header_row} (the sheet is empty from there on)",
+                f"row {tab.header_row} (the sheet is empty from there on)",
                 hint="check --sheet and --header-row",
             )
         header = [_text(v) for v in first[0]]
         while header and not header[-1].strip():
             header.pop()
         width = len(header)
-        header_row = self.header_row
+        header_row = tab.header_row
+        sections = _section_rows(tab, width)
+        warnings: list[str] = []
+        other = _other_merges(tab, width, sections)
+        if other:
+            shown = ", ".join(other[:10]) + (", …" if len(other) > 10 else "")
+            warnings.append(
+                f"sheet {title!r} has {len(other)} merged range(s) inside the table ({shown}): "
+                "only the top-left cell of each holds a value, the others read as empty"
+            )
+        key_index = self._key_index(header)
+        # An order-free digest of (row, buyer number) of every row: compared with the
+        # key column read on its own once the last page is in.
+        seen = [0, 0]
+
+        def row_of(number: int, cells: list[str]) -> SheetRow:
+            if number in sections and sum(1 for c in cells if c.strip()) <= 1:
+                return SheetRow(number, ("",) * width, (), next((c for c in cells if c), ""))
+            if key_index is not None and key_index < len(cells) and cells[key_index].strip():
+                seen[0] += 1
+                seen[1] = (seen[1] + hash((number, cells[key_index]))) & _MASK
+            if "#" in "".join(cells):
+                problems = []
+                for i, value in enumerate(cells[:width]):
+                    if value in GOOGLE_ERROR_VALUES:
+                        problems.append((i, error_problem(number, first_col + i, value)[1]))
+                        cells[i] = ""
+                if problems:
+                    return make_row(number, cells, width, tuple(problems))
+            return make_row(number, cells, width)
 
         def rows() -> Iterator[SheetRow]:
             nonlocal first
@@ -444,7 +520,7 @@ class GoogleSheetsSource(Source):
                 number = header_row
                 for offset, row in enumerate(head[1:], start=first_row + 1):
                     number = offset
-                    yield make_row(number, [_text(v) for v in row], width)
+                    yield row_of(number, [_text(v) for v in row])
                 del head
                 for page_start, values in pages:
                     # Rows between the last row seen and this page are blank rows.
@@ -453,30 +529,71 @@ class GoogleSheetsSource(Source):
                             number += 1
                             yield make_row(number, (), width)
                         number = offset
-                        yield make_row(number, [_text(v) for v in row], width)
+                        yield row_of(number, [_text(v) for v in row])
                     del values  # freed before the next page is fetched, not after
+                if key_index is not None:
+                    self._check_key_column(tab, key_index, sections, seen)
             finally:
                 self.close()
 
-        return SheetData(tuple(header), header_row, rows(), self.description)
+        return SheetData(tuple(header), header_row, rows(), self.description, warnings)
+
+    def _key_index(self, header: list[str]) -> int | None:
+        if not self.key_header:
+            return None
+        for i, h in enumerate(header):
+            if h.strip() == self.key_header.strip():
+                return i
+        wanted = normalize_header(self.key_header)
+        return next((i for i, h in enumerate(header) if normalize_header(h) == wanted), None)
+
+    def _check_key_column(
+        self, tab: _Tab, key_index: int, sections: set[int], seen: list[int]
+    ) -> None:
+        """Read the key column alone and compare its buyer numbers with the rows read."""
+        col = tab.first_col + key_index
+        count, digest = 0, 0
+        if tab.header_row < tab.last_row:
+            for start, page in self._pages(
+                tab.title, tab.header_row + 1, tab.last_row, col, col, COLUMN_PAGE_ROWS
+            ):
+                for number, row in enumerate(page, start=start):
+                    value = _text(row[0]) if row else ""
+                    if value.strip() and number not in sections:
+                        count += 1
+                        digest = (digest + hash((number, value))) & _MASK
+        if (count, digest) != (seen[0], seen[1]):
+            letter = column_name(col)
+            raise SourceError(
+                f"Google Sheets answered inconsistently for sheet {tab.title!r}: the rows "
+                f"returned hold {seen[0]} buyer numbers but column {letter} read on its own "
+                f"holds {count}"
+                + (" (the same count, different rows or values)" if count == seen[0] else "")
+                + "; the sheet was not read whole (was it being edited?) and nothing was "
+                "written",
+                hint="run the sync again; if it keeps happening, check for a proxy between "
+                "buyersync and Google",
+                details={"rows_keys": seen[0], "column_keys": count},
+            )
 
     def read_column(self, header_index: int) -> tuple[tuple[str, ...], Iterator[tuple[int, str]]]:
         """The header and ``(row_number, value)`` of one column, fetched alone.
 
         Costs the metadata request plus one request per :data:`COLUMN_PAGE_ROWS` rows
-        (the header row is part of the first); blank cells are skipped.
+        (the header row is part of the first); blank cells, error values and section
+        rows are skipped.
         """
-        title, row_count, col_count = self._grid()
+        tab = self._tab()
         # The header itself is needed whole (to name the column); it is one row.
-        head = self._values(title, self.header_row, self.header_row, 0, col_count - 1)
+        head = self._values(tab.title, tab.header_row, tab.header_row, tab.first_col, tab.last_col)
         header = [_text(v) for v in head[0]] if head else []
         while header and not header[-1].strip():
             header.pop()
+        sections = _section_rows(tab, len(header))
+        col = tab.first_col + header_index
         pages = (
-            self._pages(
-                title, self.header_row + 1, row_count, header_index, header_index, COLUMN_PAGE_ROWS
-            )
-            if self.header_row < row_count
+            self._pages(tab.title, tab.header_row + 1, tab.last_row, col, col, COLUMN_PAGE_ROWS)
+            if tab.header_row < tab.last_row
             else iter(())
         )
 
@@ -485,12 +602,135 @@ class GoogleSheetsSource(Source):
                 for start, page in pages:
                     for number, row in enumerate(page, start=start):
                         value = _text(row[0]) if row else ""
-                        if value.strip():
+                        if (
+                            value.strip()
+                            and value not in GOOGLE_ERROR_VALUES
+                            and number not in sections
+                        ):
                             yield number, value
             finally:
                 self.close()
 
         return tuple(header), values()
+
+
+_MASK = (1 << 64) - 1
+
+
+def _index(obj: dict[str, Any], key: str, default: int = 0) -> int:
+    """A GridRange index: absent means ``default``; anything but an integer is refused."""
+    value = obj.get(key, default)
+    if type(value) is not int or value < 0:
+        raise SourceError(
+            f"Google Sheets metadata has a bad {key} ({type(value).__name__})",
+            hint="run the sync again; if it keeps happening, check for a proxy",
+        )
+    return value
+
+
+def _section_rows(tab: _Tab, width: int) -> set[int]:
+    """Rows below the header whose cells are one merged range across the whole table."""
+    if width < 2:
+        return set()
+    first, last = tab.first_col, tab.first_col + width - 1
+    return {
+        r0
+        for r0, _r1, c0, c1 in tab.merges
+        if r0 > tab.header_row and r0 <= tab.last_row and c0 <= first and c1 >= last
+    }
+
+
+def _other_merges(tab: _Tab, width: int, sections: set[int]) -> list[str]:
+    """A1 names of the merges inside the table that are not section rows."""
+    first, last = tab.first_col, tab.first_col + width - 1
+    found = []
+    for r0, r1, c0, c1 in sorted(tab.merges):
+        if r1 <= tab.header_row or r0 > tab.last_row or c1 < first or c0 > last:
+            continue
+        if r0 in sections and c0 <= first and c1 >= last:
+            continue
+        found.append(f"{column_name(c0)}{r0}:{column_name(c1)}{r1}")
+    return found
+
+
+def _adc_file() -> Path:
+    """Where ``gcloud auth application-default login`` writes its credentials."""
+    from google.auth import _cloud_sdk
+
+    return Path(_cloud_sdk.get_application_default_credentials_path())
+
+
+def _credentials_from_file(path: str) -> Any:
+    """Credentials from a JSON file of any type google-auth knows."""
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            info = json.load(fh)
+        kind = info.get("type")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"Google credentials file {path} does not exist",
+            hint="check GOOGLE_APPLICATION_CREDENTIALS / --google-credentials",
+        ) from None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigError(
+            f"Google credentials file {path} is not a credentials JSON ({type(exc).__name__})",
+            hint="use a service-account key, or the file written by "
+            "gcloud auth application-default login",
+        ) from None
+    try:
+        if kind == "service_account":
+            from google.oauth2 import service_account
+
+            return service_account.Credentials.from_service_account_file(path, scopes=SCOPES)
+        if kind == "authorized_user":
+            from google.oauth2.credentials import Credentials as UserCredentials
+
+            user = UserCredentials.from_authorized_user_info(info, scopes=SCOPES)
+            # google-auth always sets Google's endpoint here; a token_uri in the file
+            # (a Private Service Connect endpoint, the local stand-in) is kept.
+            token_uri = info.get("token_uri")
+            return user.with_token_uri(token_uri) if isinstance(token_uri, str) else user
+        credentials, _project = google.auth.load_credentials_from_file(path, scopes=SCOPES)
+        return credentials
+    except (ValueError, KeyError, DefaultCredentialsError) as exc:
+        # The message names the type and the exception, never the key material.
+        raise ConfigError(
+            f"Google credentials file {path} (type {kind!r}) cannot be used ({type(exc).__name__})",
+            hint="use a service-account key (IAM > Service accounts > Keys), an "
+            "authorized_user file from gcloud auth application-default login, or an "
+            "external_account file for workload identity federation",
+        ) from None
+
+
+def _default_credentials() -> Any:
+    """Application Default Credentials, or an error saying what was tried."""
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    quiet = logging.getLogger("google.auth._default")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # "No project ID could be determined": not needed here
+    try:
+        credentials, _project = google.auth.default(scopes=SCOPES)
+        return credentials
+    except DefaultCredentialsError:
+        tried = (
+            "GOOGLE_APPLICATION_CREDENTIALS (not set), "
+            f"the gcloud application-default credentials file {_adc_file()} (absent), "
+            "the metadata server of Cloud Run / GKE / Compute Engine (not reachable)"
+        )
+        raise ConfigError(
+            f"no Google credentials found; tried: {tried}",
+            hint="run gcloud auth application-default login, set "
+            "GOOGLE_APPLICATION_CREDENTIALS (or --google-credentials) to a service-account "
+            "key or external_account file, or run on Google Cloud with a service account; "
+            "then share the sheet with that account",
+        ) from None
+    finally:
+        quiet.setLevel(level)
 
 
 def _text(value: Any) -> str:

@@ -34,12 +34,12 @@ def sqlite_path(url: str) -> str:
 def open_database(url: str, *, connect_timeout: float = 10.0, attempts: int = 3) -> Database:
     """Open the database named by ``url``. Raises ConfigError or StoreConnectionError."""
     scheme = urlsplit(url).scheme.lower() if "://" in url else url.split(":", 1)[0].lower()
-    dialect = scheme.split("+", 1)[0]
-    if dialect == "sqlite":
+    backend = scheme.split("+", 1)[0]
+    if backend == "sqlite":
         from buyersync.store.sqlite import SQLiteDatabase
 
         return SQLiteDatabase(sqlite_path(url), busy_timeout=connect_timeout)
-    if dialect in ("postgresql", "postgres"):
+    if backend in ("postgresql", "postgres"):
         from buyersync.store.postgres import connect
 
         return connect(url, timeout=connect_timeout, attempts=attempts)

@@ -19,6 +19,7 @@ from buyersync.errors import SchemaMismatch, StoreError
 from buyersync.rules.normalize import KEY_COLUMN
 from buyersync.store.catalog import column_limits  # noqa: F401 - one catalog reader for all
 from buyersync.store.db import Database
+from buyersync.store.sql import SQL, Composable, Identifier, Verbatim, identifiers
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,14 @@ def ensure_table(db: Database, columns: Sequence[str]) -> list[str]:
     and a unique index on ``buyer_number`` are added. Sheet columns that the table
     lacks are *not* added here (see :func:`add_columns`); they are returned.
     """
-    ts = "timestamptz" if db.dialect == "postgresql" else "TEXT"
-    q = db.quote
+    ts = SQL(db.sql.column_types["ts"])
+    table = Identifier(TABLE)
     if not db.table_exists(TABLE):
-        key = f"{q(KEY_COLUMN)} text NOT NULL PRIMARY KEY"
-        data = [f"{q(c)} text" for c in columns if c != KEY_COLUMN]
-        stamps = [f"{q(c)} {ts} NOT NULL" for c in TIMESTAMP_COLUMNS]
-        db.execute(f"CREATE TABLE {q(TABLE)} ({', '.join([key, *data, *stamps])})")
-        log.info("created table buyers with %d data columns", len(data))
+        parts = [SQL("{} text NOT NULL PRIMARY KEY").format(Identifier(KEY_COLUMN))]
+        parts += [SQL("{} text").format(Identifier(c)) for c in columns if c != KEY_COLUMN]
+        parts += [SQL("{} {} NOT NULL").format(Identifier(c), ts) for c in TIMESTAMP_COLUMNS]
+        db.execute(SQL("CREATE TABLE {} ({})").format(table, parts))
+        log.info("created table buyers with %d data columns", len(parts) - 4)
         return []
     existing = db.columns(TABLE)
     if KEY_COLUMN not in existing:
@@ -58,12 +59,13 @@ def ensure_table(db: Database, columns: Sequence[str]) -> list[str]:
         )
     for column in TIMESTAMP_COLUMNS:
         if column not in existing:
-            db.execute(f"ALTER TABLE {q(TABLE)} ADD COLUMN {q(column)} {ts}")
-    if not _has_unique_key(db):
+            db.execute(SQL("ALTER TABLE {} ADD COLUMN {} {}").format(table, Identifier(column), ts))
+    if not db.has_unique_index(TABLE, KEY_COLUMN):
         try:
             db.execute(
-                f"CREATE UNIQUE INDEX IF NOT EXISTS buyers_buyer_number_key "
-                f"ON {q(TABLE)} ({q(KEY_COLUMN)})"
+                SQL("CREATE UNIQUE INDEX IF NOT EXISTS buyers_buyer_number_key ON {} ({})").format(
+                    table, Identifier(KEY_COLUMN)
+                )
             )
         except StoreError as exc:
             raise SchemaMismatch(
@@ -77,42 +79,23 @@ def ensure_table(db: Database, columns: Sequence[str]) -> list[str]:
 def add_columns(db: Database, columns: Iterable[str]) -> None:
     """Add TEXT columns to ``buyers`` (for sheet columns it lacks)."""
     for column in columns:
-        db.execute(f"ALTER TABLE {db.quote(TABLE)} ADD COLUMN {db.quote(column)} text")
-
-
-def _has_unique_key(db: Database) -> bool:
-    if db.dialect == "postgresql":
-        return bool(
-            db.query_value(
-                """
-                SELECT count(*) FROM pg_index i
-                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-                WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indnatts = 1
-                  AND i.indpred IS NULL AND a.attname = %s
-                """,
-                (db.quote(TABLE), KEY_COLUMN),
-            )
+        db.execute(
+            SQL("ALTER TABLE {} ADD COLUMN {} text").format(Identifier(TABLE), Identifier(column))
         )
-    for index in db.query(f"PRAGMA index_list({db.quote(TABLE)})"):
-        if not index["unique"] or index.get("partial"):
-            continue
-        cols = [r["name"] for r in db.query(f"PRAGMA index_info({db.quote(index['name'])})")]
-        if cols == [KEY_COLUMN]:
-            return True
-    return False
 
 
 def count(db: Database) -> int:
     if not db.table_exists(TABLE):
         return 0
-    return int(db.query_value(f"SELECT count(*) AS n FROM {db.quote(TABLE)}"))
+    return int(db.query_value(SQL("SELECT count(*) AS n FROM {}").format(Identifier(TABLE))))
 
 
 def iter_keys(db: Database) -> Iterator[str]:
     """Every buyer number in the table (streamed)."""
     if not db.table_exists(TABLE):
         return
-    for (key,) in db.iterate(f"SELECT {db.quote(KEY_COLUMN)} FROM {db.quote(TABLE)}"):
+    stmt = SQL("SELECT {} FROM {}").format(Identifier(KEY_COLUMN), Identifier(TABLE))
+    for (key,) in db.iterate(stmt):
         yield key
 
 
@@ -120,22 +103,28 @@ def iter_rows(db: Database, columns: Sequence[str]) -> Iterator[tuple]:
     """``(buyer_number, *columns)`` for every buyer (streamed), ordered by key."""
     if not db.table_exists(TABLE):
         return
-    q = db.quote
-    cols = ", ".join(q(c) for c in (KEY_COLUMN, *columns))
-    yield from db.iterate(f"SELECT {cols} FROM {q(TABLE)} ORDER BY {q(KEY_COLUMN)}")
+    yield from db.iterate(
+        SQL("SELECT {cols} FROM {table} ORDER BY {key}").format(
+            cols=identifiers((KEY_COLUMN, *columns)),
+            table=Identifier(TABLE),
+            key=Identifier(KEY_COLUMN),
+        )
+    )
 
 
 def fetch(db: Database, keys: Sequence[str], columns: Sequence[str]) -> dict[str, tuple]:
     """The given buyers' ``columns`` values, by buyer number."""
-    q = db.quote
-    cols = ", ".join(q(c) for c in (KEY_COLUMN, *columns))
     found: dict[str, tuple] = {}
     for start in range(0, len(keys), 500):
         chunk = list(keys[start : start + 500])
-        marks = ", ".join(["%s"] * len(chunk))
-        for row in db.query(
-            f"SELECT {cols} FROM {q(TABLE)} WHERE {q(KEY_COLUMN)} IN ({marks})", chunk
-        ):
+        stmt = SQL("SELECT {cols} FROM {table} WHERE {key} IN ({marks})").format(
+            cols=identifiers((KEY_COLUMN, *columns)),
+            table=Identifier(TABLE),
+            key=Identifier(KEY_COLUMN),
+            marks=SQL(", ".join(["%s"] * len(chunk))),
+        )
+        # rows come back as dicts keyed by column name; the order is the SELECT's
+        for row in db.query(stmt, chunk):
             values = tuple(row.values())
             found[values[0]] = values[1:]
     return found
@@ -155,56 +144,64 @@ class Writer:
             f"c{i}" for i in range(len(self.columns))
         ]
         targets = db.columns(TABLE)
-        q = db.quote
-        exprs = []
+        exprs: list[Composable] = []
         for i, column in enumerate(self.columns):
             declared = targets.get(column, "text").lower()
             base = declared.split("(")[0].strip()
-            if db.dialect == "postgresql" and base not in _TEXT_TYPES:
+            if db.sql.enforces_column_types and base not in _TEXT_TYPES:
                 # A legacy non-text column (integer, date …): cast explicitly so a value
-                # that does not fit fails as a data error for its row.
-                exprs.append(f"CAST(NULLIF(s.c{i}, '') AS {declared})")
+                # that does not fit fails as a data error for its row. The type is the
+                # catalog's own spelling, so it is used as it is.
+                exprs.append(SQL(f"CAST(NULLIF(s.c{i}, '') AS ") + Verbatim(declared) + SQL(")"))
             else:
-                exprs.append(f"s.c{i}")
+                exprs.append(SQL(f"s.c{i}"))
         key_type = targets.get(KEY_COLUMN, "text").lower()
-        key_expr = "s.buyer_number"
-        if db.dialect == "postgresql" and key_type.split("(")[0].strip() not in _TEXT_TYPES:
-            key_expr = f"CAST(s.buyer_number AS {key_type})"
-        target_cols = ", ".join(q(c) for c in (KEY_COLUMN, *self.columns, *TIMESTAMP_COLUMNS))
-        select = ", ".join([key_expr, *exprs, "%(ts)s", "%(ts)s", "%(ts)s"])
-        updates = ", ".join(
-            [f"{q(c)} = excluded.{q(c)}" for c in self.columns]
-            + [f"{q(c)} = excluded.{q(c)}" for c in ("synced_at", "db_updated_at")]
-        )
-        stage = _STAGE if db.dialect == "postgresql" else f"temp.{_STAGE}"
-        self._stage = stage
-        self._merge_sql = (
-            f"INSERT INTO {q(TABLE)} ({target_cols}) "
-            f"SELECT {select} FROM {stage} s WHERE s.seq >= %(lo)s AND s.seq < %(hi)s "
-            f"ORDER BY s.seq "
-            f"ON CONFLICT ({q(KEY_COLUMN)}) DO UPDATE SET {updates}"
+        key_expr: Composable = SQL("s.buyer_number")
+        if db.sql.enforces_column_types and key_type.split("(")[0].strip() not in _TEXT_TYPES:
+            key_expr = SQL("CAST(s.buyer_number AS ") + Verbatim(key_type) + SQL(")")
+        stamp = SQL("%(ts)s")
+        slots = {
+            "table": Identifier(TABLE),
+            "key": Identifier(KEY_COLUMN),
+            "key_expr": key_expr,
+            "stage": SQL(db.sql.stage_table),
+        }
+        self._stage = db.sql.stage_table
+        self._merge_sql = SQL(
+            "INSERT INTO {table} ({targets}) "
+            "SELECT {select} FROM {stage} s WHERE s.seq >= %(lo)s AND s.seq < %(hi)s "
+            "ORDER BY s.seq "
+            "ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        ).format(
+            targets=identifiers((KEY_COLUMN, *self.columns, *TIMESTAMP_COLUMNS)),
+            select=[key_expr, *exprs, stamp, stamp, stamp],
+            updates=[
+                SQL("{c} = excluded.{c}").format(c=Identifier(c))
+                for c in (*self.columns, "synced_at", "db_updated_at")
+            ],
+            **slots,
         )
         # PostgreSQL counts inserts and updates in the merge itself: a row that was
         # inserted has xmax = 0, an updated one has the locking transaction's id. That
         # saves a join of the slice with buyers (a quarter of a re-sync's time).
         self._merge_counted_sql = (
-            f"WITH w AS ({self._merge_sql} RETURNING (xmax = 0) AS ins) "
-            "SELECT count(*) FILTER (WHERE ins) AS inserted, count(*) AS written FROM w"
+            SQL("WITH w AS (")
+            + self._merge_sql
+            + SQL(
+                " RETURNING (xmax = 0) AS ins) "
+                "SELECT count(*) FILTER (WHERE ins) AS inserted, count(*) AS written FROM w"
+            )
         )
-        self._existing_sql = (
-            f"SELECT count(*) AS n FROM {stage} s JOIN {q(TABLE)} b "
-            f"ON b.{q(KEY_COLUMN)} = {key_expr} WHERE s.seq >= %(lo)s AND s.seq < %(hi)s"
-        )
+        self._existing_sql = SQL(
+            "SELECT count(*) AS n FROM {stage} s JOIN {table} b "
+            "ON b.{key} = {key_expr} WHERE s.seq >= %(lo)s AND s.seq < %(hi)s"
+        ).format(**slots)
         self._create_stage()
 
     def _create_stage(self) -> None:
         db = self.db
         cols = ", ".join(
-            [
-                "seq integer PRIMARY KEY" if db.dialect == "sqlite" else "seq integer NOT NULL",
-                "row_number integer",
-                "buyer_number text",
-            ]
+            [db.sql.stage_seq_column, "row_number integer", "buyer_number text"]
             + [f"c{i} text" for i in range(len(self.columns))]
         )
         db.execute(f"DROP TABLE IF EXISTS {self._stage}")
@@ -212,21 +209,12 @@ class Writer:
 
     def stage(self, rows: Iterable[Sequence[object]]) -> None:
         """Append rows to the staging table (one round trip per chunk)."""
-        db = self.db
-        if db.dialect == "postgresql":
-            db.copy_rows(_STAGE, self._stage_cols, rows)  # type: ignore[attr-defined]
-        else:
-            marks = ", ".join(["%s"] * len(self._stage_cols))
-            with db.transaction():
-                db.executemany(f"INSERT INTO {self._stage} VALUES ({marks})", rows)
+        self.db.bulk_load(_STAGE, self._stage_cols, rows)
 
     def finish_staging(self) -> None:
-        """Index the staging table for slice reads (after the bulk load: faster)."""
-        if self.db.dialect == "postgresql":
-            self.db.execute(f"CREATE UNIQUE INDEX ON {_STAGE} (seq)")
-            # Statistics of seq alone are what the slice reads need; analyzing every
-            # text column cost a second per 100,000 rows.
-            self.db.execute(f"ANALYZE {_STAGE} (seq)")
+        """Prepare the staging table for slice reads (after the bulk load: faster)."""
+        for statement in self.db.sql.finish_staging:
+            self.db.execute(statement)
 
     def merge(self, lo: int, hi: int, ts: datetime) -> MergeResult:
         """Merge staged rows ``lo <= seq < hi`` into ``buyers`` in one transaction.
@@ -235,7 +223,7 @@ class Writer:
         data was refused); nothing of the slice is written then.
         """
         params = {"lo": lo, "hi": hi, "ts": self.db.ts(ts)}
-        if self.db.dialect == "postgresql":
+        if self.db.sql.merge_counts_inserts:
             with self.db.transaction():
                 row = self.db.query_one(self._merge_counted_sql, params)
             assert row is not None

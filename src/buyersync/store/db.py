@@ -2,6 +2,12 @@
 
 SQL is written once, in psycopg's parameter style (``%(name)s`` / ``%s``, ``%%`` for a
 literal percent sign); :class:`Database` implementations adapt it to their driver.
+A statement is either plain text or composed (:mod:`buyersync.store.sql.compose`):
+identifiers in a composed statement are quoted by the driver and never read as
+placeholders, so any sheet header is a usable column name. Placeholders are
+translated only when parameters are given (psycopg's rule); ``%%`` always becomes ``%``.
+What differs between the backends is ``db.sql`` (:class:`buyersync.store.sql.Dialect`):
+capabilities and named statements, never a test of the backend's name.
 Only :mod:`buyersync.store.postgres` and :mod:`buyersync.store.sqlite` import a
 driver, and they translate every driver error into :class:`buyersync.errors.StoreError`.
 """
@@ -15,42 +21,66 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
+from buyersync.store.sql import Composable, Dialect
+
 Row = dict[str, Any]
 Params = Sequence[Any] | dict[str, Any] | None
+#: Plain SQL text, or a statement composed with identifiers.
+Query = str | Composable
 
 
 class Database(abc.ABC):
     """A connection to one database, in autocommit mode outside :meth:`transaction`."""
 
-    #: "postgresql" or "sqlite"
-    dialect: str
+    #: This backend's capabilities and named statements.
+    sql: Dialect
     #: A description safe to print (no password).
     display: str
 
+    @property
+    def dialect(self) -> str:
+        """The backend's name, ``postgresql`` or ``sqlite``: for reports, not for branching."""
+        return self.sql.name
+
     # -- statements -------------------------------------------------------
     @abc.abstractmethod
-    def execute(self, sql: str, params: Params = None) -> int:
+    def execute(self, sql: Query, params: Params = None) -> int:
         """Run one statement; return the number of rows it affected."""
 
     @abc.abstractmethod
-    def executemany(self, sql: str, seq: Iterable[Params]) -> None:
+    def executemany(self, sql: Query, seq: Iterable[Params]) -> None:
         """Run one statement for each parameter set."""
 
     @abc.abstractmethod
-    def query(self, sql: str, params: Params = None) -> list[Row]:
+    def query(self, sql: Query, params: Params = None) -> list[Row]:
         """Run a query; return every row as a dict."""
 
     @abc.abstractmethod
-    def iterate(self, sql: str, params: Params = None, *, chunk: int = 5000) -> Iterator[tuple]:
+    def iterate(self, sql: Query, params: Params = None, *, chunk: int = 5000) -> Iterator[tuple]:
         """Stream a large result as tuples without holding it all in memory."""
 
-    def query_one(self, sql: str, params: Params = None) -> Row | None:
+    def query_one(self, sql: Query, params: Params = None) -> Row | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
-    def query_value(self, sql: str, params: Params = None) -> Any:
+    def query_value(self, sql: Query, params: Params = None) -> Any:
         row = self.query_one(sql, params)
         return None if row is None else next(iter(row.values()))
+
+    @abc.abstractmethod
+    def bulk_load(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Append many rows to ``table`` as fast as the driver can (COPY where it exists).
+
+        ``table`` is unqualified: a temporary table of that name is found first.
+        """
+
+    @abc.abstractmethod
+    def reconnect(self) -> None:
+        """Make the database usable again after a :class:`StoreConnectionError`.
+
+        Session state (temporary tables, locks) is gone afterwards. Raises
+        StoreConnectionError when the database stays unreachable.
+        """
 
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[None]:
@@ -58,7 +88,11 @@ class Database(abc.ABC):
 
     @abc.abstractmethod
     def quote(self, identifier: str) -> str:
-        """Quote an identifier (table or column name) with the driver's rules."""
+        """Quote an identifier (table or column name) with the driver's rules.
+
+        For :class:`~buyersync.store.sql.compose.Verbatim` statements only: text that
+        is later given parameters must compose an ``Identifier`` instead.
+        """
 
     @abc.abstractmethod
     def lock(self, name: str, *, wait_seconds: float = 0.0) -> AbstractContextManager[None]:
@@ -101,6 +135,10 @@ class Database(abc.ABC):
     @abc.abstractmethod
     def columns(self, table: str) -> dict[str, str]:
         """Column name → declared type, in table order (empty if no such table)."""
+
+    @abc.abstractmethod
+    def has_unique_index(self, table: str, column: str) -> bool:
+        """Whether ``table`` has a unique, non-partial index on exactly ``column``."""
 
     def __enter__(self) -> Database:
         return self

@@ -47,7 +47,7 @@ def log_failures(
             _storable(f.message),
             db.json(_storable(f.details)),
             f.operation,
-            bool(f.retryable) if db.dialect == "postgresql" else int(bool(f.retryable)),
+            bool(f.retryable),
             when,
         )
         for f in failures

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from buyersync.rules.compare import SEPARATOR, db_fingerprint
 from buyersync.rules.normalize import KEY_COLUMN
 from buyersync.store.db import Database
+from buyersync.store.sql import SQL, Composable, Identifier, identifiers
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ def _hashable(declared: str) -> bool:
     return declared.lower().split("(")[0].strip() in _SQL_HASHABLE
 
 
-def fingerprint_sql(db: Database, columns: Sequence[str], *, utf8_client: bool = False) -> str:
+def fingerprint_sql(
+    db: Database, columns: Sequence[str], *, utf8_client: bool = False
+) -> Composable:
     """The PostgreSQL expression of a ``buyers`` row's fingerprint (a 16-byte bytea).
 
     Equal, byte for byte, to :func:`buyersync.rules.compare.db_fingerprint` of the
@@ -47,24 +50,24 @@ def fingerprint_sql(db: Database, columns: Sequence[str], *, utf8_client: bool =
     ``textsend`` already yields UTF-8 bytes (``convert_to`` re-validates every string:
     a fifth of the server's time).
     """
-    parts = [f"coalesce({db.quote(c)}, '')" for c in columns]
-    sep = f"chr({ord(SEPARATOR)})"
+    parts: list[Composable] = [SQL("coalesce({}, '')").format(Identifier(c)) for c in columns]
+    sep = SQL(f"chr({ord(SEPARATOR)})")
     # concat_ws never sees a NULL (each value is coalesced), so nesting it in groups
     # joins exactly as one call would.
     while len(parts) > _MAX_ARGS:
         parts = [
-            f"concat_ws({sep}, {', '.join(parts[i : i + _MAX_ARGS])})"
+            SQL("concat_ws({}, {})").format(sep, parts[i : i + _MAX_ARGS])
             for i in range(0, len(parts), _MAX_ARGS)
         ]
-    text = f"concat_ws({sep}, {', '.join(parts)})" if parts else "''"
+    text = SQL("concat_ws({}, {})").format(sep, parts) if parts else SQL("''")
     # Hash the UTF-8 bytes (what Python hashes), whatever the server's encoding.
-    data = f"textsend({text})" if utf8_client else f"convert_to({text}, 'UTF8')"
-    return f"substr(sha256({data}), 1, 16)"
+    data = SQL("textsend({})" if utf8_client else "convert_to({}, 'UTF8')").format(text)
+    return SQL("substr(sha256({}), 1, 16)").format(data)
 
 
 def server_can_fingerprint(db: Database, columns: Sequence[str]) -> bool:
     """Whether :func:`iter_fingerprints` lets the database compute the fingerprints."""
-    if db.dialect != "postgresql":
+    if not db.sql.hashes_in_sql:
         return False
     declared = db.columns(TABLE)
     return all(_hashable(declared.get(c, "text")) for c in (KEY_COLUMN, *columns))
@@ -77,17 +80,20 @@ def iter_fingerprints(db: Database, columns: Sequence[str]) -> Iterator[tuple[st
     """
     if not db.table_exists(TABLE):
         return
-    q = db.quote
+    key, table = Identifier(KEY_COLUMN), Identifier(TABLE)
     if server_can_fingerprint(db, columns):
         encoding = str(db.query_value("SHOW client_encoding")).upper()
         expr = fingerprint_sql(db, columns, utf8_client=encoding in ("UTF8", "UNICODE"))
-        sql = f"SELECT {q(KEY_COLUMN)}, {expr} FROM {q(TABLE)} WHERE {q(KEY_COLUMN)} IS NOT NULL"
+        sql = SQL("SELECT {key}, {expr} FROM {table} WHERE {key} IS NOT NULL").format(
+            key=key, expr=expr, table=table
+        )
         yield from db.iterate(sql, chunk=CHUNK)  # psycopg returns bytea as bytes
         return
     log.debug("fingerprinting buyers in Python (%s or a non-text column)", db.dialect)
-    cols = ", ".join(q(c) for c in (KEY_COLUMN, *columns))
     # A NULL buyer number (possible in a legacy table) is no buyer: skipped.
-    sql = f"SELECT {cols} FROM {q(TABLE)} WHERE {q(KEY_COLUMN)} IS NOT NULL"
+    sql = SQL("SELECT {cols} FROM {table} WHERE {key} IS NOT NULL").format(
+        cols=identifiers((KEY_COLUMN, *columns)), table=table, key=key
+    )
     for row in db.iterate(sql, chunk=CHUNK):
         key = row[0]
         yield (key if isinstance(key, str) else str(key)), db_fingerprint(row[1:])
@@ -97,8 +103,9 @@ def iter_text_keys(db: Database) -> Iterator[str]:
     """Every buyer number as text, streamed, unordered (nothing when there is no table)."""
     if not db.table_exists(TABLE):
         return
-    key_column = db.quote(KEY_COLUMN)
-    sql = f"SELECT {key_column} FROM {db.quote(TABLE)} WHERE {key_column} IS NOT NULL"
+    sql = SQL("SELECT {key} FROM {table} WHERE {key} IS NOT NULL").format(
+        key=Identifier(KEY_COLUMN), table=Identifier(TABLE)
+    )
     for (key,) in db.iterate(sql, chunk=CHUNK):
         # A legacy integer buyer_number column comes back as int; the sync compares text.
         yield key if isinstance(key, str) else str(key)

@@ -65,10 +65,6 @@ class HealthRecord:
         }
 
 
-def _bool(db: Database, value: bool) -> Any:
-    return bool(value) if db.dialect == "postgresql" else int(bool(value))
-
-
 def insert(db: Database, record: HealthRecord) -> int:
     """Store one health check; return its id."""
     values = [
@@ -81,7 +77,7 @@ def insert(db: Database, record: HealthRecord) -> int:
         record.retry_queue_depth,
         record.permanent_failures,
         record.minutes_since_last_success,
-        _bool(db, record.healthy),
+        bool(record.healthy),
         db.json(record.alerts),
         db.json(record.details),
     ]
@@ -161,7 +157,7 @@ def save_alert_states(db: Database, states: Iterable[AlertState]) -> None:
     rows = [
         (
             s.key,
-            _bool(db, s.active),
+            bool(s.active),
             db.ts(s.first_seen_at),
             db.ts(s.last_sent_at),
             (s.last_message or "")[:2000] or None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -20,6 +21,7 @@ from buyersync.errors import (
     LockHeld,
     ResourceExhausted,
     RowRejected,
+    SchemaMismatch,
     StoreConnectionError,
     StoreError,
 )
@@ -27,9 +29,15 @@ from buyersync.retrying import Retrying, Sleep
 from buyersync.rules.backoff import BackoffPolicy
 from buyersync.rules.categories import error_class_for_sqlstate
 from buyersync.settings import redact_url
-from buyersync.store.db import Database, Params, Row
+from buyersync.store.db import Database, Params, Query, Row
+from buyersync.store.sql import SQL, Identifier
+from buyersync.store.sql import postgresql as statements
+from buyersync.store.sql.compose import PLACEHOLDER
 
 _CURSOR_IDS = itertools.count(1)
+
+#: How a rendered statement takes its parameters: by these names, or in order (None).
+_Order = tuple[str, ...] | None
 
 
 def _is_disconnect(exc: BaseException, conn: psycopg.Connection[Any] | None) -> bool:
@@ -133,15 +141,26 @@ def _password(url: str) -> str | None:
         return None
 
 
+def _by_name(params: Params, order: tuple[str, ...]) -> tuple[Any, ...]:
+    if not isinstance(params, dict):
+        raise TypeError("a statement with named placeholders needs a dict of parameters")
+    return tuple(params[n] for n in order)
+
+
 class PostgresDatabase(Database):
-    dialect = "postgresql"
+    sql = statements.POSTGRESQL
 
     def __init__(self, conn: psycopg.Connection[Any], display: str) -> None:
+        # Raw cursors take PostgreSQL's own $n placeholders, which buyersync writes into
+        # the SQL parts alone: psycopg then never scans a statement for %, so a quoted
+        # identifier such as "Discount %" reaches the server unchanged.
+        conn.cursor_factory = psycopg.RawCursor
         self._conn: psycopg.Connection[Any] = conn
         self.display = display
         self._reopen_args: tuple[str, float, int] | None = None
+        self._rendered: dict[tuple[Query, bool], tuple[str, _Order]] = {}
 
-    def reopen(self) -> None:
+    def reconnect(self) -> None:
         """Replace a lost connection with a new one (bounded retries).
 
         Session state — temporary tables, advisory locks — is gone afterwards.
@@ -154,48 +173,121 @@ class PostgresDatabase(Database):
         fresh = connect(url, timeout=timeout, attempts=attempts)
         self._conn = fresh._conn
 
-    @property
-    def connection(self) -> psycopg.Connection[Any]:
-        """The psycopg connection, for COPY in :mod:`buyersync.store.buyers`."""
-        return self._conn
-
     def _fail(self, exc: psycopg.Error) -> StoreError:
         return translate(exc, self._conn)
 
+    # -- rendering ----------------------------------------------------------
+    def _identifier(self, name: str) -> str:
+        limit = self.sql.max_identifier_bytes
+        size = len(name.encode(self._conn.info.encoding, errors="replace"))
+        if limit is not None and size > limit:
+            raise SchemaMismatch(
+                f"the column name {name!r} is {size} bytes long; PostgreSQL keeps only "
+                f"{limit} bytes of a name and would cut it short",
+                hint="map the header to a shorter name in the [mapping] table of "
+                'buyersync.toml (for example "Long header text" = "short_name")',
+            )
+        if "\x00" in name:
+            raise SchemaMismatch(
+                f"the column name {name!r} contains a NUL character, which PostgreSQL refuses",
+                hint="rename the header in the sheet, or map it in the [mapping] table of "
+                "buyersync.toml",
+            )
+        return pgsql.Identifier(name).as_string(self._conn)
+
+    def _render(self, query: Query, with_params: bool) -> tuple[str, _Order]:
+        """The text for a raw cursor: ``$n`` placeholders in the SQL parts (only when
+        there are parameters), identifiers quoted by psycopg, verbatim parts as they
+        are; and the parameter names in ``$n`` order (None: positional)."""
+        key = (query, with_params)
+        hit = self._rendered.get(key)
+        if hit is not None:
+            return hit
+        names: list[str] = []
+        positional = 0
+
+        def number(m: re.Match[str]) -> str:
+            nonlocal positional
+            if m.group(0) == "%%":
+                return "%"
+            if m.group(1) is None:
+                positional += 1
+                return f"${positional}"
+            if m.group(1) not in names:
+                names.append(m.group(1))
+            return f"${names.index(m.group(1)) + 1}"
+
+        def text(sql: str) -> str:
+            return PLACEHOLDER.sub(number, sql) if with_params else sql.replace("%%", "%")
+
+        if isinstance(query, str):
+            out = text(query)
+        else:
+            pieces = []
+            for part in query.parts():
+                if isinstance(part, SQL):
+                    pieces.append(text(part.text))
+                elif isinstance(part, Identifier):
+                    pieces.append(".".join(self._identifier(n) for n in part.names))
+                else:
+                    pieces.append(part.text)
+            out = "".join(pieces)
+        if names and positional:
+            raise ValueError(f"a statement mixes named and positional placeholders: {out!r}")
+        rendered = (out, tuple(names) if names else None)
+        if len(self._rendered) >= 512:
+            self._rendered.clear()
+        self._rendered[key] = rendered
+        return rendered
+
+    def _prepare(self, query: Query, params: Params) -> tuple[str, Params]:
+        text, order = self._render(query, params is not None)
+        if isinstance(params, dict):
+            return text, _by_name(params, order or ())
+        return text, params
+
     # -- statements -------------------------------------------------------
-    def execute(self, sql: str, params: Params = None) -> int:
+    def execute(self, sql: Query, params: Params = None) -> int:
         try:
-            cur = self._conn.execute(sql if params is not None else sql.replace("%%", "%"), params)  # type: ignore[arg-type]
+            text, args = self._prepare(sql, params)
+            cur = self._conn.execute(text, args)  # type: ignore[arg-type]
             return cur.rowcount
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
-    def executemany(self, sql: str, seq: Iterable[Params]) -> None:
+    def executemany(self, sql: Query, seq: Iterable[Params]) -> None:
+        text, order = self._render(sql, True)
+        if order is not None:
+            seq = (_by_name(p, order) for p in seq)
         try:
             with self._conn.cursor() as cur:
-                cur.executemany(sql, seq)  # type: ignore[arg-type]
+                cur.executemany(text, seq)  # type: ignore[arg-type]
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
-    def query(self, sql: str, params: Params = None) -> list[Row]:
+    def query(self, sql: Query, params: Params = None) -> list[Row]:
         try:
-            cur = self._conn.execute(sql if params is not None else sql.replace("%%", "%"), params)  # type: ignore[arg-type]
+            text, args = self._prepare(sql, params)
+            cur = self._conn.execute(text, args)  # type: ignore[arg-type]
             return list(cur.fetchall()) if cur.description else []  # type: ignore[arg-type]
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
-    def iterate(self, sql: str, params: Params = None, *, chunk: int = 5000) -> Iterator[tuple]:
+    def iterate(self, sql: Query, params: Params = None, *, chunk: int = 5000) -> Iterator[tuple]:
+        text, args = self._prepare(sql, params)
         try:
             # A server-side cursor per stream: two streams on one connection must not
             # share a cursor name.
             with (
                 self._conn.transaction(),
-                self._conn.cursor(
-                    name=f"buyersync_iter_{next(_CURSOR_IDS)}", row_factory=psycopg.rows.tuple_row
+                psycopg.RawServerCursor(
+                    self._conn,
+                    f"buyersync_iter_{next(_CURSOR_IDS)}",
+                    row_factory=psycopg.rows.tuple_row,
                 ) as cur,
             ):
                 cur.itersize = chunk
-                cur.execute(sql, params)  # type: ignore[arg-type]
+                cur.execute(text, args)  # type: ignore[arg-type]
                 yield from cur
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
@@ -209,10 +301,12 @@ class PostgresDatabase(Database):
             raise self._fail(exc) from exc
 
     def quote(self, identifier: str) -> str:
-        return pgsql.Identifier(identifier).as_string(self._conn)
+        return self._identifier(identifier)
 
-    def copy_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        """COPY rows into ``table`` (must be inside a transaction or autocommit)."""
+    def bulk_load(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """COPY rows into ``table`` (inside a transaction or in autocommit)."""
+        for column in columns:
+            self._identifier(column)
         stmt = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
             pgsql.Identifier(table), pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
         )
@@ -247,19 +341,14 @@ class PostgresDatabase(Database):
 
     # -- catalog -------------------------------------------------------------
     def table_exists(self, table: str) -> bool:
-        return self.query_value("SELECT to_regclass(%s) IS NOT NULL AS e", (self.quote(table),))
+        return bool(self.query_value(statements.TABLE_EXISTS, (self.quote(table),)))
 
     def columns(self, table: str) -> dict[str, str]:
-        rows = self.query(
-            """
-            SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
-            FROM pg_attribute a
-            WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
-            ORDER BY a.attnum
-            """,
-            (self.quote(table),),
-        )
+        rows = self.query(statements.TABLE_COLUMNS, (self.quote(table),))
         return {r["name"]: r["type"] for r in rows}
+
+    def has_unique_index(self, table: str, column: str) -> bool:
+        return bool(self.query_value(statements.UNIQUE_INDEX, (self.quote(table), column)))
 
     # -- locking -------------------------------------------------------------
     @contextlib.contextmanager

@@ -153,7 +153,6 @@ _CLAIMABLE = (
     LIMIT %(limit)s
 """
 )
-_CLAIMABLE_PG = _CLAIMABLE + "    FOR UPDATE SKIP LOCKED\n"
 _CLAIM_ONE = """
     UPDATE retry_queue SET status = 'processing', attempt_count = attempt_count + 1,
         claimed_by = %s, lease_expires_at = %s, updated_at = %s
@@ -287,7 +286,7 @@ def claim(
         "buyer": buyer_number or "",
         "limit": int(limit),
     }
-    select = _CLAIMABLE_PG if db.dialect == "postgresql" else _CLAIMABLE
+    select = _CLAIMABLE + db.sql.claim_lock
     with db.transaction():
         rows = db.query(select, params)
         if rows:
@@ -352,7 +351,7 @@ def settle(db: Database, settlements: Sequence[Settlement], *, worker: str, now:
                         s.buyer_number,
                         s.attempt,
                         str(s.verdict),
-                        bool(s.manual) if db.dialect == "postgresql" else int(s.manual),
+                        bool(s.manual),
                         s.run_id,
                         worker,
                         s.error_type,
@@ -425,7 +424,7 @@ def list_entries(
         "ORDER BY next_retry_at, id LIMIT %(limit)s",
         {
             "status": str(status or ""),
-            "limit": -1 if limit is None and db.dialect == "sqlite" else limit,
+            "limit": db.sql.no_limit if limit is None else limit,
         },
     )
     return [_entry(db, r) for r in rows]
@@ -447,7 +446,7 @@ def attempts(
         {
             "buyer": buyer_number or "",
             "run": run_id or "",
-            "limit": -1 if limit is None and db.dialect == "sqlite" else limit,
+            "limit": db.sql.no_limit if limit is None else limit,
         },
     )
     return [
@@ -489,7 +488,7 @@ def resolve_synced(
     done = sorted({k for k in synced if k in queued})
     if not done:
         return []
-    manual = False if db.dialect == "postgresql" else 0
+    manual = False
     resolved = []
     with db.transaction():
         for key in done:

@@ -33,6 +33,7 @@ from buyersync.rules import schema as rules
 from buyersync.rules.backoff import BackoffPolicy
 from buyersync.store import catalog
 from buyersync.store.db import Database, utcnow
+from buyersync.store.sql import SQL, Identifier, Verbatim, identifiers
 
 log = logging.getLogger(__name__)
 
@@ -122,19 +123,21 @@ def fingerprint(
     the stored values with their storage classes. ``columns`` defaults to all of them
     (pass the original ones to ignore columns added since).
     """
-    q = db.quote
     cols = list(columns) if columns is not None else list(db.columns(table))
-    if db.dialect == "postgresql":
-        row = ", ".join(f"{q(c)}::text" for c in cols)
+    if db.sql.hashes_in_sql:
         r = db.query_one(
-            f"SELECT count(*) AS n, coalesce(sum(('x' || substr(md5(ROW({row})::text), 1, 15))"
-            f"::bit(60)::bigint), 0)::text AS h FROM {q(table)}"
+            SQL(
+                "SELECT count(*) AS n, coalesce(sum(('x' || substr(md5(ROW({row})::text), 1, 15))"
+                "::bit(60)::bigint), 0)::text AS h FROM {table}"
+            ).format(
+                row=[SQL("{}::text").format(Identifier(c)) for c in cols], table=Identifier(table)
+            )
         )
         assert r is not None
         return Fingerprint(int(r["n"]), str(r["h"]))
     total, n = 0, 0
-    select = ", ".join(q(c) for c in cols)
-    for values in db.iterate(f"SELECT {select} FROM {q(table)}"):
+    select = SQL("SELECT {} FROM {}").format(identifiers(cols), Identifier(table))
+    for values in db.iterate(select):
         n += 1
         total += int.from_bytes(
             hashlib.md5(repr(tuple(values)).encode(), usedforsecurity=False).digest()[:8], "big"
@@ -149,7 +152,7 @@ def build_plan(
     limited = catalog.limited_columns(db)
     mixed = catalog.mixed_checks(db)
     backup = rules.backup_table_name(now or utcnow(), catalog.table_names(db, f"{TABLE}_backup_"))
-    if db.dialect == "postgresql":
+    if db.sql.alters_column_types:
         plan = rules.postgres_plan_sql(
             quote=db.quote,
             table=TABLE,
@@ -211,10 +214,10 @@ def apply(
             result.backup_table = _backup(
                 db, now, lock_timeout_s, attempts, backoff_s, sleep, result
             )
-        if db.dialect == "postgresql":
-            _convert_pg(db, add, lock_timeout_s, attempts, backoff_s, sleep, result)
+        if db.sql.alters_column_types:
+            _convert_in_place(db, add, lock_timeout_s, attempts, backoff_s, sleep, result)
         else:
-            _convert_sqlite(db, add, lock_timeout_s, attempts, backoff_s, sleep, result)
+            _convert_by_rebuild(db, add, lock_timeout_s, attempts, backoff_s, sleep, result)
         result.added_columns = add
         if result.backup_table and result.before is not None:
             result.backup_identical = fingerprint(db, result.backup_table) == result.before
@@ -247,7 +250,7 @@ def _retrying(
     """Run ``step`` (one transaction); retry it while the table lock is not available."""
 
     def busy(failure: Failure) -> None:
-        result.attempts = failure.attempt
+        result.attempts = max(result.attempts, failure.attempt)
         log.warning(
             "migration 050: buyers is busy (attempt %d of %d, lock timeout %.1fs)",
             failure.attempt,
@@ -279,24 +282,17 @@ def _retrying(
             details={"sqlstate": exc.sqlstate},
         ) from exc
     finally:
-        result.attempts = retrying.attempts
+        # The most tries any step needed: the backup and the conversion each retry
+        # on their own, and a lock released during the backup must still show.
+        result.attempts = max(result.attempts, retrying.attempts)
 
 
 def _lock_holders(db: Database) -> str:
     """``: held by pid 123 (psql, idle in transaction for 42s)`` — never the query text."""
-    if db.dialect != "postgresql":
-        return ": another process is writing to the SQLite file"
+    if db.sql.lock_holders is None:
+        return ": another process is writing to the database file"
     try:
-        rows = db.query(
-            """
-            SELECT DISTINCT a.pid, a.application_name AS app, a.state,
-                   extract(epoch FROM now() - a.xact_start)::int AS age
-            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.relation = to_regclass(%s) AND l.granted AND l.pid <> pg_backend_pid()
-            ORDER BY a.pid
-            """,
-            (db.quote(TABLE),),
-        )
+        rows = db.query(db.sql.lock_holders, (db.quote(TABLE),))
     except StoreError:
         return ""
     if not rows:
@@ -312,10 +308,7 @@ def _lock_holders(db: Database) -> str:
 
 def _set_timeout(db: Database, lock_timeout_s: float) -> None:
     ms = max(1, int(lock_timeout_s * 1000))
-    if db.dialect == "postgresql":
-        db.execute(f"SET LOCAL lock_timeout = '{ms}ms'")
-    else:
-        db.execute(f"PRAGMA busy_timeout = {ms}")
+    db.execute(db.sql.set_lock_timeout.format(ms=ms))
 
 
 def _backup(
@@ -330,23 +323,24 @@ def _backup(
     plan, _ = build_plan(db, now=now)
 
     def step() -> None:
-        if db.dialect == "sqlite":
+        # a whole-file lock is waited for by BEGIN itself; a table lock inside the transaction
+        if db.sql.locks_whole_file:
             _set_timeout(db, lock_timeout_s)
         with db.transaction():
-            if db.dialect == "postgresql":
+            if not db.sql.locks_whole_file:
                 _set_timeout(db, lock_timeout_s)
             for statement in plan.backup:
-                db.execute(statement)
+                db.execute(Verbatim(statement))
 
     _retrying(db, "backing up buyers", step, lock_timeout_s, attempts, backoff_s, sleep, result)
     result.backup_rows = int(
-        db.query_value(f"SELECT count(*) AS n FROM {db.quote(plan.backup_table)}")
+        db.query_value(SQL("SELECT count(*) AS n FROM {}").format(Identifier(plan.backup_table)))
     )
     log.info("migration 050: backed up %d rows to %s", result.backup_rows, plan.backup_table)
     return plan.backup_table
 
 
-def _convert_pg(
+def _convert_in_place(
     db: Database,
     add: Sequence[str],
     lock_timeout_s: float,
@@ -360,14 +354,14 @@ def _convert_pg(
         refused: list[dict[str, Any]] = []
         with db.transaction():
             _set_timeout(db, lock_timeout_s)
-            db.execute(f"LOCK TABLE {db.quote(TABLE)} IN ACCESS EXCLUSIVE MODE")
+            db.execute(SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(Identifier(TABLE)))
             # Plan again under the lock: the dependents are now exactly what we see.
             plan, limited = build_plan(db, add_columns=add)
             types = {c.column: c.type for c in limited}
             original = list(db.columns(TABLE))
             before = fingerprint(db)
             for statement in (*plan.before, *plan.drop_checks):
-                db.execute(statement)
+                db.execute(Verbatim(statement))
             dropped = [
                 {"constraint": k.name, "column": c.column, "limit": k.limit, "unit": str(k.unit)}
                 for c in limited
@@ -378,7 +372,7 @@ def _convert_pg(
                 column = alter.column
                 try:
                     with db.transaction():
-                        db.execute(alter.sql)
+                        db.execute(Verbatim(alter.sql))
                     converted.append({"column": column, "from_type": types[column]})
                 except LockNotAvailable:
                     raise
@@ -394,7 +388,7 @@ def _convert_pg(
                         }
                     )
             for statement in plan.after:
-                db.execute(statement)
+                db.execute(Verbatim(statement))
             after = fingerprint(db, columns=original)
             if after != before:
                 raise SchemaFixError(
@@ -411,7 +405,7 @@ def _convert_pg(
     _retrying(db, "converting columns", step, lock_timeout_s, attempts, backoff_s, sleep, result)
 
 
-def _convert_sqlite(
+def _convert_by_rebuild(
     db: Database,
     add: Sequence[str],
     lock_timeout_s: float,
@@ -429,8 +423,8 @@ def _convert_sqlite(
                 original = list(db.columns(TABLE))
                 before = fingerprint(db)
                 for statement in (*plan.before, *plan.after):
-                    db.execute(statement)
-                problems = db.query(f"PRAGMA foreign_key_check({db.quote(TABLE)})")
+                    db.execute(Verbatim(statement))
+                problems = db.query(SQL("PRAGMA foreign_key_check({})").format(Identifier(TABLE)))
                 if problems:
                     raise SchemaFixError(
                         f"Migration 050 rolled back: {len(problems)} foreign key problem(s) "

@@ -8,7 +8,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -28,16 +28,50 @@ from buyersync.errors import (
     StoreError,
     ValueTooLong,
 )
-from buyersync.store.db import Database, Params, Row
+from buyersync.store.db import Database, Params, Query, Row
+from buyersync.store.sql import SQL, Identifier, identifiers
+from buyersync.store.sql import sqlite as statements
+from buyersync.store.sql.compose import PLACEHOLDER
 
-_NAMED = re.compile(r"%\((\w+)\)s")
+
+def _placeholder(m: re.Match[str]) -> str:
+    if m.group(0) == "%%":
+        return "%"
+    return f":{m.group(1)}" if m.group(1) else "?"
 
 
 @lru_cache(maxsize=512)
 def adapt_sql(sql: str) -> str:
     """psycopg parameter style → sqlite3's (``%(n)s`` → ``:n``, ``%s`` → ``?``, ``%%`` → ``%``)."""
-    sql = _NAMED.sub(r":\1", sql)
-    return sql.replace("%s", "?").replace("%%", "%")
+    return PLACEHOLDER.sub(_placeholder, sql)
+
+
+def quote_identifier(identifier: str) -> str:
+    """SQLite's identifier quoting: in double quotes, a double quote doubled."""
+    if "\x00" in identifier:
+        raise SchemaMismatch(
+            f"the column name {identifier!r} contains a NUL character, which SQLite refuses",
+            hint="rename the header in the sheet, or map it in the [mapping] table of "
+            "buyersync.toml",
+        )
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@lru_cache(maxsize=512)
+def render(query: Query, with_params: bool) -> str:
+    """The text sqlite3 runs: placeholders of the SQL parts translated (only when there
+    are parameters), identifiers quoted, verbatim parts unchanged."""
+    if isinstance(query, str):
+        return adapt_sql(query) if with_params else query.replace("%%", "%")
+    out = []
+    for part in query.parts():
+        if isinstance(part, SQL):
+            out.append(adapt_sql(part.text) if with_params else part.text.replace("%%", "%"))
+        elif isinstance(part, Identifier):
+            out.append(".".join(quote_identifier(n) for n in part.names))
+        else:
+            out.append(part.text)
+    return "".join(out)
 
 
 def translate(exc: sqlite3.Error, what: str = "") -> StoreError:
@@ -75,7 +109,7 @@ def translate(exc: sqlite3.Error, what: str = "") -> StoreError:
 class SQLiteDatabase(Database):
     """A SQLite file. Write transactions are ``BEGIN IMMEDIATE`` with a busy timeout."""
 
-    dialect = "sqlite"
+    sql = statements.SQLITE
 
     def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
         self.path = path
@@ -108,30 +142,30 @@ class SQLiteDatabase(Database):
         self._closed = False
 
     # -- statements -------------------------------------------------------
-    def execute(self, sql: str, params: Params = None) -> int:
+    def execute(self, sql: Query, params: Params = None) -> int:
         try:
-            cur = self._conn.execute(adapt_sql(sql), params or ())
+            cur = self._conn.execute(render(sql, params is not None), params or ())
             return cur.rowcount
         except sqlite3.Error as exc:
             raise translate(exc) from exc
 
-    def executemany(self, sql: str, seq: Iterable[Params]) -> None:
+    def executemany(self, sql: Query, seq: Iterable[Params]) -> None:
         try:
-            self._conn.executemany(adapt_sql(sql), seq)  # type: ignore[arg-type]
+            self._conn.executemany(render(sql, True), seq)  # type: ignore[arg-type]
         except sqlite3.Error as exc:
             raise translate(exc) from exc
 
-    def query(self, sql: str, params: Params = None) -> list[Row]:
+    def query(self, sql: Query, params: Params = None) -> list[Row]:
         try:
-            cur = self._conn.execute(adapt_sql(sql), params or ())
+            cur = self._conn.execute(render(sql, params is not None), params or ())
             names = [d[0] for d in cur.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
         except sqlite3.Error as exc:
             raise translate(exc) from exc
 
-    def iterate(self, sql: str, params: Params = None, *, chunk: int = 5000) -> Iterator[tuple]:
+    def iterate(self, sql: Query, params: Params = None, *, chunk: int = 5000) -> Iterator[tuple]:
         try:
-            cur = self._conn.execute(adapt_sql(sql), params or ())
+            cur = self._conn.execute(render(sql, params is not None), params or ())
             while True:
                 rows = cur.fetchmany(chunk)
                 if not rows:
@@ -172,9 +206,19 @@ class SQLiteDatabase(Database):
                 self._depth -= 1
 
     def quote(self, identifier: str) -> str:
-        if "\x00" in identifier:
-            raise SchemaMismatch("identifiers cannot contain NUL")
-        return '"' + identifier.replace('"', '""') + '"'
+        return quote_identifier(identifier)
+
+    def bulk_load(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        marks = SQL(", ".join(["%s"] * len(columns)))
+        stmt = SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            Identifier(table), identifiers(columns), marks
+        )
+        with self.transaction():
+            self.executemany(stmt, rows)
+
+    def reconnect(self) -> None:
+        """Nothing to do: a file is not lost the way a network connection is, and an
+        error of the file itself (disk full, read-only) stays after reopening it."""
 
     def close(self) -> None:
         if not self._closed:
@@ -210,8 +254,17 @@ class SQLiteDatabase(Database):
         )
 
     def columns(self, table: str) -> dict[str, str]:
-        rows = self.query(f"PRAGMA table_info({self.quote(table)})")
+        rows = self.query(SQL("PRAGMA table_info({})").format(Identifier(table)))
         return {r["name"]: (r["type"] or "") for r in rows}
+
+    def has_unique_index(self, table: str, column: str) -> bool:
+        for index in self.query(SQL(statements.INDEX_LIST).format(table=Identifier(table))):
+            if not index["unique"] or index.get("partial"):
+                continue
+            info = SQL(statements.INDEX_INFO).format(index=Identifier(index["name"]))
+            if [r["name"] for r in self.query(info)] == [column]:
+                return True
+        return False
 
     # -- locking -------------------------------------------------------------
     @contextlib.contextmanager

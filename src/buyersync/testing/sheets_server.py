@@ -1,7 +1,10 @@
 """A local stand-in for the Google Sheets API v4, for tests, benchmarks and the demo.
 
-It serves what buyersync uses: ``POST /token`` (the service-account JWT exchange),
-``GET /v4/spreadsheets/{id}`` (sheet properties), ``GET .../values/{range}`` and
+It serves what buyersync uses: ``POST /token`` (the service-account JWT exchange and
+the ``refresh_token`` grant of ``authorized_user`` credentials),
+``GET /v4/spreadsheets/{id}`` (sheet properties, merges and named ranges in Google's
+format, honouring ``fields``), ``GET .../values/{range}`` (an A1 range or the name of a
+named range) and
 ``GET .../values:batchGet``, with Google's behaviour where it matters: ranges in A1
 notation with quoted titles, ragged rows (trailing empty cells and rows omitted, an
 empty row in the middle as ``[]``), no ``values`` key for an empty range, a 400 for a
@@ -10,8 +13,10 @@ range beyond the grid, and Google's 404 body for an unknown spreadsheet.
 Faults can be injected for the next requests to the values/metadata endpoints:
 :meth:`SheetsServer.fail_next` (429 with ``Retry-After``, 500, 503),
 :meth:`~SheetsServer.delay_next` (a slow answer, to trigger client timeouts),
-:meth:`~SheetsServer.truncate_next` (JSON cut in the middle) and
-:meth:`~SheetsServer.partial_next` (a range shorter than asked). ``requests`` logs
+:meth:`~SheetsServer.truncate_next` (JSON cut in the middle),
+:meth:`~SheetsServer.partial_next` (a range shorter than asked) and
+:meth:`~SheetsServer.blank_next` (rows in the middle of an answer emptied, the range
+intact: a stale replica or a misbehaving proxy). ``requests`` logs
 every request (path, query, whether it carried a bearer token) so tests can count them.
 
 :meth:`SheetsServer.load_cassette` replays a recorded gspread VCR cassette
@@ -43,6 +48,8 @@ class _Sheet:
     hidden: bool = False
     row_count: int = 0
     column_count: int = 0
+    #: Merged ranges as Google's GridRange objects (0-based, end exclusive).
+    merges: list[dict[str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -50,6 +57,8 @@ class _Spreadsheet:
     spreadsheet_id: str
     title: str
     sheets: list[_Sheet] = field(default_factory=list)
+    #: Named ranges as Google's NamedRange objects.
+    named_ranges: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -131,11 +140,14 @@ class SheetsServer:
         sheet_id: int | None = None,
         row_count: int | None = None,
         column_count: int | None = None,
+        merges: list[str] | None = None,
     ) -> int:
         """Add a sheet (a tab) to a spreadsheet, creating the spreadsheet if needed.
 
         Returns the sheet's ``sheetId`` (the ``gid`` in its URL). The grid is sized
         like Google's: at least 1000 rows and 26 columns, or the data's size.
+        ``merges`` are A1 ranges (``"A5:D5"``); only their top-left cell should hold a
+        value, as in Google Sheets.
         """
         with self._lock:
             book = self.spreadsheets.setdefault(
@@ -155,9 +167,21 @@ class SheetsServer:
                     hidden,
                     row_count if row_count is not None else max(1000, len(rows)),
                     column_count if column_count is not None else max(26, width),
+                    [_grid_range(m) for m in merges or ()],
                 )
             )
             return sid
+
+    def add_named_range(self, spreadsheet_id: str, name: str, title: str, cells: str) -> None:
+        """Name the range ``cells`` (A1, e.g. ``"B3:E20"`` or ``"A:C"``) of tab ``title``."""
+        with self._lock:
+            book = self.spreadsheets[spreadsheet_id]
+            sheet = next(s for s in book.sheets if s.title == title)
+            grid = _grid_range(cells)
+            grid["sheetId"] = sheet.sheet_id
+            book.named_ranges.append(
+                {"namedRangeId": secrets.token_hex(6), "name": name, "range": grid}
+            )
 
     def clear(self) -> None:
         with self._lock:
@@ -203,6 +227,9 @@ class SheetsServer:
                     for j, value in enumerate(row):
                         grid[(r0 + i, c0 + j)] = str(value)
 
+        def sheet_meta(meta: dict[str, Any], title: str) -> dict[str, Any]:
+            return next(s for s in meta["sheets"] if s["properties"]["title"] == title)
+
         def rows_of(grid: dict[tuple[int, int], str]) -> list[list[str]]:
             nrows = max((r for r, _ in grid), default=-1) + 1
             ncols = max((c for _, c in grid), default=-1) + 1
@@ -222,11 +249,15 @@ class SheetsServer:
                     row_count=gp.get("rowCount"),
                     column_count=gp.get("columnCount"),
                 )
+                self.spreadsheets[sid].sheets[-1].merges = [
+                    dict(m) for m in sheet_meta(meta, props["title"]).get("merges", [])
+                ]
             # Tabs added after the recorded spreadsheets.get call exist only in values.
             for (gsid, title), grid in grids.items():
                 if gsid == sid and title not in titles:
                     self.add_sheet(sid, title, rows_of(grid))
             self.spreadsheets[sid].title = meta.get("properties", {}).get("title", sid)
+            self.spreadsheets[sid].named_ranges = [dict(n) for n in meta.get("namedRanges", [])]
             loaded.append(sid)
         return loaded
 
@@ -252,6 +283,12 @@ class SheetsServer:
         with self._lock:
             self._faults.extend([("partial", None)] * n)
 
+    def blank_next(self, n: int = 1) -> None:
+        """Answer the next ``n`` values requests with their middle rows emptied (``[]``)
+        but the range and row count intact, as a stale replica or a bad proxy might."""
+        with self._lock:
+            self._faults.extend([("blank", None)] * n)
+
     def _next_fault(self) -> tuple[str, Any] | None:
         with self._lock:
             return self._faults.pop(0) if self._faults else None
@@ -274,9 +311,12 @@ class SheetsServer:
         return None
 
     def values(
-        self, book: _Spreadsheet, a1: str, partial: bool = False
+        self, book: _Spreadsheet, a1: str, partial: bool = False, blank: bool = False
     ) -> tuple[int, dict[str, Any]]:
-        """The ``ValueRange`` for ``a1``, or an error answer."""
+        """The ``ValueRange`` for ``a1`` (or a named range's name), or an error answer."""
+        named = next((n for n in book.named_ranges if n.get("name") == a1), None)
+        if named is not None:
+            a1 = self._a1_of(book, named["range"])
         title, cells = split_range(a1)
         sheet = self._sheet(book, title)
         if sheet is None:
@@ -318,6 +358,8 @@ class SheetsServer:
         else:
             end_row, end_col = r1, c1
         assert end_row is not None
+        if blank and len(out) > 2:
+            out = [out[0]] + [[] for _ in out[1:-1]] + [out[-1]]
         if partial:
             keep = len(out) // 2
             out = out[:keep]
@@ -333,26 +375,62 @@ class SheetsServer:
             del body["range"]
         return 200, body
 
-    def metadata(self, book: _Spreadsheet) -> dict[str, Any]:
+    def _a1_of(self, book: _Spreadsheet, grid: dict[str, Any]) -> str:
+        sheet = next(s for s in book.sheets if s.sheet_id == grid.get("sheetId", 0))
+        r0, c0 = grid.get("startRowIndex", 0), grid.get("startColumnIndex", 0)
+        r1 = grid.get("endRowIndex", sheet.row_count)
+        c1 = grid.get("endColumnIndex", sheet.column_count)
+        return f"{quote_title(sheet.title)}!{column_name(c0)}{r0 + 1}:{column_name(c1 - 1)}{r1}"
+
+    def metadata(self, book: _Spreadsheet, fields: str | None = None) -> dict[str, Any]:
+        """The spreadsheet resource. With ``fields`` (``sheets.properties,
+        sheets.merges,namedRanges``) only those parts come back, as from Google;
+        Google leaves out empty lists."""
+        wanted = {f.strip() for f in fields.split(",")} if fields else None
+
+        def want(name: str) -> bool:
+            return wanted is None or name in wanted or name.split(".")[0] in wanted
+
         sheets = []
         for i, s in enumerate(book.sheets):
-            props: dict[str, Any] = {
-                "sheetId": s.sheet_id,
-                "title": s.title,
-                "index": i,
-                "sheetType": "GRID",
-                "gridProperties": {"rowCount": s.row_count, "columnCount": s.column_count},
+            entry: dict[str, Any] = {}
+            if want("sheets.properties"):
+                props: dict[str, Any] = {
+                    "sheetId": s.sheet_id,
+                    "title": s.title,
+                    "index": i,
+                    "sheetType": "GRID",
+                    "gridProperties": {"rowCount": s.row_count, "columnCount": s.column_count},
+                }
+                if self.omit_grid:
+                    del props["gridProperties"]
+                if s.hidden:
+                    props["hidden"] = True
+                entry["properties"] = props
+            if want("sheets.merges") and s.merges:
+                entry["merges"] = [dict(m) for m in s.merges]
+            sheets.append(entry)
+        body: dict[str, Any] = {"sheets": sheets}
+        if wanted is None:
+            body = {
+                "spreadsheetId": book.spreadsheet_id,
+                "properties": {"title": book.title, "locale": "en_US"},
+                **body,
             }
-            if self.omit_grid:
-                del props["gridProperties"]
-            if s.hidden:
-                props["hidden"] = True
-            sheets.append({"properties": props})
-        return {
-            "spreadsheetId": book.spreadsheet_id,
-            "properties": {"title": book.title, "locale": "en_US"},
-            "sheets": sheets,
-        }
+        if want("namedRanges") and book.named_ranges:
+            body["namedRanges"] = [dict(n) for n in book.named_ranges]
+        return body
+
+
+def _grid_range(cells: str) -> dict[str, int]:
+    """``"A5:D5"`` → Google's GridRange (0-based, end exclusive; open ends left out)."""
+    (r0, c0), (r1, c1) = _parse_cells(cells)
+    grid = {"startRowIndex": r0, "startColumnIndex": c0}
+    if r1 is not None:
+        grid["endRowIndex"] = r1 + 1
+    if c1 is not None:
+        grid["endColumnIndex"] = c1 + 1
+    return grid
 
 
 def _error(code: int, message: str, status: str) -> dict[str, Any]:
@@ -402,9 +480,13 @@ class _Handler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path != "/token":
             self._send(404, _error(404, "Not found", "NOT_FOUND"))
             return
-        if form.get("grant_type", [""])[
-            0
-        ] != "urn:ietf:params:oauth:grant-type:jwt-bearer" or not form.get("assertion"):
+        grant = form.get("grant_type", [""])[0]
+        if grant == "refresh_token":
+            # authorized_user credentials (gcloud auth application-default login).
+            if not form.get("refresh_token") or not form.get("client_id"):
+                self._send(400, {"error": "invalid_grant", "error_description": "bad request"})
+                return
+        elif grant != "urn:ietf:params:oauth:grant-type:jwt-bearer" or not form.get("assertion"):
             self._send(400, {"error": "invalid_grant", "error_description": "bad request"})
             return
         token = "stand-in-" + secrets.token_hex(16)
@@ -423,6 +505,10 @@ class _Handler(BaseHTTPRequestHandler):
         with owner._lock:
             owner.requests.append(LoggedRequest("GET", path, query, authorized))
         fault = owner._next_fault()
+        if fault and fault[0] == "blank" and "/values" not in path:
+            with owner._lock:  # meant for a values answer: keep it for the next one
+                owner._faults.insert(0, fault)
+            fault = None
         if fault and fault[0] == "delay":
             time.sleep(fault[1])
             fault = None
@@ -452,18 +538,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, _error(404, "Requested entity was not found.", "NOT_FOUND"))
             return
         partial = bool(fault and fault[0] == "partial")
+        blank = bool(fault and fault[0] == "blank")
         if len(segs) == 4 and not action:
-            status, body = 200, owner.metadata(book)
+            status, body = 200, owner.metadata(book, query.get("fields", [None])[0])
         elif len(segs) == 5 and segs[4] == "values:batchGet":
             ranges = query.get("ranges", [])
-            answers = [owner.values(book, r, partial) for r in ranges]
+            answers = [owner.values(book, r, partial, blank) for r in ranges]
             bad = next((a for a in answers if a[0] != 200), None)
             if bad:
                 status, body = bad
             else:
                 status, body = 200, {"spreadsheetId": sid, "valueRanges": [a[1] for a in answers]}
         elif len(segs) >= 6 and segs[4] == "values":
-            status, body = owner.values(book, "/".join(segs[5:]), partial)
+            status, body = owner.values(book, "/".join(segs[5:]), partial, blank)
         else:
             status, body = 404, _error(404, "Not found", "NOT_FOUND")
         if fault and fault[0] == "truncate":
@@ -504,6 +591,22 @@ def write_service_account(
     return out
 
 
+def write_authorized_user(path: str | Path, token_uri: str) -> Path:
+    """Write an ``authorized_user`` JSON (what ``gcloud auth application-default login``
+    writes) whose ``token_uri`` is ours, so its refresh-token flow runs locally."""
+    info = {
+        "type": "authorized_user",
+        "client_id": "stand-in.apps.googleusercontent.com",
+        "client_secret": secrets.token_hex(12),
+        "refresh_token": "1//stand-in-" + secrets.token_hex(16),
+        "token_uri": token_uri,
+    }
+    out = Path(path)
+    out.write_text(json.dumps(info), encoding="utf-8")
+    out.chmod(0o600)
+    return out
+
+
 def iter_cassettes(folder: str | Path) -> Iterator[Path]:
     """The gspread cassettes in ``folder``, sorted by name."""
     yield from sorted(Path(folder).glob("*.json"))
@@ -517,5 +620,6 @@ __all__ = [
     "iter_cassettes",
     "quote_title",
     "split_range",
+    "write_authorized_user",
     "write_service_account",
 ]
