@@ -86,6 +86,38 @@ SETTINGS: tuple[Spec, ...] = (
         "Encoding of a CSV file (utf-8 with or without BOM, cp932, ...).",
         "--encoding",
     ),
+    # -- XLSX bounds: a hostile workbook cannot take unbounded memory or time --
+    Spec(
+        "xlsx_max_part_mb",
+        int,
+        64,
+        "Largest uncompressed size, in MiB, of an XLSX part read whole (shared strings, "
+        "workbook, styles, relationships) and of one sheet row.",
+        "--xlsx-max-part-mb",
+    ),
+    Spec(
+        "xlsx_max_sheet_mb",
+        int,
+        2048,
+        "Largest uncompressed size, in MiB, of an XLSX sheet's XML (read in chunks).",
+        "--xlsx-max-sheet-mb",
+    ),
+    Spec(
+        "xlsx_max_compression_ratio",
+        int,
+        100,
+        "Largest uncompressed/compressed size ratio of an XLSX part over 1 MiB "
+        "(a zip bomb inflates far more than a real workbook).",
+        "--xlsx-max-compression-ratio",
+    ),
+    Spec(
+        "xlsx_stream_threshold_mb",
+        int,
+        64,
+        "Sheets with more XML than this many MiB are read by the streaming reader "
+        "(bounded memory) instead of python-calamine (faster, whole sheet in memory).",
+        "--xlsx-stream-threshold-mb",
+    ),
     # -- CSV dialect and bounds (docs/sources.md, "CSV") --
     Spec(
         "delimiter",
@@ -362,6 +394,10 @@ class Settings:
     sheet: str | None = None
     header_row: int = 1
     encoding: str = "utf-8"
+    xlsx_max_part_mb: int = 64
+    xlsx_max_sheet_mb: int = 2048
+    xlsx_max_compression_ratio: int = 100
+    xlsx_stream_threshold_mb: int = 64
     key_column: str = "buyer_number"
     delimiter: str | None = None
     csv_max_field_lines: int = 20
@@ -590,6 +626,11 @@ def validate(settings: Settings) -> None:
         )
     if settings.header_row < 1:
         raise ConfigError(f"header row must be 1 or more (got {settings.header_row})")
+    for name in ("xlsx_max_part_mb", "xlsx_max_sheet_mb", "xlsx_max_compression_ratio"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name} must be at least 1 (got {getattr(settings, name)})")
+    if settings.xlsx_stream_threshold_mb < 0:
+        raise ConfigError("xlsx_stream_threshold_mb cannot be negative")
     if settings.retry_max_attempts < 1:
         raise ConfigError("retry max attempts must be at least 1")
     if settings.retry_base_seconds < 0 or settings.retry_max_seconds < 0:

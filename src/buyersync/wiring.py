@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from buyersync.settings import Settings
 from buyersync.sources import open_source as _open_source
 from buyersync.sources.base import Source
+from buyersync.sources.xlsx.limits import XlsxLimits
 from buyersync.store import open_database as _open_database
 from buyersync.store.db import Database
 
@@ -52,6 +53,12 @@ def open_source(settings: Settings) -> Source:
         encoding=settings.encoding,
         sheets_api_url=settings.sheets_api_url,
         google_credentials=settings.google_credentials,
+        xlsx_limits=XlsxLimits(
+            max_part_bytes=settings.xlsx_max_part_mb << 20,
+            max_sheet_bytes=settings.xlsx_max_sheet_mb << 20,
+            max_ratio=settings.xlsx_max_compression_ratio,
+        ),
+        xlsx_stream_threshold=settings.xlsx_stream_threshold_mb << 20,
         delimiter=settings.delimiter,
         csv_max_field_lines=settings.csv_max_field_lines,
         csv_max_field_chars=settings.csv_max_field_chars,

@@ -119,9 +119,13 @@ def test_title_block_above_header_row_5(realdata: Path, threshold: int) -> None:
     codes = [r.values[0] for r in rows]
     assert "00000105438" in codes  # leading zeros kept
     assert sum(c.startswith("0") for c in codes) > 7000
-    # A merged category row: the value in column A, the rest of the merge blank.
-    category = next(r for r in rows if r.values[0] and not any(r.values[1:]))
-    assert "/" in category.values[0] or category.values[0].isupper()
+    # The category titles merged across A:J are section rows, not buyers: their title
+    # is in ``section`` and every value is blank.
+    sections = [r for r in rows if r.section is not None]
+    assert len(sections) == 108
+    assert all(not any(r.values) and not r.problems for r in sections)
+    assert sections[0].section and ("/" in sections[0].section or sections[0].section.isupper())
+    assert not [r for r in rows if r.section is None and r.values[0] and not any(r.values[1:])]
 
 
 @pytest.mark.parametrize("threshold", READERS)

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from buyersync.errors import ConfigError
 from buyersync.sources.base import SheetData, Source
+
+if TYPE_CHECKING:
+    from buyersync.sources.xlsx.limits import XlsxLimits
 
 _GSHEETS_URL = re.compile(r"^https?://docs\.google\.com/spreadsheets/d/([A-Za-z0-9_-]+)")
 
@@ -25,6 +29,8 @@ def open_source(
     encoding: str = "utf-8",
     sheets_api_url: str = "https://sheets.googleapis.com",
     google_credentials: str | None = None,
+    xlsx_limits: XlsxLimits | None = None,
+    xlsx_stream_threshold: int | None = None,
     delimiter: str | None = None,
     csv_max_field_lines: int | None = None,
     csv_max_field_chars: int | None = None,
@@ -75,7 +81,12 @@ def open_source(
     if suffix in (".xlsx", ".xlsm"):
         from buyersync.sources.xlsx_source import XlsxSource
 
-        return XlsxSource(spec, sheet=sheet, header_row=header_row)
+        extra: dict[str, Any] = {}
+        if xlsx_limits is not None:
+            extra["limits"] = xlsx_limits
+        if xlsx_stream_threshold is not None:
+            extra["stream_threshold"] = xlsx_stream_threshold
+        return XlsxSource(spec, sheet=sheet, header_row=header_row, **extra)
     if suffix == ".xls":
         raise ConfigError(
             f"{spec}: the old binary .xls format is not supported",

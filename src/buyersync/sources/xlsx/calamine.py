@@ -1,12 +1,11 @@
 """The python-calamine reader: the fastest we measured, but it holds the whole sheet
-in memory and reads an Excel error cell (``#REF!`` …) as ``""`` — so the error cells
-are found first by a byte scan of the sheet XML (:func:`scan_errors`)."""
+in memory, reads an Excel error cell (``#REF!`` …) and a formula without a saved value
+as ``""``, and knows nothing of number formats other than dates — so those cells are
+found first by a byte scan of the sheet XML (:func:`buyersync.sources.xlsx.scan.scan_sheet`)
+and their text is set here from what the scan noted."""
 
 from __future__ import annotations
 
-import html
-import re
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,74 +16,37 @@ from buyersync.sources.xlsx.cells import (
     CellProblems,
     RawRow,
     cell_text,
-    col_index,
+    digits_lost,
     error_problem,
-    row_of,
+    number_cell_text,
+    number_text,
+    rounded_problem,
+    uncached_problem,
 )
+from buyersync.sources.xlsx.formats import NumberFormat
+from buyersync.sources.xlsx.scan import CellNote
 from buyersync.sources.xlsx.workbook import not_a_workbook
 
-#: ``{(row, col): "#REF!"}``: row 1-based, col 0-based.
-ErrorCells = dict[tuple[int, int], str]
 
-_ERR_CELL = re.compile(rb"<(?:\w+:)?c\b[^>]*\bt=\"e\"[^>]*>")
-_REF_ATTR = re.compile(rb"\br=\"([A-Za-z]+[0-9]+)\"")
-_V_ELEM = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
-_CELL_END = re.compile(rb"</(?:\w+:)?c>")
-# Enough of a chunk's end to hold a whole error cell split across two chunks.
-_OVERLAP = 4096
-
-
-class _Unplaced(Exception):
-    """An error cell without an ``r=`` reference: its position is implied by order."""
-
-
-def _error_value(buf: bytes, pos: int) -> str:
-    """The cached ``<v>`` of the error cell whose start tag ends at ``pos``."""
-    close = _CELL_END.search(buf, pos)
-    v = _V_ELEM.search(buf, pos, close.start() if close else len(buf))
-    return html.unescape(v.group(1).decode("utf-8", "replace")) if v else "#N/A"
+def _noted(
+    number: int, c: int, note: CellNote, value: object
+) -> tuple[str, tuple[int, str] | None]:
+    kind, detail = note
+    if kind == "error":
+        return "", error_problem(number, c, str(detail))
+    if kind == "uncached":
+        return "", uncached_problem(number, c)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        assert isinstance(detail, NumberFormat)
+        if digits_lost(value):
+            return number_text(float(value)), rounded_problem(number, c, number_text(float(value)))
+        return number_cell_text(float(value), detail, date1904=False), None
+    return cell_text(value), None
 
 
-def _collect(buf: bytes, stop: int, found: ErrorCells) -> int:
-    """Add the error cells of ``buf`` that start before ``stop``; return where the last
-    one's start tag ends (0 when there was none). Raises :class:`_Unplaced`."""
-    last = 0
-    for m in _ERR_CELL.finditer(buf):
-        if m.start() >= stop:
-            break
-        ref = _REF_ATTR.search(m.group(0))
-        if not ref:
-            raise _Unplaced
-        r = ref.group(1).decode()
-        found[(row_of(r), col_index(r))] = _error_value(buf, m.end())
-        last = m.end()
-    return last
-
-
-def scan_errors(zf: zipfile.ZipFile, part: str) -> ErrorCells | None:
-    """Error cells of a sheet as ``{(row, col): "#REF!"}`` (row 1-based, col 0-based).
-
-    A byte search skips chunks without ``t="e"``, so a sheet without errors costs one
-    decompression. Returns ``None`` when an error cell has no ``r=`` reference (its
-    position is implied by order): the caller then uses the streaming reader.
-    """
-    found: ErrorCells = {}
-    tail = b""
-    try:
-        with zf.open(part) as fh:
-            while chunk := fh.read(1 << 20):
-                buf = tail + chunk
-                cut = max(0, len(buf) - _OVERLAP)
-                if b't="e"' in buf:
-                    cut = max(cut, _collect(buf, cut, found))
-                tail = buf[cut:]
-            _collect(tail, len(tail), found)
-    except _Unplaced:
-        return None
-    return found
-
-
-def calamine_rows(path: Path, name: str, errors: ErrorCells) -> Iterator[RawRow]:
+def calamine_rows(
+    path: Path, name: str, notes: dict[tuple[int, int], CellNote]
+) -> Iterator[RawRow]:
     """``(row_number, cells, problems)`` for every row of the sheet's used range."""
     try:
         with python_calamine.CalamineWorkbook.from_path(str(path)) as book:
@@ -107,20 +69,30 @@ def calamine_rows(path: Path, name: str, errors: ErrorCells) -> Iterator[RawRow]
     expected_rows = end[0] + 1
     lead = [""] * first_col
     offset = -1
-    by_row: dict[int, list[tuple[int, str]]] = {}
-    for (r, c), e in errors.items():
-        by_row.setdefault(r, []).append((c, e))
+    by_row: dict[int, list[tuple[int, CellNote]]] = {}
+    for (r, c), note in notes.items():
+        by_row.setdefault(r, []).append((c, note))
     for offset, raw in enumerate(sheet.iter_rows()):
         number = first_row + offset
         # Most cells are text: skip the call for them (a fifth of the read at 100,000 rows).
         cells = lead + [v if type(v) is str else cell_text(v) for v in raw]
-        problems: CellProblems = ()
+        found_problems: list[tuple[int, str]] = []
         found = by_row.get(number)
         if found:
-            for c, _error in found:
+            for c, note in found:
+                value = raw[c - first_col] if 0 <= c - first_col < len(raw) else ""
+                text, problem = _noted(number, c, note, value)
                 if c < len(cells):
-                    cells[c] = ""
-            problems = tuple(error_problem(number, c, e) for c, e in sorted(found))
+                    cells[c] = text
+                if problem is not None:
+                    found_problems.append(problem)
+        if any(type(v) is float and abs(v) >= 1e15 for v in raw):
+            noted = {c for c, _ in found or ()}
+            for i, v in enumerate(raw):
+                c = i + first_col
+                if type(v) is float and digits_lost(v) and c not in noted:
+                    found_problems.append(rounded_problem(number, c, cells[c]))
+        problems: CellProblems = tuple(sorted(found_problems)) if found_problems else ()
         yield number, cells, problems
     if offset + 1 != expected_rows:
         raise SourceError(
@@ -130,4 +102,4 @@ def calamine_rows(path: Path, name: str, errors: ErrorCells) -> Iterator[RawRow]
         )
 
 
-__all__ = ["ErrorCells", "calamine_rows", "scan_errors"]
+__all__ = ["calamine_rows"]

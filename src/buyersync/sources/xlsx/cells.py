@@ -8,7 +8,7 @@ import re
 from typing import Any, TypeAlias
 
 from buyersync.rules.normalize import column_letter
-from buyersync.sources.xlsx.formats import FormatKind, NumberFormat
+from buyersync.sources.xlsx.formats import FormatKind, NumberFormat, digits_text
 
 #: ``(column, message)`` for every cell of a row that cannot be read as written
 #: (column 0-based), as :class:`buyersync.records.SheetRow` carries them.
@@ -80,9 +80,44 @@ def number_cell_text(value: float, fmt: NumberFormat, *, date1904: bool) -> str:
             return duration_text(dt.timedelta(days=value))
         if fmt.kind is FormatKind.DATE:
             return _serial_text(value, date1904=date1904)
+        if fmt.kind is FormatKind.DIGITS and fmt.code is not None:
+            shown = digits_text(value, fmt.code)
+            if shown is not None:
+                return shown
     except (OverflowError, ValueError):
-        pass  # a serial outside the calendar: show the number
+        pass  # a serial outside the calendar, or inf/nan: show the number
     return number_text(value)
+
+
+#: Excel keeps 15 significant digits: a number of 16 or more integer digits has lost
+#: the ones after the 15th (a 20-digit ID typed as a number), whatever it shows.
+ROUNDED_ABOVE = 1e15
+
+
+def digits_lost(value: float) -> bool:
+    """Whether Excel has already rounded this number's digits (16 or more of them)."""
+    return abs(value) >= ROUNDED_ABOVE
+
+
+def rounded_problem(row: int, col: int, text: str) -> tuple[int, str]:
+    """The problem a number with more digits than Excel keeps puts on its row."""
+    return (
+        col,
+        f"cell {column_letter(col)}{row} holds the number {text}, which has more than 15 "
+        "significant digits: Excel keeps only 15, so the digits after them are already "
+        "lost in the file; format the column as Text in the sheet and enter the values "
+        "again (or import them as text)",
+    )
+
+
+def uncached_problem(row: int, col: int) -> tuple[int, str]:
+    """The problem a formula without a saved value puts on its row."""
+    return (
+        col,
+        f"cell {column_letter(col)}{row} holds a formula with no saved value (the file "
+        "was written by a program that does not calculate); open and save the file in "
+        "Excel or LibreOffice",
+    )
 
 
 def unescape(text: str) -> str:
@@ -132,11 +167,14 @@ __all__ = [
     "RawRow",
     "cell_text",
     "col_index",
+    "digits_lost",
     "duration_text",
     "error_problem",
     "number_cell_text",
     "number_text",
+    "rounded_problem",
     "row_of",
     "unescape",
+    "uncached_problem",
     "unescape_ooxml",
 ]

@@ -13,18 +13,22 @@ from xml.etree import ElementTree as ET
 from buyersync.sources.xlsx.cells import (
     RawRow,
     col_index,
+    digits_lost,
     error_problem,
     number_cell_text,
+    number_text,
+    rounded_problem,
+    uncached_problem,
     unescape,
     unescape_ooxml,
 )
-from buyersync.sources.xlsx.formats import GENERAL, NumberFormat, load_number_formats
+from buyersync.sources.xlsx.formats import GENERAL, FormatKind, NumberFormat, load_number_formats
+from buyersync.sources.xlsx.limits import open_part
+from buyersync.sources.xlsx.scan import ATTR, CELL, ROW, V_ELEM, row_segments, uncached
 from buyersync.sources.xlsx.workbook import MAIN_NS, Workbook
 
-_ROW = re.compile(rb"<(?:\w+:)?row\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?row>)", re.S)
-_CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
-_ATTR = re.compile(rb"\b([rts])=\"([^\"]*)\"")
-_V_ELEM = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
+_V_ELEM = V_ELEM
+
 _INLINE_T = re.compile(rb"<(?:\w+:)?t\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?t>)", re.S)
 _RPH = re.compile(rb"<(?:\w+:)?rPh\b.*?</(?:\w+:)?rPh>", re.S)
 
@@ -70,6 +74,7 @@ class StreamingSheet:
     """Reads one sheet's XML in 1 MiB chunks; memory does not grow with the row count."""
 
     def __init__(self, book: Workbook, part: str) -> None:
+        self.book = book
         self.zf = book.zip
         self.part = part
         self.date1904 = book.date1904
@@ -83,11 +88,15 @@ class StreamingSheet:
         idx = int(style)
         return self.formats[idx] if idx < len(self.formats) else GENERAL
 
-    def _cell(self, attrs: dict[bytes, bytes], body: bytes | None) -> tuple[str, str | None]:
-        """``(text, error)`` of one ``<c>`` element."""
+    def _cell(
+        self, number: int, col: int, attrs: dict[bytes, bytes], body: bytes | None
+    ) -> tuple[str, tuple[int, str] | None]:
+        """``(text, problem)`` of one ``<c>`` element."""
         kind = attrs.get(b"t", b"n")
         if not body:
             return "", None
+        if uncached(body, kind):
+            return "", uncached_problem(number, col)
         if kind == b"inlineStr":
             return _inline_text(body), None
         v = _V_ELEM.search(body)
@@ -104,46 +113,42 @@ class StreamingSheet:
         if kind == b"b":
             return ("TRUE" if raw.strip() in ("1", "true") else "FALSE"), None
         if kind == b"e":
-            return "", unescape(raw)
+            return "", error_problem(number, col, unescape(raw))
         try:
             value = float(raw)
         except ValueError:
             return unescape(raw), None
-        return number_cell_text(value, self._format(attrs.get(b"s")), date1904=self.date1904), None
+        fmt = self._format(attrs.get(b"s"))
+        if digits_lost(value) and fmt.kind not in (FormatKind.DATE, FormatKind.DURATION):
+            return number_text(value), rounded_problem(number, col, number_text(value))
+        return number_cell_text(value, fmt, date1904=self.date1904), None
 
     def _row(self, number: int, body: bytes | None) -> RawRow:
         cells: list[str] = []
         problems: list[tuple[int, str]] = []
         if body:
             col = -1
-            for c in _CELL.finditer(body):
-                cattrs = dict(_ATTR.findall(c.group(1)))
+            for c in CELL.finditer(body):
+                cattrs = dict(ATTR.findall(c.group(1)))
                 ref = cattrs.get(b"r")
                 col = col_index(ref.decode()) if ref else col + 1
-                text, error = self._cell(cattrs, c.group(2))
+                text, problem = self._cell(number, col, cattrs, c.group(2))
                 if col >= len(cells):
                     cells.extend([""] * (col - len(cells) + 1))
                 cells[col] = text
-                if error is not None:
-                    problems.append(error_problem(number, col, error))
+                if problem is not None:
+                    problems.append(problem)
         return number, cells, tuple(problems)
 
     def rows(self) -> Iterator[RawRow]:
         number = 0
-        tail = b""
-        with self.zf.open(self.part) as fh:
-            while True:
-                chunk = fh.read(1 << 20)
-                buf = tail + chunk
-                end = 0
-                for m in _ROW.finditer(buf):
-                    end = m.end()
-                    r = dict(_ATTR.findall(m.group(1))).get(b"r")
+        name = self.book.path.name
+        with open_part(self.zf, name, self.part, self.book.limits, sheet=True) as fh:
+            for seg in row_segments(fh, self.book.limits, f"{name}: sheet part {self.part}"):
+                for m in ROW.finditer(seg):
+                    r = dict(ATTR.findall(m.group(1))).get(b"r")
                     number = int(r) if r else number + 1
                     yield self._row(number, m.group(2))
-                tail = buf[end:]
-                if not chunk:
-                    break
 
 
 __all__ = ["StreamingSheet"]

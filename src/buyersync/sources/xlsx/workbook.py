@@ -15,6 +15,8 @@ from types import TracebackType
 from xml.etree import ElementTree as ET
 
 from buyersync.errors import SourceError
+from buyersync.sources.xlsx.limits import DEFAULT_LIMITS, LimitExceeded, XlsxLimits, check_part
+from buyersync.sources.xlsx.limits import read_part as _read_part
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -52,11 +54,14 @@ class Workbook:
     """The parts of a workbook package both readers need (names, paths, date system).
 
     Opening reads only the zip directory and the small workbook parts. Use it as a
-    context manager (or call :meth:`close`): it holds the file open.
+    context manager (or call :meth:`close`): it holds the file open. Every part is
+    checked against ``limits`` before it is inflated, including the shared strings and
+    styles both readers load whole.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limits: XlsxLimits = DEFAULT_LIMITS) -> None:
         self.path = path
+        self.limits = limits
         try:
             self.zip = zipfile.ZipFile(path)
         except zipfile.BadZipFile:
@@ -65,6 +70,9 @@ class Workbook:
             raise SourceError(f"cannot read {path}: {exc.strerror}") from None
         try:
             self._load()
+        except LimitExceeded:
+            self.zip.close()
+            raise
         except (KeyError, ET.ParseError, zipfile.BadZipFile, ValueError) as exc:
             self.zip.close()
             raise SourceError(
@@ -76,17 +84,17 @@ class Workbook:
         names = set(self.zip.namelist())
         book_part = "xl/workbook.xml"
         if book_part not in names:
-            root_rels = ET.fromstring(self.zip.read("_rels/.rels"))
+            root_rels = ET.fromstring(self.read_part("_rels/.rels"))
             for rel in root_rels:
                 if rel.get("Type", "").endswith("/officeDocument"):
                     book_part = rel.get("Target", "").lstrip("/")
-        book = ET.fromstring(self.zip.read(book_part))
+        book = ET.fromstring(self.read_part(book_part))
         base = posixpath.dirname(book_part)
         rels_part = posixpath.join(base, "_rels", posixpath.basename(book_part) + ".rels")
         targets: dict[str, str] = {}
         self.shared_strings_part: str | None = None
         self.styles_part: str | None = None
-        for rel in ET.fromstring(self.zip.read(rels_part)):
+        for rel in ET.fromstring(self.read_part(rels_part)):
             target = rel.get("Target", "")
             part = (
                 target.lstrip("/")
@@ -110,6 +118,23 @@ class Workbook:
             self.sheets.append(
                 SheetInfo(el.get("name", ""), el.get("state", "visible") == "visible", part)
             )
+        for loaded_whole in (self.shared_strings_part, self.styles_part):
+            if loaded_whole is not None and loaded_whole in names:
+                check_part(self.zip, self.path.name, loaded_whole, self.limits)
+            elif loaded_whole is not None:
+                # A relation to a part that is not there: read as if it were absent.
+                if loaded_whole == self.shared_strings_part:
+                    self.shared_strings_part = None
+                else:
+                    self.styles_part = None
+
+    def read_part(self, part: str) -> bytes:
+        """A small part read whole, within the part limit."""
+        return _read_part(self.zip, self.path.name, part, self.limits)
+
+    def check_sheet(self, part: str) -> None:
+        """Refuse a sheet whose XML is over the sheet limit or inflates like a bomb."""
+        check_part(self.zip, self.path.name, part, self.limits, sheet=True)
 
     def part_size(self, part: str) -> int:
         """Uncompressed size of a part, from the zip directory (nothing is read)."""
