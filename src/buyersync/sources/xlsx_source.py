@@ -38,7 +38,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from buyersync.errors import ConfigError, SourceError
+from buyersync.errors import ConfigError, SourceContentError, SourceError
 from buyersync.records import SheetRow
 from buyersync.sources.base import SheetData, Source, make_row
 from buyersync.sources.xlsx.calamine import calamine_rows
@@ -248,7 +248,7 @@ class XlsxSource(Source):
         repeated = next((b for a, b in zip(in_xml, in_xml[1:], strict=False) if b <= a), None)
         if repeated is not None:
             # Excel never writes this; readers disagree on which copy wins.
-            raise SourceError(
+            raise SourceContentError(
                 f"{self.path.name}: sheet {name!r}: row {repeated} appears in the sheet's XML "
                 "twice or out of order; the sheet cannot be read whole, nothing is written",
                 hint="open the workbook in Excel or LibreOffice and save it again",
@@ -262,7 +262,7 @@ class XlsxSource(Source):
             detail.append("rows not returned: " + _some(lost))
         if extra:
             detail.append("rows returned that the XML does not hold: " + _some(extra))
-        raise SourceError(
+        raise SourceContentError(
             f"{self.path.name}: sheet {name!r}: the reader returned {len(got)} rows with "
             f"values, but the sheet's XML has {len(in_xml)} such rows "
             f"({'; '.join(detail) or 'in another order'}); the sheet was not read whole, "

@@ -12,7 +12,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import IO
 
-from buyersync.errors import SourceError
+from buyersync.errors import SourceContentError
 
 _MIB = 1 << 20
 #: Parts smaller than this may compress very well (repeated styles) and are cheap anyway.
@@ -31,7 +31,7 @@ class XlsxLimits:
 DEFAULT_LIMITS = XlsxLimits()
 
 
-class LimitExceeded(SourceError):
+class LimitExceeded(SourceContentError):
     """A part of the workbook is over one of the ``xlsx_*`` limits."""
 
     retryable = False  # the same file fails the same way
