@@ -57,8 +57,7 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
     table = Table(show_header=False, box=None, padding=(0, 2))
     for label, value in (
         ("rows read", report.rows_read),
-        ("inserted", report.inserted),
-        ("updated", report.updated),
+        ("written", _written(report)),
         ("failed", report.failed),
         ("queued for retry", report.queued_for_retry),
         ("blank rows skipped", report.skipped_blank),
@@ -86,6 +85,13 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
         console.print(f"warning: {plain(w)}", markup=False, style="yellow")
     if report.dry_run:
         console.print("dry run: nothing was written")
+
+
+def _written(report: SyncReport) -> str:
+    """``inserted 0, changed 1, unchanged 4`` (a dry run cannot tell changed rows yet)."""
+    if report.dry_run:
+        return f"inserted {report.inserted}, updated {report.updated}"
+    return f"inserted {report.inserted}, changed {report.changed}, unchanged {report.unchanged}"
 
 
 def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:

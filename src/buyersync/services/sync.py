@@ -74,7 +74,11 @@ class SyncReport:
     operation: str
     rows_read: int = 0
     inserted: int = 0
+    #: Existing buyers written: ``changed`` (their stored values differ now) plus
+    #: ``unchanged`` (rewritten with the values they had; synced_at still advances).
     updated: int = 0
+    changed: int = 0
+    unchanged: int = 0
     failed: int = 0
     skipped_blank: int = 0
     queued_for_retry: int = 0
@@ -112,6 +116,8 @@ class SyncReport:
             "rows_read": self.rows_read,
             "inserted": self.inserted,
             "updated": self.updated,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
             "failed": self.failed,
             "skipped_blank": self.skipped_blank,
             "queued_for_retry": self.queued_for_retry,
@@ -256,11 +262,13 @@ class SyncEngine:
             )
             self._finish(report, clock)
         log.info(
-            "sync %s finished: %s read, %s inserted, %s updated, %s failed in %.2fs (%.0f rows/s)",
+            "sync %s finished: %s read, %s inserted, %s changed, %s unchanged, %s failed "
+            "in %.2fs (%.0f rows/s)",
             report.run_id,
             report.rows_read,
             report.inserted,
-            report.updated,
+            report.changed,
+            report.unchanged,
             report.failed,
             report.duration_s,
             report.rows_per_s,
@@ -414,6 +422,8 @@ class SyncEngine:
         result = retrying.call(lambda: writer.merge(lo, hi, utcnow()))
         report.inserted += result.inserted
         report.updated += result.updated
+        report.changed += result.changed
+        report.unchanged += result.unchanged
 
     def _isolate(
         self, writer: buyers.Writer, staged: _Staged, lo: int, hi: int, report: SyncReport
@@ -536,6 +546,8 @@ class SyncEngine:
                 rows_read=report.rows_read,
                 inserted=report.inserted,
                 updated=report.updated,
+                changed=report.changed,
+                unchanged=report.unchanged,
                 failed=report.failed,
                 skipped_blank=report.skipped_blank,
                 queued_for_retry=report.queued_for_retry,
