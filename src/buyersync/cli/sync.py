@@ -21,6 +21,7 @@ from buyersync.cli.output import plain, term
 from buyersync.errors import SyncRefused
 from buyersync.rules.backoff import BackoffPolicy
 from buyersync.services.sync import SyncEngine, SyncReport
+from buyersync.settings import parse_options
 
 
 def progress_bar(ctx: Context, label: str):  # type: ignore[no-untyped-def]
@@ -103,6 +104,7 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
         max_shrink_ratio=s.max_shrink_ratio,
         retry=BackoffPolicy.from_settings(s),
         lock_wait_seconds=s.lock_wait_seconds,
+        parse_options=parse_options(s),
         **extra,
     )
 

@@ -48,6 +48,7 @@ from buyersync.rules.backoff import BackoffPolicy
 from buyersync.rules.lengths import excess
 from buyersync.rules.normalize import ColumnMap, map_headers, normalize_key
 from buyersync.rules.rows import Accepted, RowChecker, failure
+from buyersync.rules.typed import ParseOptions
 from buyersync.services.retry import RetryManager
 from buyersync.sources.base import Source
 from buyersync.store import buyers, errorlog, retryqueue, runs
@@ -184,6 +185,7 @@ class SyncEngine:
         lock_name: str | None = "sync",
         queue_failures: bool = True,
         sleep: Sleep = time.sleep,
+        parse_options: ParseOptions | None = None,
     ) -> None:
         self.db = db
         self.source = source
@@ -201,6 +203,7 @@ class SyncEngine:
         self._merge_failed: set[str] = set()
         self.queue_failures = queue_failures
         self.sleep = sleep
+        self.parse_options = parse_options or ParseOptions()
 
     # -- public ----------------------------------------------------------------
     def run(self, *, dry_run: bool = False) -> SyncReport:
@@ -315,7 +318,7 @@ class SyncEngine:
             )
         stored = [c for c in colmap.data_columns if c not in missing]
         limits = {} if created else buyers.column_limits(db)
-        checker = RowChecker(colmap, stored, limits=limits, operation=self.operation)
+        checker = self._checker(colmap, stored, limits, typed=not created)
         db_count_before = buyers.count(db)
         writer = buyers.Writer(db, stored)
         staged = _Staged()
@@ -347,6 +350,21 @@ class SyncEngine:
                     extra={"run_id": report.run_id},
                 )
         self._log_failures(report)
+
+    def _checker(
+        self, colmap: ColumnMap, stored: list[str], limits: Mapping[str, Any], *, typed: bool
+    ) -> RowChecker:
+        """The row checks, with the typed columns of ``buyers`` parsed (a table the sync
+        creates has only text columns)."""
+        return RowChecker(
+            colmap,
+            stored,
+            limits=limits,
+            operation=self.operation,
+            types=buyers.column_types(self.db) if typed else None,
+            parse_options=self.parse_options,
+            booleans=self.db.sql.boolean_literals,
+        )
 
     def _guard_shrink(self, report: SyncReport, db_count: int) -> None:
         if self.select_keys is not None or db_count == 0:
@@ -573,7 +591,7 @@ class SyncEngine:
         stored = [c for c in colmap.data_columns if c not in missing]
         limits = buyers.column_limits(self.db) if exists else {}
         existing = set(buyers.iter_keys(self.db)) if exists else set()
-        checker = RowChecker(colmap, stored, limits=limits, operation=self.operation)
+        checker = self._checker(colmap, stored, limits, typed=exists)
         accepted = 0
         for a in self._checked_rows(rows, checker, report):
             accepted += 1

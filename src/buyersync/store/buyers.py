@@ -17,7 +17,10 @@ from datetime import datetime
 
 from buyersync.errors import SchemaMismatch, StoreError
 from buyersync.rules.normalize import KEY_COLUMN
-from buyersync.store.catalog import column_limits  # noqa: F401 - one catalog reader for all
+from buyersync.store.catalog import (  # noqa: F401 - one catalog reader for all
+    column_limits,
+    column_types,
+)
 from buyersync.store.db import Database
 from buyersync.store.sql import SQL, Composable, Identifier, Verbatim, identifiers
 
