@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from buyersync.rules.typed import ParseOptions
 from buyersync.services.sync import sync
 from buyersync.sources.csv_source import CsvSource
 from buyersync.store import open_database
@@ -190,3 +191,60 @@ def test_domain_resolves_to_its_base_type(tmp_path: Path, pg_url: str) -> None:
     assert code == 1 and doc["inserted"] == 1
     [f] = doc["failures"]
     assert f["details"]["cells"][0]["expected"] == "numeric(10,2)"
+
+
+TYPED_OK = [
+    ["B1", "Ann", "1,234.50", "2024-01-15", "Yes", "12"],
+    ["B2", "Bob", "7", "31/12/2024", "off", "-3"],
+    ["B3", "Cy", "", "", "", ""],
+]
+
+
+@pytest.mark.parametrize("mode", [["--full"], ["--sample", "10"]], ids=["full", "sample"])
+def test_verify_compares_typed_values(tmp_path: Path, db_url: str, mode: list[str]) -> None:
+    env = {"BUYERSYNC_DATE_ORDER": "DMY"}
+    with open_database(db_url) as db:
+        make_table(db)
+    src = write_csv(tmp_path / "b.csv", HEADER, TYPED_OK)
+    assert _sync(db_url, src, env=env)[0] == 0
+    out = run("verify", "--source", str(src), "--db", db_url, "--json", *mode, env=env)
+    doc = json.loads(out.stdout)
+    assert out.returncode == 0 and doc["mismatch_count"] == 0, doc["mismatches"]
+    assert doc["checked"] == 3
+    with open_database(db_url) as db:
+        db.execute(
+            "UPDATE buyers SET credit_limit = 1234.51, active = NULL WHERE buyer_number = 'B1'"
+        )
+        db.execute("UPDATE buyers SET employees = 4 WHERE buyer_number = 'B3'")
+    out = run("verify", "--source", str(src), "--db", db_url, "--json", *mode, env=env)
+    doc = json.loads(out.stdout)
+    assert out.returncode == 1
+    found = {(m["buyer_number"], m["column"], m["sheet_value"]) for m in doc["mismatches"]}
+    assert found == {
+        ("B1", "credit_limit", "1,234.50"),
+        ("B1", "active", "Yes"),
+        ("B3", "employees", None),
+    }
+
+
+@pytest.mark.postgres
+def test_postgres_fingerprints_typed_columns_in_sql(pg_url: str) -> None:
+    """verify --full keeps its speed: the server hashes numeric, date, boolean, integer."""
+    from buyersync.store import catalog, fingerprints
+
+    with open_database(pg_url) as db:
+        make_table(db)
+        cols = ["name", "credit_limit", "joined_on", "active", "employees"]
+        types = catalog.column_types(db)
+        assert fingerprints.server_can_fingerprint(db, cols, types)
+        db.execute(
+            "INSERT INTO buyers (buyer_number, name, credit_limit, joined_on, active, employees) "
+            "VALUES ('B1', 'Ann', 1234.5, '2024-01-15', true, 12)"
+        )
+        server = dict(fingerprints.iter_fingerprints(db, cols, types))
+    from buyersync.rules.compare import sheet_fingerprint
+    from buyersync.rules.typedcells import canonical_cells
+
+    typed = [(i, types[c]) for i, c in enumerate(cols) if types[c].typed]
+    cells = canonical_cells(("Ann", "1,234.5", "2024-01-15", "yes", "12"), typed, ParseOptions())
+    assert server["B1"] == sheet_fingerprint(cells)

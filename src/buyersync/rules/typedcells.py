@@ -56,6 +56,37 @@ def stored_value(value: object, column: ColumnType) -> Value | Problem:
     return parse(text or "", column, CANONICAL)
 
 
+#: A row's typed cells: (position among the row's values, the column's type).
+TypedSlots = Sequence[tuple[int, ColumnType]]
+
+
+def canonical_cells(
+    values: Sequence[str], typed: TypedSlots, options: ParseOptions
+) -> tuple[str, ...]:
+    """A sheet row's compared values with each typed cell as its canonical text (``""``
+    for an empty one); a cell that does not parse stays as written, so it matches no
+    stored value."""
+    out = list(values)
+    for pos, column in typed:
+        parsed = parse(out[pos], column, options)
+        if not isinstance(parsed, Problem):
+            out[pos] = canonical_text(parsed) or ""
+    return tuple(out)
+
+
+def canonical_stored(values: Sequence[object], typed: TypedSlots) -> list[object]:
+    """A database row's values with each typed value as its canonical text, so that it
+    fingerprints as :func:`canonical_cells` of a sheet row holding the same values."""
+    out = list(values)
+    for pos, column in typed:
+        value = out[pos]
+        if value is not None:
+            parsed = stored_value(value, column)
+            if not isinstance(parsed, Problem):
+                out[pos] = canonical_text(parsed)
+    return out
+
+
 def shown(value: str) -> str:
     """A cell value as a message quotes it: escaped, and cut when long."""
     cut = value if len(value) <= _SHOWN else value[: _SHOWN - 1] + "…"

@@ -283,6 +283,7 @@ def verify_job(settings: Settings, sample_size: int = 100) -> JobFn:
                 source,
                 key_column=settings.key_column,
                 mapping=settings.mapping,
+                parse_options=parse_options(settings),
             ).verify(integrity.VerifyMode.SAMPLE, sample_size=sample_size)
         if not report.ok:
             log.warning(
