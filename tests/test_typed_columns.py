@@ -207,7 +207,8 @@ def test_verify_compares_typed_values(tmp_path: Path, db_url: str, mode: list[st
         make_table(db)
     src = write_csv(tmp_path / "b.csv", HEADER, TYPED_OK)
     assert _sync(db_url, src, env=env)[0] == 0
-    out = run("verify", "--source", str(src), "--db", db_url, "--json", *mode, env=env)
+    flag = ["--date-order", "DMY"]  # the flag, as the environment variable above
+    out = run("verify", "--source", str(src), "--db", db_url, "--json", *mode, *flag)
     doc = json.loads(out.stdout)
     assert out.returncode == 0 and doc["mismatch_count"] == 0, doc["mismatches"]
     assert doc["checked"] == 3
@@ -248,3 +249,52 @@ def test_postgres_fingerprints_typed_columns_in_sql(pg_url: str) -> None:
     typed = [(i, types[c]) for i, c in enumerate(cols) if types[c].typed]
     cells = canonical_cells(("Ann", "1,234.5", "2024-01-15", "yes", "12"), typed, ParseOptions())
     assert server["B1"] == sheet_fingerprint(cells)
+
+
+def test_schema_check_reports_typed_columns_and_unparsable_values(
+    tmp_path: Path, db_url: str
+) -> None:
+    with open_database(db_url) as db:
+        make_table(db)
+    out = run("schema", "check", "--db", db_url, "--json")
+    doc = json.loads(out.stdout)
+    typed = {t["column"]: t for t in doc["typed_columns"]}
+    assert {c: t["type"].lower() for c, t in typed.items()} == {
+        "credit_limit": "numeric(12,2)",
+        "joined_on": "date",
+        "active": "boolean",
+        "employees": "integer",
+    }
+    assert all(t["unparsable"] is None for t in typed.values())
+    src = write_csv(tmp_path / "b.csv", HEADER, ROWS)
+    out = run("schema", "check", "--db", db_url, "--source", str(src), "--json")
+    assert out.returncode == 1
+    doc = json.loads(out.stdout)
+    assert doc["ok"] is False and doc["unparsable_count"] == 5
+    typed = {t["column"]: t for t in doc["typed_columns"]}
+    assert {c: t["unparsable"] for c, t in typed.items()} == {
+        "credit_limit": 1,
+        "joined_on": 3,
+        "active": 1,
+        "employees": 0,
+    }
+    assert [(e["cell"], e["value"], e["problem"]) for e in typed["joined_on"]["examples"]] == [
+        ("D4", "2024-02-30", "invalid_date"),
+        ("D5", "03/04/2024", "date_order_needed"),
+        ("D7", "31/12/2024", "date_order_needed"),
+    ]
+    text = run("schema", "check", "--db", db_url, "--source", str(src))
+    assert "typed column: joined_on — date: 3 sheet value(s) would not parse" in text.stdout
+    assert "D4 '2024-02-30' (invalid_date)" in text.stdout
+    assert "every sheet value parses" in text.stdout.split("typed column: employees")[1]
+    fine = run(
+        "schema",
+        "check",
+        "--db",
+        db_url,
+        "--source",
+        str(src),
+        "--json",
+        env={"BUYERSYNC_DATE_ORDER": "DMY"},
+    )
+    assert json.loads(fine.stdout)["unparsable_count"] == 3  # n/a, 2024-02-30, Maybe

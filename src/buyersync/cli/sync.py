@@ -11,6 +11,7 @@ from buyersync.cli.common import (
     DB_SETTINGS,
     RETRY_SETTINGS,
     SOURCE_SETTINGS,
+    TYPED_SETTINGS,
     Context,
     command_settings,
     emit_json,
@@ -116,6 +117,7 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
 @command_settings(
     DB_SETTINGS,
     SOURCE_SETTINGS,
+    TYPED_SETTINGS,
     "batch_size",
     "max_shrink_ratio",
     "lock_wait_seconds",

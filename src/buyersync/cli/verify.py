@@ -9,6 +9,7 @@ import click
 from buyersync.cli.common import (
     DB_SETTINGS,
     SOURCE_SETTINGS,
+    TYPED_SETTINGS,
     Context,
     command_settings,
     emit_json,
@@ -54,7 +55,7 @@ from buyersync.reports import FORMATS, format_for_path, generate_report, summary
     is_flag=True,
     help="Buyers in the database but no longer in the sheet do not fail the check.",
 )
-@command_settings(DB_SETTINGS, SOURCE_SETTINGS)
+@command_settings(DB_SETTINGS, SOURCE_SETTINGS, TYPED_SETTINGS)
 def verify(
     ctx: Context,
     sample: int,

@@ -106,11 +106,11 @@ def cell_problem(column: str, index: int, row_number: int, value: str, problem: 
 
 
 def problems_message(row_number: int, key: str, cells: Sequence[dict]) -> str:
-    """``row 5 (buyer B3): cell C5 (credit_limit) holds '1.234,50', not a numeric(12,2):
-    expected …; correct the cell in the sheet``."""
+    """``row 5 (buyer B3): cell C5 (credit_limit, numeric(12,2)) holds 'n/a': expected
+    …; correct the cell in the sheet``."""
     parts = [
-        f"cell {c['cell']} ({c['column']}) holds {shown(c['value'])}, "
-        f"not a {c['expected']}: {c['message']}"
+        f"cell {c['cell']} ({c['column']}, {c['expected']}) holds {shown(c['value'])}: "
+        f"{c['message']}"
         for c in cells
     ]
     return f"row {row_number} (buyer {key}): {'; '.join(parts)}; correct the cell in the sheet"
