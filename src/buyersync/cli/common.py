@@ -72,6 +72,8 @@ SOURCE_SETTINGS = (
     "sheets_api_url",
     "google_credentials",
 )
+#: How typed buyers columns read sheet text (commands that write or compare values).
+TYPED_SETTINGS = ("number_format", "date_order", "timezone")
 RETRY_SETTINGS = ("retry_max_attempts", "retry_base_seconds", "retry_max_seconds", "retry_jitter")
 ALERT_SETTINGS = (
     "alert_missing_threshold",

@@ -8,6 +8,7 @@ from buyersync.cli.common import (
     DB_SETTINGS,
     RETRY_SETTINGS,
     SOURCE_SETTINGS,
+    TYPED_SETTINGS,
     Context,
     command_settings,
     emit_json,
@@ -110,7 +111,9 @@ def print_sync_missing(report: SyncMissingReport, *, limit: int = SHOWN) -> None
 
 
 @click.command("sync-missing")
-@command_settings(DB_SETTINGS, SOURCE_SETTINGS, "batch_size", "lock_wait_seconds", RETRY_SETTINGS)
+@command_settings(
+    DB_SETTINGS, SOURCE_SETTINGS, TYPED_SETTINGS, "batch_size", "lock_wait_seconds", RETRY_SETTINGS
+)
 def sync_missing(ctx: Context) -> int:
     """Sync only the buyers that are missing from the database.
 

@@ -8,6 +8,7 @@ from buyersync.cli.common import (
     DB_SETTINGS,
     RETRY_SETTINGS,
     SOURCE_SETTINGS,
+    TYPED_SETTINGS,
     Context,
     command_settings,
     emit_json,
@@ -77,7 +78,7 @@ _STYLE = {
     help="How long claimed entries stay with this process; a "
     "process that dies gives them back after this.",
 )
-@command_settings(DB_SETTINGS, SOURCE_SETTINGS, "batch_size", RETRY_SETTINGS)
+@command_settings(DB_SETTINGS, SOURCE_SETTINGS, TYPED_SETTINGS, "batch_size", RETRY_SETTINGS)
 def retry(
     ctx: Context,
     any_time: bool,

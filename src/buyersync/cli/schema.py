@@ -11,6 +11,7 @@ from buyersync.cli.common import (
     EXIT_OK,
     EXIT_PROBLEMS,
     SOURCE_SETTINGS,
+    TYPED_SETTINGS,
     Context,
     command_settings,
     emit_json,
@@ -19,6 +20,7 @@ from buyersync.cli.output import plain
 from buyersync.errors import ConfigError
 from buyersync.rules.schema import FIX_COMMAND, LimitedColumn, MixedCheck
 from buyersync.services.schema import SchemaReport, SchemaValidator
+from buyersync.settings import parse_options
 from buyersync.store.schemafix import FixResult
 
 
@@ -28,20 +30,22 @@ def schema() -> None:
 
 
 @schema.command("check")
-@command_settings(DB_SETTINGS, SOURCE_SETTINGS)
+@command_settings(DB_SETTINGS, SOURCE_SETTINGS, TYPED_SETTINGS)
 def check(ctx: Context) -> int:
     """Report length-limited columns, unmapped sheet columns and rows that would fail.
 
     Lists every VARCHAR(n)/CHAR(n) column of buyers (and, on SQLite, CHECK length
-    limits). With --source, also lists sheet columns that buyers lacks and exactly
-    which rows would be rejected under the current limits (column, limit, length).
+    limits) and the typed columns (numeric, integer, boolean, date, timestamp).
+    With --source, also lists sheet columns that buyers lacks, exactly which rows
+    would be rejected under the current limits (column, limit, length), and per
+    typed column how many sheet values would not parse, with examples.
     Writes nothing. Exits 1 when anything is reported.
     """
     s = ctx.settings
     source = ctx.open_source() if s.source else None
     with ctx.database() as db:
         report = SchemaValidator(
-            db, key_column=s.key_column, mapping=s.mapping
+            db, key_column=s.key_column, mapping=s.mapping, parse_options=parse_options(s)
         ).validate_buyers_schema(source)
     if ctx.json:
         emit_json(report.to_json())
@@ -81,6 +85,16 @@ def _print_check(report: SchemaReport) -> None:
             "sheet columns without a column in buyers: "
             + ", ".join(plain(c) for c in report.unmapped_sheet_columns)
         )
+    for t in report.typed_columns:
+        line = f"typed column: {plain(t.column)} — {plain(t.type)}"
+        if t.unparsable:
+            shown = ", ".join(
+                f"{e['cell']} {plain(repr(e['value']))} ({e['problem']})" for e in t.examples
+            )
+            line += f": {t.unparsable} sheet value(s) would not parse, e.g. {shown}"
+        elif t.unparsable == 0:
+            line += ": every sheet value parses"
+        click.echo(line)
     for r in report.would_fail[:20]:
         shown = ", ".join(o.describe() for o in r.overflows)
         click.echo(f"row {r.row_number} (buyer {plain(r.buyer_number)}) would fail: {plain(shown)}")
@@ -89,6 +103,12 @@ def _print_check(report: SchemaReport) -> None:
     if report.rows_checked is not None:
         click.echo(
             f"{report.rows_checked} sheet rows checked, {len(report.would_fail)} would not fit"
+        )
+    if report.unparsable:
+        click.echo(
+            f"{report.unparsable} sheet value(s) do not parse as their column's type: those "
+            "rows would fail as data_format; correct the cells, or set number_format / "
+            "date_order to how the sheet writes them"
         )
     if report.ok:
         click.echo("schema OK: every text column of buyers is TEXT")

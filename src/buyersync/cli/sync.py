@@ -11,6 +11,7 @@ from buyersync.cli.common import (
     DB_SETTINGS,
     RETRY_SETTINGS,
     SOURCE_SETTINGS,
+    TYPED_SETTINGS,
     Context,
     command_settings,
     emit_json,
@@ -23,6 +24,7 @@ from buyersync.cli.output import plain, term
 from buyersync.errors import SyncRefused
 from buyersync.rules.backoff import BackoffPolicy
 from buyersync.services.sync import SyncEngine, SyncReport
+from buyersync.settings import parse_options
 
 
 def progress_bar(ctx: Context, label: str):  # type: ignore[no-untyped-def]
@@ -59,8 +61,7 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
     table = Table(show_header=False, box=None, padding=(0, 2))
     for label, value in (
         ("rows read", report.rows_read),
-        ("inserted", report.inserted),
-        ("updated", report.updated),
+        ("written", _written(report)),
         ("failed", report.failed),
         ("queued for retry", report.queued_for_retry),
         ("blank rows skipped", report.skipped_blank),
@@ -91,6 +92,13 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
         console.print("dry run: nothing was written")
 
 
+def _written(report: SyncReport) -> str:
+    """``inserted 0, changed 1, unchanged 4`` (a dry run cannot tell changed rows yet)."""
+    if report.dry_run:
+        return f"inserted {report.inserted}, updated {report.updated}"
+    return f"inserted {report.inserted}, changed {report.changed}, unchanged {report.unchanged}"
+
+
 def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
     s = ctx.settings
     return dict(
@@ -100,6 +108,7 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
         max_shrink_ratio=s.max_shrink_ratio,
         retry=BackoffPolicy.from_settings(s),
         lock_wait_seconds=s.lock_wait_seconds,
+        parse_options=parse_options(s),
         **extra,
     )
 
@@ -111,6 +120,7 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
 @command_settings(
     DB_SETTINGS,
     SOURCE_SETTINGS,
+    TYPED_SETTINGS,
     "batch_size",
     "max_shrink_ratio",
     "lock_wait_seconds",

@@ -9,6 +9,7 @@ import click
 from buyersync.cli.common import (
     DB_SETTINGS,
     SOURCE_SETTINGS,
+    TYPED_SETTINGS,
     Context,
     command_settings,
     emit_json,
@@ -54,7 +55,7 @@ from buyersync.reports import FORMATS, format_for_path, generate_report, summary
     is_flag=True,
     help="Buyers in the database but no longer in the sheet do not fail the check.",
 )
-@command_settings(DB_SETTINGS, SOURCE_SETTINGS)
+@command_settings(DB_SETTINGS, SOURCE_SETTINGS, TYPED_SETTINGS)
 def verify(
     ctx: Context,
     sample: int,
@@ -68,12 +69,14 @@ def verify(
 
     Completeness compares every buyer number; then --sample N random buyers
     (or, with --full, every buyer) are compared column by column with the
-    exact text the sync stores. Each mismatch names the buyer, sheet row,
+    exact text the sync stores (typed columns: the values, so 1,234.50 equals
+    a stored 1234.5). Each mismatch names the buyer, sheet row,
     column, sheet value and database value. Read-only. Exits 1 on any finding.
 
     Example: buyersync verify --full --output verify.html
     """
     from buyersync.services.integrity import IntegrityChecker, VerifyMode
+    from buyersync.settings import parse_options
 
     if full and seed is not None:
         raise ConfigError(
@@ -87,7 +90,12 @@ def verify(
     s = ctx.settings
     with ctx.database() as db:
         checker = IntegrityChecker(
-            db, source, key_column=s.key_column, mapping=s.mapping, extra_is_finding=not allow_extra
+            db,
+            source,
+            key_column=s.key_column,
+            mapping=s.mapping,
+            extra_is_finding=not allow_extra,
+            parse_options=parse_options(s),
         )
         report = checker.verify(mode, sample_size=sample, seed=seed)
     if output:

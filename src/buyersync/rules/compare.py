@@ -15,10 +15,14 @@ way by PostgreSQL (:mod:`buyersync.store.fingerprints`) and here, so only
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any, Generic, TypeVar
+
+from buyersync.rules.coltypes import ColumnType
+from buyersync.rules.typed import ParseOptions, Problem, parse
+from buyersync.rules.typedcells import stored_value
 
 T = TypeVar("T")
 
@@ -139,18 +143,31 @@ def compare_row(
     columns: Sequence[str],
     sheet_values: Sequence[str | None],
     db_values: Sequence[object],
+    *,
+    types: Mapping[str, ColumnType] | None = None,
+    options: ParseOptions | None = None,
 ) -> list[Mismatch]:
     """Every column whose stored sheet value differs from the database value, in column order.
 
-    ``sheet_values`` and ``db_values`` line up with ``columns``.
+    ``sheet_values`` and ``db_values`` line up with ``columns``. A typed column (in
+    ``types``) compares values: the sheet cell parsed with ``options`` against the
+    database value read back, so ``1,234.50`` equals a stored ``1234.5``; a cell
+    that does not parse matches nothing.
     """
     if not len(columns) == len(sheet_values) == len(db_values):
         raise ValueError("columns, sheet_values and db_values must have the same length")
+    types = types or {}
     found: list[Mismatch] = []
     for column, raw, stored in zip(columns, sheet_values, db_values, strict=True):
+        ctype = types.get(column)
+        if ctype is not None and ctype.typed:
+            sheet = parse(raw or "", ctype, options)
+            held = stored_value(stored, ctype)
+            if not isinstance(sheet, Problem) and not isinstance(held, Problem) and sheet == held:
+                continue
         expected = sheet_text(raw)
         actual = db_text(stored)
-        if expected != actual:
+        if ctype is not None and ctype.typed or expected != actual:
             found.append(Mismatch(buyer_number, row_number, column, expected, actual))
     return found
 

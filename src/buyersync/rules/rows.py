@@ -17,8 +17,11 @@ from operator import itemgetter
 from buyersync.errors import ErrorCategory
 from buyersync.records import RowFailure, SheetRow
 from buyersync.rules.categories import is_retryable
+from buyersync.rules.coltypes import ColumnType
 from buyersync.rules.lengths import ColumnLimit, excess
 from buyersync.rules.normalize import ColumnMap, column_letter, normalize_key
+from buyersync.rules.typed import ParseOptions, Problem, parse
+from buyersync.rules.typedcells import canonical_text, cell_problem, problems_message
 
 FIX_SCHEMA = "buyersync schema fix --apply"
 
@@ -62,6 +65,9 @@ class RowChecker:
         *,
         limits: Mapping[str, int | ColumnLimit] | None = None,
         operation: str = "sync",
+        types: Mapping[str, ColumnType] | None = None,
+        parse_options: ParseOptions | None = None,
+        booleans: tuple[str, str] = ("true", "false"),
     ) -> None:
         self.colmap = colmap
         self.key_index = colmap.key_index
@@ -81,6 +87,17 @@ class RowChecker:
         # check() runs once per sheet row (a million times for a big sheet): the
         # stored cells are picked in C rather than by a Python loop.
         self._pick = _picker(self.stored_indexes)
+        # Typed columns only: a text column gets no per-cell work.
+        types = types or {}
+        self.typed = tuple(
+            (pos, column, sheet_index, types[column])
+            for pos, (sheet_index, column) in enumerate(
+                zip(self.stored_indexes, self.stored_columns, strict=True)
+            )
+            if column in types and types[column].typed
+        )
+        self.parse_options = parse_options or ParseOptions()
+        self.booleans = booleans
 
     def is_blank(self, row: SheetRow) -> bool:
         # One join instead of a strip per cell: some cell has a non-space character
@@ -183,7 +200,36 @@ class RowChecker:
         stored: tuple[str | None, ...] = self._pick(values)
         if "" in stored:
             stored = tuple([v or None for v in stored])
+        if self.typed:
+            return self._parse_typed(n, key, stored)
         return Accepted(n, key, stored)
+
+    def _parse_typed(
+        self, n: int, key: str, stored: tuple[str | None, ...]
+    ) -> Accepted | RowFailure:
+        """Parse the typed cells: canonical text for each, or one failure naming every
+        cell that does not parse (the row is not written; other rows are)."""
+        values = list(stored)
+        bad: list[dict] = []
+        for pos, column, sheet_index, ctype in self.typed:
+            text = values[pos]
+            if text is None:
+                continue
+            parsed = parse(text, ctype, self.parse_options)
+            if isinstance(parsed, Problem):
+                bad.append(cell_problem(column, sheet_index, n, text, parsed))
+            else:
+                values[pos] = canonical_text(parsed, self.booleans)
+        if bad:
+            return failure(
+                ErrorCategory.DATA_FORMAT,
+                problems_message(n, key, bad),
+                n,
+                key,
+                {"cells": bad},
+                self.operation,
+            )
+        return Accepted(n, key, tuple(values))
 
 
 def _picker(indexes: Sequence[int]) -> Callable[[Sequence[str]], tuple[str, ...]]:

@@ -37,6 +37,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+from buyersync.rules.coltypes import ColumnType
 from buyersync.rules.compare import (
     NO_FINGERPRINT,
     SEPARATOR,
@@ -48,6 +49,8 @@ from buyersync.rules.compare import (
 )
 from buyersync.rules.diff import Duplicate, KeyDiff, KeyMatch, KeyScan
 from buyersync.rules.normalize import ColumnMap
+from buyersync.rules.typed import ParseOptions
+from buyersync.rules.typedcells import canonical_cells
 from buyersync.services.missing import AHEAD_ROWS, Prefetch, read_sheet
 from buyersync.sources.base import Source
 from buyersync.store import fingerprints
@@ -153,11 +156,16 @@ class _Plan:
     rows: Iterator[Any]
     is_blank: Any
     scan: KeyScan = field(default_factory=KeyScan)
+    #: The typed columns among ``columns`` (compared as values, see rules.typedcells).
+    types: Mapping[str, ColumnType] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Sources pad every row to the header's width (sources.base.make_row), and every
         # index here is inside the header: the compared cells are picked in C.
         self.pick: Callable[[Sequence[str]], tuple[str, ...]] = _picker(self.indexes)
+        self.typed = tuple(
+            (i, self.types[c]) for i, c in enumerate(self.columns) if c in self.types
+        )
 
 
 def _picker(indexes: tuple[int, ...]) -> Callable[[Sequence[str]], tuple[str, ...]]:
@@ -235,11 +243,20 @@ def _settle(
         if index is None:
             continue  # missing: the key diff reports it
         checked += 1
-        if fingerprint is None:
-            suspects[key] = (row_number, payload)
+        if fingerprint is None or isinstance(payload, tuple):
+            if fingerprint is None or fingerprint != stored_at(index):
+                suspects[key] = (row_number, payload)
         elif fingerprint != stored_at(index):
             suspects[key] = (row_number, split_joined(payload, width))
     return checked
+
+
+#: Declared types that certainly hold text (others are looked up in the catalog).
+_TEXT_DECLARED = ("text", "character varying", "varchar", "character", "char", "bpchar", "")
+
+
+def _text_declared(declared: str) -> bool:
+    return declared.lower().split("(")[0].strip() in _TEXT_DECLARED
 
 
 class IntegrityChecker:
@@ -258,9 +275,12 @@ class IntegrityChecker:
         mapping: Mapping[str, str] | None = None,
         extra_is_finding: bool = True,
         fetch_chunk: int = FETCH_CHUNK,
+        parse_options: ParseOptions | None = None,
     ) -> None:
         if fetch_chunk < 1:
             raise ValueError("fetch_chunk must be at least 1")
+        self.parse_options = parse_options or ParseOptions()
+        self._types: Mapping[str, ColumnType] = {}
         self.db = db
         self.source = source
         self.key_column = key_column
@@ -299,6 +319,7 @@ class IntegrityChecker:
         started, clock = utcnow(), time.perf_counter()
         plan = self._plan()
         width, pick, join = len(plan.columns), plan.pick, SEPARATOR.join  # join: joined()
+        typed, options = plan.typed, self.parse_options
         add, is_blank, key_index = plan.scan.add, plan.is_blank, plan.colmap.key_index
         suspects: dict[str, tuple[int, tuple[str, ...]]] = {}
         mismatches: list[Mismatch] = []
@@ -313,7 +334,9 @@ class IntegrityChecker:
         stored = _Fingerprints()
         stored_at = stored.fingerprint
         with Prefetch(
-            self.db, lambda: fingerprints.iter_fingerprints(self.db, plan.columns), stored
+            self.db,
+            lambda: fingerprints.iter_fingerprints(self.db, plan.columns, plan.types),
+            stored,
         ) as prefetch:
             if prefetch.done():  # no worker (SQLite): read the database first
                 match = KeyMatch(prefetch.result().index)
@@ -328,11 +351,21 @@ class IntegrityChecker:
                 if key is None:
                     continue
                 picked = pick(values)
-                text = join(picked)
+                if typed:
+                    # typed cells hash as their canonical text; the cells as written
+                    # wait (a suspect is compared as the sheet wrote it)
+                    text = join(canonical_cells(picked, typed, options))
+                else:
+                    text = join(picked)
                 fingerprint = text_fingerprint(text, width)
                 if match is None:
                     waiting.append(
-                        (key, row.row_number, fingerprint, picked if fingerprint is None else text)
+                        (
+                            key,
+                            row.row_number,
+                            fingerprint,
+                            picked if fingerprint is None or typed else text,
+                        )
                     )
                     waiting_chars += len(text)
                     if waiting_chars > WAITING_CHARS or (
@@ -372,8 +405,21 @@ class IntegrityChecker:
         unverified = tuple(c for c in data if existing and c not in existing)
         if not existing:
             columns = ()  # no table yet: every buyer is missing, nothing to compare
+        types: dict[str, ColumnType] = {}
+        if any(not _text_declared(existing[c]) for c in columns):
+            # Imported here: only a table with typed columns needs the catalog.
+            from buyersync.store.catalog import column_types
+
+            types = {c: t for c, t in column_types(self.db).items() if c in columns and t.typed}
+        self._types = types
         return _Plan(
-            colmap, columns, tuple(index_of[c] for c in columns), unverified, rows, checker.is_blank
+            colmap,
+            columns,
+            tuple(index_of[c] for c in columns),
+            unverified,
+            rows,
+            checker.is_blank,
+            types=types,
         )
 
     def _sampled(self, size: int, seed: int | None, mode: VerifyMode) -> VerifyReport:
@@ -431,7 +477,17 @@ class IntegrityChecker:
             db_values = stored.get(key)
             if db_values is None:
                 continue  # deleted since the first pass; the next check reports it missing
-            found.extend(compare_row(key, row_number, columns, values, db_values))
+            found.extend(
+                compare_row(
+                    key,
+                    row_number,
+                    columns,
+                    values,
+                    db_values,
+                    types=self._types,
+                    options=self.parse_options,
+                )
+            )
         return found
 
     def _report(

@@ -41,7 +41,8 @@ from buyersync.rules import backoff
 from buyersync.rules.backoff import BackoffPolicy, Decision, Verdict
 from buyersync.rules.categories import is_retryable
 from buyersync.rules.normalize import normalize_key
-from buyersync.settings import Settings
+from buyersync.rules.typed import ParseOptions
+from buyersync.settings import Settings, parse_options
 from buyersync.sources.base import Source
 from buyersync.store import buyers, retryqueue
 from buyersync.store.db import Database, utcnow
@@ -171,6 +172,7 @@ class RetryManager:
         worker: str | None = None,
         rand: backoff.Random = random.random,
         clock: Callable[[], datetime] = utcnow,
+        parse_options: ParseOptions | None = None,
     ) -> None:
         if claim_size < 1:
             raise ConfigError("the claim size must be at least 1")
@@ -180,6 +182,7 @@ class RetryManager:
         self.key_column = key_column
         self.mapping = dict(mapping or {})
         self.batch_size = batch_size
+        self.parse_options = parse_options
         self.claim_size = claim_size
         self.lease_seconds = lease_seconds
         self.worker = worker or worker_name()
@@ -353,6 +356,7 @@ class RetryManager:
             operation="retry",
             lock_name=None,
             queue_failures=False,
+            parse_options=self.parse_options,
         )
         # Concurrent passes never share the sync lock, but two of them creating the buyers
         # table at once would collide (42P07): the first creation is serialized.
@@ -512,5 +516,6 @@ def manager_for(
         key_column=s.key_column,
         mapping=dict(s.mapping),
         batch_size=s.batch_size,
+        parse_options=parse_options(s),
         **options,
     )

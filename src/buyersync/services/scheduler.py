@@ -31,7 +31,7 @@ from buyersync.redact import redact
 from buyersync.rules.backoff import BackoffPolicy
 from buyersync.services import integrity, monitor, retry
 from buyersync.services.sync import SyncEngine
-from buyersync.settings import Settings
+from buyersync.settings import Settings, parse_options
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +236,7 @@ def sync_job(settings: Settings) -> JobFn:
                 retry=BackoffPolicy.from_settings(s),
                 lock_wait_seconds=0.0,
                 progress=check_stop,
+                parse_options=parse_options(s),
             ).run()
             monitor.after_sync(db, s, report)
         return {
@@ -282,6 +283,7 @@ def verify_job(settings: Settings, sample_size: int = 100) -> JobFn:
                 source,
                 key_column=settings.key_column,
                 mapping=settings.mapping,
+                parse_options=parse_options(settings),
             ).verify(integrity.VerifyMode.SAMPLE, sample_size=sample_size)
         if not report.ok:
             log.warning(

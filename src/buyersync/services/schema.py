@@ -9,7 +9,9 @@ Reports, before anything is written:
   not dropped by the fix: the operator is told what to do);
 * sheet columns that have no column in ``buyers`` (schema drift);
 * given the sheet, exactly which rows would be rejected under the current limits,
-  with column, limit and value length.
+  with column, limit and value length;
+* the typed columns (numeric, integer, boolean, date, timestamp…) and, given the
+  sheet, how many of each column's values would not parse, with examples.
 
 It also produces the Migration 050 script for this database and applies it
 (:mod:`buyersync.store.schemafix` does the work).
@@ -24,12 +26,38 @@ from datetime import datetime
 from typing import Any
 
 from buyersync.rules import schema as rules
-from buyersync.rules.normalize import map_headers
+from buyersync.rules.coltypes import ColumnType
+from buyersync.rules.normalize import RESERVED_COLUMNS, ColumnMap, column_letter, map_headers
+from buyersync.rules.typed import ParseOptions, Problem, parse
 from buyersync.sources.base import Source
 from buyersync.store import catalog, schemafix
 from buyersync.store.db import Database
 
 log = logging.getLogger(__name__)
+
+
+#: Unparsable values shown per typed column (the count covers them all).
+MAX_EXAMPLES = 5
+
+
+@dataclass
+class TypedColumn:
+    """A typed ``buyers`` column; with a sheet, the values of it that would not parse."""
+
+    column: str
+    type: str  # as the database names it (a domain's base type)
+    kind: str
+    unparsable: int | None = None  # None: no sheet was checked
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "type": self.type,
+            "kind": self.kind,
+            "unparsable": self.unparsable,
+            "examples": self.examples,
+        }
 
 
 @dataclass
@@ -45,6 +73,12 @@ class SchemaReport:
     would_fail: list[rules.OverflowRow] = field(default_factory=list)
     rows_checked: int | None = None
     source: str | None = None
+    typed_columns: list[TypedColumn] = field(default_factory=list)
+
+    @property
+    def unparsable(self) -> int:
+        """Sheet values that would fail their row as ``data_format``."""
+        return sum(t.unparsable or 0 for t in self.typed_columns)
 
     @property
     def ok(self) -> bool:
@@ -53,6 +87,7 @@ class SchemaReport:
             or self.mixed_checks
             or self.unmapped_sheet_columns
             or self.would_fail
+            or self.unparsable
         )
 
     @property
@@ -76,6 +111,8 @@ class SchemaReport:
             "rows_checked": self.rows_checked,
             "source": self.source,
             "columns": [{"column": c, "type": t} for c, t in self.columns.items()],
+            "typed_columns": [t.to_json() for t in self.typed_columns],
+            "unparsable_count": self.unparsable,
             "fix": self.fix_command,
         }
 
@@ -89,10 +126,12 @@ class SchemaValidator:
         *,
         key_column: str = "buyer_number",
         mapping: Mapping[str, str] | None = None,
+        parse_options: ParseOptions | None = None,
     ) -> None:
         self.db = db
         self.key_column = key_column
         self.mapping = dict(mapping or {})
+        self.parse_options = parse_options or ParseOptions()
 
     def get_non_text_fields(self) -> list[rules.LimitedColumn]:
         """Every length-limited text column of ``buyers`` (empty when there is none)."""
@@ -111,6 +150,17 @@ class SchemaValidator:
             report.columns = catalog.columns(db)
             report.non_text_fields = self.get_non_text_fields()
             report.mixed_checks = catalog.mixed_checks(db)
+        # buyersync's own timestamps are not fed by the sheet
+        types = (
+            {
+                c: t
+                for c, t in catalog.column_types(db).items()
+                if t.typed and c not in RESERVED_COLUMNS
+            }
+            if exists
+            else {}
+        )
+        report.typed_columns = [TypedColumn(c, t.declared, str(t.kind)) for c, t in types.items()]
         if source is None:
             return report
         data = source.read()
@@ -121,7 +171,8 @@ class SchemaValidator:
                 c for c in colmap.data_columns if c not in report.columns
             ]
         limits = rules.enforced_limits(report.non_text_fields, catalog.schema_dialect(db))
-        counted = _Counting(data.rows)
+        tally = _TypedTally(data.rows, colmap, types, report.typed_columns, self.parse_options)
+        counted = _Counting(tally)
         report.would_fail = list(rules.would_fail(counted, colmap, limits))
         for _ in counted:  # without limits would_fail stops early; count the rest
             pass
@@ -171,6 +222,53 @@ class SchemaValidator:
         return schemafix.apply(
             self.db, add_columns=add_columns, lock_timeout_s=lock_timeout_s, attempts=attempts
         )
+
+
+class _TypedTally:
+    """Wraps the row iterator to parse each typed cell as the sync would."""
+
+    def __init__(
+        self,
+        rows: Any,
+        colmap: ColumnMap,
+        types: Mapping[str, ColumnType],
+        found: list[TypedColumn],
+        options: ParseOptions,
+    ) -> None:
+        self._rows = iter(rows)
+        by_column = {t.column: t for t in found}
+        self._slots = [
+            (i, types[c], by_column[c])
+            for i, c in enumerate(colmap.columns)
+            if c is not None and c in types
+        ]
+        for _, _, t in self._slots:
+            t.unparsable = 0
+        self._options = options
+
+    def __iter__(self) -> _TypedTally:
+        return self
+
+    def __next__(self) -> Any:
+        row = next(self._rows)
+        values = row.values
+        for i, ctype, found in self._slots:
+            text = values[i] if i < len(values) else ""
+            parsed = parse(text, ctype, self._options)
+            if isinstance(parsed, Problem):
+                assert found.unparsable is not None
+                found.unparsable += 1
+                if len(found.examples) < MAX_EXAMPLES:
+                    found.examples.append(
+                        {
+                            "row_number": row.row_number,
+                            "cell": f"{column_letter(i)}{row.row_number}",
+                            "value": text,
+                            "problem": str(parsed.code),
+                            "message": parsed.message,
+                        }
+                    )
+        return row
 
 
 class _Counting:

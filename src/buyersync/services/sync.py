@@ -48,6 +48,7 @@ from buyersync.rules.backoff import BackoffPolicy
 from buyersync.rules.lengths import excess
 from buyersync.rules.normalize import ColumnMap, map_headers, normalize_key
 from buyersync.rules.rows import Accepted, RowChecker, failure
+from buyersync.rules.typed import ParseOptions
 from buyersync.services.retry import RetryManager
 from buyersync.sources.base import Source
 from buyersync.store import buyers, errorlog, retryqueue, runs
@@ -74,7 +75,11 @@ class SyncReport:
     operation: str
     rows_read: int = 0
     inserted: int = 0
+    #: Existing buyers written: ``changed`` (their stored values differ now) plus
+    #: ``unchanged`` (rewritten with the values they had; synced_at still advances).
     updated: int = 0
+    changed: int = 0
+    unchanged: int = 0
     failed: int = 0
     skipped_blank: int = 0
     #: Section rows (titles merged across the table) skipped, and their sheet rows.
@@ -115,6 +120,8 @@ class SyncReport:
             "rows_read": self.rows_read,
             "inserted": self.inserted,
             "updated": self.updated,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
             "failed": self.failed,
             "skipped_blank": self.skipped_blank,
             "section_rows": self.section_rows,
@@ -182,6 +189,7 @@ class SyncEngine:
         lock_name: str | None = "sync",
         queue_failures: bool = True,
         sleep: Sleep = time.sleep,
+        parse_options: ParseOptions | None = None,
     ) -> None:
         self.db = db
         self.source = source
@@ -202,6 +210,7 @@ class SyncEngine:
         #: The report of the run in progress (or just ended, also by an exception):
         #: what an interrupted caller reports as already merged.
         self.report: SyncReport | None = None
+        self.parse_options = parse_options or ParseOptions()
 
     # -- public ----------------------------------------------------------------
     def run(self, *, dry_run: bool = False) -> SyncReport:
@@ -264,11 +273,13 @@ class SyncEngine:
             )
             self._finish(report, clock)
         log.info(
-            "sync %s finished: %s read, %s inserted, %s updated, %s failed in %.2fs (%.0f rows/s)",
+            "sync %s finished: %s read, %s inserted, %s changed, %s unchanged, %s failed "
+            "in %.2fs (%.0f rows/s)",
             report.run_id,
             report.rows_read,
             report.inserted,
-            report.updated,
+            report.changed,
+            report.unchanged,
             report.failed,
             report.duration_s,
             report.rows_per_s,
@@ -333,7 +344,7 @@ class SyncEngine:
             )
         stored = [c for c in colmap.data_columns if c not in missing]
         limits = {} if created else buyers.column_limits(db)
-        checker = RowChecker(colmap, stored, limits=limits, operation=self.operation)
+        checker = self._checker(colmap, stored, limits, typed=not created)
         db_count_before = buyers.count(db)
         writer = buyers.Writer(db, stored)
         staged = _Staged()
@@ -365,6 +376,21 @@ class SyncEngine:
                     extra={"run_id": report.run_id},
                 )
         self._log_failures(report)
+
+    def _checker(
+        self, colmap: ColumnMap, stored: list[str], limits: Mapping[str, Any], *, typed: bool
+    ) -> RowChecker:
+        """The row checks, with the typed columns of ``buyers`` parsed (a table the sync
+        creates has only text columns)."""
+        return RowChecker(
+            colmap,
+            stored,
+            limits=limits,
+            operation=self.operation,
+            types=buyers.column_types(self.db) if typed else None,
+            parse_options=self.parse_options,
+            booleans=self.db.sql.boolean_literals,
+        )
 
     def _guard_shrink(self, report: SyncReport, db_count: int) -> None:
         if self.select_keys is not None or db_count == 0:
@@ -444,6 +470,8 @@ class SyncEngine:
         result = retrying.call(lambda: writer.merge(lo, hi, utcnow()))
         report.inserted += result.inserted
         report.updated += result.updated
+        report.changed += result.changed
+        report.unchanged += result.unchanged
 
     def _isolate(
         self, writer: buyers.Writer, staged: _Staged, lo: int, hi: int, report: SyncReport
@@ -566,6 +594,8 @@ class SyncEngine:
                 rows_read=report.rows_read,
                 inserted=report.inserted,
                 updated=report.updated,
+                changed=report.changed,
+                unchanged=report.unchanged,
                 failed=report.failed,
                 skipped_blank=report.skipped_blank,
                 queued_for_retry=report.queued_for_retry,
@@ -591,7 +621,7 @@ class SyncEngine:
         stored = [c for c in colmap.data_columns if c not in missing]
         limits = buyers.column_limits(self.db) if exists else {}
         existing = set(buyers.iter_keys(self.db)) if exists else set()
-        checker = RowChecker(colmap, stored, limits=limits, operation=self.operation)
+        checker = self._checker(colmap, stored, limits, typed=exists)
         accepted = 0
         for a in self._checked_rows(rows, checker, report):
             accepted += 1

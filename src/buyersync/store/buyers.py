@@ -17,7 +17,10 @@ from datetime import datetime
 
 from buyersync.errors import SchemaMismatch, StoreError
 from buyersync.rules.normalize import KEY_COLUMN
-from buyersync.store.catalog import column_limits  # noqa: F401 - one catalog reader for all
+from buyersync.store.catalog import (  # noqa: F401 - one catalog reader for all
+    column_limits,
+    column_types,
+)
 from buyersync.store.db import Database
 from buyersync.store.sql import SQL, Composable, Identifier, Verbatim, identifiers
 
@@ -29,10 +32,22 @@ _STAGE = "buyersync_stage"
 _TEXT_TYPES = ("text", "character varying", "varchar", "character", "char", "bpchar", "")
 
 
+def _is_text(declared: str) -> bool:
+    return declared.lower().split("(")[0].strip() in _TEXT_TYPES
+
+
 @dataclass(frozen=True)
 class MergeResult:
+    """What one merge did. ``updated`` rows existed before: ``changed`` of them now
+    hold other values, the rest were rewritten with the values they had."""
+
     inserted: int
     updated: int
+    changed: int = 0
+
+    @property
+    def unchanged(self) -> int:
+        return self.updated - self.changed
 
 
 def ensure_table(db: Database, columns: Sequence[str]) -> list[str]:
@@ -147,8 +162,7 @@ class Writer:
         exprs: list[Composable] = []
         for i, column in enumerate(self.columns):
             declared = targets.get(column, "text").lower()
-            base = declared.split("(")[0].strip()
-            if db.sql.enforces_column_types and base not in _TEXT_TYPES:
+            if db.sql.enforces_column_types and not _is_text(declared):
                 # A legacy non-text column (integer, date …): cast explicitly so a value
                 # that does not fit fails as a data error for its row. The type is the
                 # catalog's own spelling, so it is used as it is.
@@ -157,7 +171,7 @@ class Writer:
                 exprs.append(SQL(f"s.c{i}"))
         key_type = targets.get(KEY_COLUMN, "text").lower()
         key_expr: Composable = SQL("s.buyer_number")
-        if db.sql.enforces_column_types and key_type.split("(")[0].strip() not in _TEXT_TYPES:
+        if db.sql.enforces_column_types and not _is_text(key_type):
             key_expr = SQL("CAST(s.buyer_number AS ") + Verbatim(key_type) + SQL(")")
         stamp = SQL("%(ts)s")
         slots = {
@@ -181,21 +195,58 @@ class Writer:
             ],
             **slots,
         )
-        # PostgreSQL counts inserts and updates in the merge itself: a row that was
-        # inserted has xmax = 0, an updated one has the locking transaction's id. That
-        # saves a join of the slice with buyers (a quarter of a re-sync's time).
+
+        # Whether an existing row's stored values changed: the old value against the
+        # value the merge stores (both in the column's type, so '1,0' vs '1.0' or a
+        # re-rendered date do not count). Types without an equality operator (json)
+        # compare as text.
+        def differs(old: Composable, new: Composable, column: str) -> Composable:
+            if _is_text(targets.get(column, "text")):
+                return SQL("{} IS DISTINCT FROM {}").format(old, new)
+            return SQL("{}::text IS DISTINCT FROM {}::text").format(old, new)
+
+        # PostgreSQL counts inserts, updates and changes in the merge itself: a row that
+        # was inserted has xmax = 0, an updated one has the locking transaction's id;
+        # the outer SELECT reads buyers in the statement's snapshot, i.e. the values
+        # before the merge, and compares them with what RETURNING says was stored.
+        # That saves a separate join of the slice with buyers before the merge.
+        changed_pg: Composable = SQL("false")
+        if self.columns:
+            changed_pg = SQL(" OR ").join(
+                differs(
+                    SQL("b.{}").format(Identifier(c)),
+                    SQL(f"w.v{i}"),
+                    c,
+                )
+                for i, c in enumerate(self.columns)
+            )
+        returning = [SQL("(xmax = 0) AS ins"), SQL("{} AS k").format(Identifier(KEY_COLUMN))] + [
+            SQL(f"{{}} AS v{i}").format(Identifier(c)) for i, c in enumerate(self.columns)
+        ]
         self._merge_counted_sql = (
             SQL("WITH w AS (")
             + self._merge_sql
+            + SQL(" RETURNING {returning}) ").format(returning=returning)
             + SQL(
-                " RETURNING (xmax = 0) AS ins) "
-                "SELECT count(*) FILTER (WHERE ins) AS inserted, count(*) AS written FROM w"
-            )
+                "SELECT count(*) FILTER (WHERE w.ins) AS inserted, count(*) AS written, "
+                "count(*) FILTER (WHERE NOT w.ins AND ({changed})) AS changed "
+                "FROM w LEFT JOIN {table} b ON b.{key} = w.k"
+            ).format(changed=changed_pg, **slots)
         )
+        # SQLite counts before the merge, in the same transaction. Comparing a stored
+        # value with the staged text applies the column's affinity to the text, exactly
+        # as storing it does ('5' equals 5 in an INTEGER column).
+        changed_lite: Composable = SQL("0")
+        if self.columns:
+            changed_lite = SQL(" OR ").join(
+                SQL("b.{} IS NOT {}").format(Identifier(c), e)
+                for c, e in zip(self.columns, exprs, strict=True)
+            )
         self._existing_sql = SQL(
-            "SELECT count(*) AS n FROM {stage} s JOIN {table} b "
+            "SELECT count(*) AS n, coalesce(sum({changed}), 0) AS changed "
+            "FROM {stage} s JOIN {table} b "
             "ON b.{key} = {key_expr} WHERE s.seq >= %(lo)s AND s.seq < %(hi)s"
-        ).format(**slots)
+        ).format(changed=changed_lite, **slots)
         self._create_stage()
 
     def _create_stage(self) -> None:
@@ -228,11 +279,19 @@ class Writer:
                 row = self.db.query_one(self._merge_counted_sql, params)
             assert row is not None
             inserted = int(row["inserted"])
-            return MergeResult(inserted=inserted, updated=int(row["written"]) - inserted)
+            return MergeResult(
+                inserted=inserted,
+                updated=int(row["written"]) - inserted,
+                changed=int(row["changed"]),
+            )
         with self.db.transaction():
-            existing = int(self.db.query_value(self._existing_sql, params))
+            before = self.db.query_one(self._existing_sql, params)
+            assert before is not None
+            existing = int(before["n"])
             written = self.db.execute(self._merge_sql, params)
-        return MergeResult(inserted=written - existing, updated=existing)
+        return MergeResult(
+            inserted=written - existing, updated=existing, changed=int(before["changed"])
+        )
 
     def staged(self, lo: int, hi: int) -> list[tuple]:
         """The staged rows ``lo <= seq < hi`` as ``(seq, row_number, key, *values)``."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from buyersync.rules import schema as rules
+from buyersync.rules.coltypes import ColumnType, classify_postgres, classify_sqlite
 from buyersync.rules.lengths import ColumnLimit, LengthCheck
 from buyersync.store.db import Database
 from buyersync.store.sql import postgresql as pg
@@ -35,6 +36,21 @@ def schema_dialect(db: Database) -> rules.SchemaDialect:
 def columns(db: Database) -> dict[str, str]:
     """Every column of ``buyers`` with its declared type, in table order."""
     return db.columns(TABLE)
+
+
+def column_types(db: Database) -> dict[str, ColumnType]:
+    """What each ``buyers`` column holds, by column (empty when there is no table).
+
+    PostgreSQL: ``format_type`` of the column, or of a domain's base type (through
+    nested domains); SQLite: the declared type, by SQLite's affinity rules. See
+    :mod:`buyersync.rules.coltypes`.
+    """
+    if not db.table_exists(TABLE):
+        return {}
+    if db.sql.catalog_constraints:
+        rows = db.query(pg.COLUMNS, {"t": db.quote(TABLE)})
+        return {r["name"]: classify_postgres(r["base"] or r["type"]) for r in rows}
+    return {name: classify_sqlite(declared) for name, declared in db.columns(TABLE).items()}
 
 
 def limited_columns(db: Database) -> list[rules.LimitedColumn]:

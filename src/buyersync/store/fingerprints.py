@@ -15,10 +15,12 @@ sync compares them).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
+from buyersync.rules.coltypes import ColumnType, Kind
 from buyersync.rules.compare import SEPARATOR, db_fingerprint
 from buyersync.rules.normalize import KEY_COLUMN
+from buyersync.rules.typedcells import canonical_stored
 from buyersync.store.db import Database
 from buyersync.store.sql import SQL, Composable, Identifier, identifiers
 
@@ -34,12 +36,33 @@ _MAX_ARGS = 90
 CHUNK = 20_000
 
 
+#: Typed kinds whose canonical text (:func:`buyersync.rules.typedcells.canonical_text`)
+#: PostgreSQL renders identically whatever the session's settings: integers,
+#: numerics (their scale kept), booleans (true/false) and dates (to_char, not the
+#: DateStyle-dependent cast). Timestamps and floats are fingerprinted in Python.
+_SQL_RENDERED = {
+    Kind.INTEGER: "{}::text",
+    Kind.NUMERIC: "{}::text",
+    Kind.BOOLEAN: "{}::text",
+    Kind.DATE: "to_char({}, 'YYYY-MM-DD')",
+}
+
+
 def _hashable(declared: str) -> bool:
     return declared.lower().split("(")[0].strip() in _SQL_HASHABLE
 
 
+def _typed(types: Mapping[str, ColumnType] | None, column: str) -> ColumnType | None:
+    found = (types or {}).get(column)
+    return found if found is not None and found.typed else None
+
+
 def fingerprint_sql(
-    db: Database, columns: Sequence[str], *, utf8_client: bool = False
+    db: Database,
+    columns: Sequence[str],
+    *,
+    utf8_client: bool = False,
+    types: Mapping[str, ColumnType] | None = None,
 ) -> Composable:
     """The PostgreSQL expression of a ``buyers`` row's fingerprint (a 16-byte bytea).
 
@@ -50,7 +73,11 @@ def fingerprint_sql(
     ``textsend`` already yields UTF-8 bytes (``convert_to`` re-validates every string:
     a fifth of the server's time).
     """
-    parts: list[Composable] = [SQL("coalesce({}, '')").format(Identifier(c)) for c in columns]
+    parts: list[Composable] = []
+    for c in columns:
+        typed = _typed(types, c)
+        value = SQL(_SQL_RENDERED[typed.kind] if typed else "{}").format(Identifier(c))
+        parts.append(SQL("coalesce({}, '')").format(value))
     sep = SQL(f"chr({ord(SEPARATOR)})")
     # concat_ws never sees a NULL (each value is coalesced), so nesting it in groups
     # joins exactly as one call would.
@@ -65,25 +92,38 @@ def fingerprint_sql(
     return SQL("substr(sha256({}), 1, 16)").format(data)
 
 
-def server_can_fingerprint(db: Database, columns: Sequence[str]) -> bool:
+def server_can_fingerprint(
+    db: Database, columns: Sequence[str], types: Mapping[str, ColumnType] | None = None
+) -> bool:
     """Whether :func:`iter_fingerprints` lets the database compute the fingerprints."""
     if not db.sql.hashes_in_sql:
         return False
     declared = db.columns(TABLE)
-    return all(_hashable(declared.get(c, "text")) for c in (KEY_COLUMN, *columns))
+
+    def rendered(c: str) -> bool:
+        typed = _typed(types, c) if c != KEY_COLUMN else None
+        return typed.kind in _SQL_RENDERED if typed else _hashable(declared.get(c, "text"))
+
+    return all(rendered(c) for c in (KEY_COLUMN, *columns))
 
 
-def iter_fingerprints(db: Database, columns: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+def iter_fingerprints(
+    db: Database, columns: Sequence[str], types: Mapping[str, ColumnType] | None = None
+) -> Iterator[tuple[str, bytes]]:
     """``(buyer_number, fingerprint of its columns)`` for every buyer, streamed, unordered.
 
+    Typed columns (in ``types``) are fingerprinted as their canonical text, as the
+    sheet side does (:func:`buyersync.rules.typedcells.canonical_cells`).
     Nothing when the table does not exist. Raises ``StoreError`` when it cannot be read.
     """
     if not db.table_exists(TABLE):
         return
     key, table = Identifier(KEY_COLUMN), Identifier(TABLE)
-    if server_can_fingerprint(db, columns):
+    if server_can_fingerprint(db, columns, types):
         encoding = str(db.query_value("SHOW client_encoding")).upper()
-        expr = fingerprint_sql(db, columns, utf8_client=encoding in ("UTF8", "UNICODE"))
+        expr = fingerprint_sql(
+            db, columns, utf8_client=encoding in ("UTF8", "UNICODE"), types=types
+        )
         sql = SQL("SELECT {key}, {expr} FROM {table} WHERE {key} IS NOT NULL").format(
             key=key, expr=expr, table=table
         )
@@ -94,9 +134,11 @@ def iter_fingerprints(db: Database, columns: Sequence[str]) -> Iterator[tuple[st
     sql = SQL("SELECT {cols} FROM {table} WHERE {key} IS NOT NULL").format(
         cols=identifiers((KEY_COLUMN, *columns)), table=table, key=key
     )
+    typed = [(i, t) for i, c in enumerate(columns) if (t := _typed(types, c)) is not None]
     for row in db.iterate(sql, chunk=CHUNK):
         key = row[0]
-        yield (key if isinstance(key, str) else str(key)), db_fingerprint(row[1:])
+        values = canonical_stored(row[1:], typed) if typed else row[1:]
+        yield (key if isinstance(key, str) else str(key)), db_fingerprint(values)
 
 
 def iter_text_keys(db: Database) -> Iterator[str]:

@@ -197,6 +197,16 @@ STEPS: tuple[Step, ...] = (
             "CREATE INDEX IF NOT EXISTS sync_outcomes_buyer_idx ON sync_outcomes (buyer_number, created_at)",
         ),
     ),
+    Step(
+        41,
+        "sync_runs_change_counts",
+        (
+            # of the updated rows, those whose stored values changed and those rewritten
+            # as they were; runs recorded before this step count neither (0)
+            "ALTER TABLE sync_runs ADD COLUMN changed integer NOT NULL DEFAULT 0",
+            "ALTER TABLE sync_runs ADD COLUMN unchanged integer NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 LATEST = max(step.version for step in STEPS)

@@ -21,6 +21,8 @@ _FIELDS = (
     "rows_read",
     "inserted",
     "updated",
+    "changed",
+    "unchanged",
     "failed",
     "skipped_blank",
     "queued_for_retry",
@@ -45,6 +47,8 @@ class RunRecord:
     rows_read: int
     inserted: int
     updated: int
+    changed: int
+    unchanged: int
     failed: int
     skipped_blank: int
     queued_for_retry: int
@@ -124,6 +128,8 @@ def _record(db: Database, r: dict[str, Any]) -> RunRecord:
         "rows_read",
         "inserted",
         "updated",
+        "changed",
+        "unchanged",
         "failed",
         "skipped_blank",
         "queued_for_retry",
