@@ -57,7 +57,8 @@ from buyersync.store.migrations import ensure_schema
 
 log = logging.getLogger(__name__)
 
-#: progress(rows_done, rows_total) — called after every batch.
+#: progress(rows_done, rows_total) — called once with 0 before the first batch is merged,
+#: then after every batch.
 Progress = Callable[[int, int], None]
 
 
