@@ -66,6 +66,10 @@ SOURCE_SETTINGS = (
     "key_column",
     "sheets_api_url",
     "google_credentials",
+    "sheets_timeout_seconds",
+    "http_max_response_bytes",
+    "http_max_json_depth",
+    "http_max_json_values",
 )
 RETRY_SETTINGS = ("retry_max_attempts", "retry_base_seconds", "retry_max_seconds", "retry_jitter")
 ALERT_SETTINGS = (
@@ -82,6 +86,7 @@ ALERT_SETTINGS = (
     "smtp_to",
     "smtp_starttls",
     "webhook_url",
+    "alert_timeout_seconds",
 )
 
 

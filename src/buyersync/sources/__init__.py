@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from buyersync.errors import ConfigError
 from buyersync.sources.base import SheetData, Source
+
+if TYPE_CHECKING:
+    from buyersync.outbound import HttpPolicy
 
 _GSHEETS_URL = re.compile(r"^https?://docs\.google\.com/spreadsheets/d/([A-Za-z0-9_-]+)")
 
@@ -30,6 +34,7 @@ def open_source(
     csv_max_field_chars: int | None = None,
     csv_max_line_chars: int | None = None,
     key_column: str | None = None,
+    http_policy: HttpPolicy | None = None,
 ) -> Source:
     """The reader for ``spec``. Raises :class:`ConfigError` for an unusable spec."""
     if not spec:
@@ -54,6 +59,7 @@ def open_source(
             api_url=sheets_api_url,
             credentials_file=google_credentials,
             key_header=key_column,
+            http=http_policy,
         )
     suffix = Path(spec).suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
