@@ -352,6 +352,48 @@ SETTINGS: tuple[Spec, ...] = (
         "--google-credentials",
         env="GOOGLE_APPLICATION_CREDENTIALS",
     ),
+    # -- Outbound requests: every HTTP request to a peer and every SMTP send
+    # (buyersync.outbound; docs/reliability.md, "Security") --
+    Spec(
+        "sheets_timeout_seconds",
+        float,
+        30.0,
+        "Total seconds one Google Sheets or token request may take, from connecting to "
+        "the last byte of the answer (a silent server is retried; a slow answer stops the "
+        "sync, exit 3).",
+        "--sheets-timeout",
+    ),
+    Spec(
+        "alert_timeout_seconds",
+        float,
+        10.0,
+        "Total seconds one alert delivery may take (the webhook POST, or the whole SMTP "
+        "conversation); past it the channel counts as down.",
+        "--alert-timeout",
+    ),
+    Spec(
+        "http_max_response_bytes",
+        int,
+        64 * 1024 * 1024,
+        "Largest answer body accepted from an HTTP peer (a Sheets page of 10,000 rows is "
+        "a few MB); error bodies are only read up to 8 KB.",
+        "--http-max-response-bytes",
+    ),
+    Spec(
+        "http_max_json_depth",
+        int,
+        32,
+        "Deepest nesting of arrays and objects accepted in a JSON answer.",
+        "--http-max-json-depth",
+    ),
+    Spec(
+        "http_max_json_values",
+        int,
+        2_000_000,
+        "Most JSON values (cells, arrays, objects) accepted in one answer; bounds the "
+        "memory a parsed answer takes.",
+        "--http-max-json-values",
+    ),
     Spec(
         "sync_interval_seconds",
         float,
@@ -434,6 +476,11 @@ class Settings:
     allowed_hosts: str | None = None
     sheets_api_url: str = "https://sheets.googleapis.com"
     google_credentials: str | None = None
+    sheets_timeout_seconds: float = 30.0
+    alert_timeout_seconds: float = 10.0
+    http_max_response_bytes: int = 64 * 1024 * 1024
+    http_max_json_depth: int = 32
+    http_max_json_values: int = 2_000_000
     sync_interval_seconds: float = 900.0
     retry_interval_seconds: float = 60.0
     health_interval_seconds: float = 300.0
@@ -671,6 +718,12 @@ def validate(settings: Settings) -> None:
 
         parse_delimiter(settings.delimiter)
     for name in ("csv_max_field_lines", "csv_max_field_chars", "csv_max_line_chars"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name} must be at least 1 (got {getattr(settings, name)})")
+    for name in ("sheets_timeout_seconds", "alert_timeout_seconds"):
+        if not 0 < getattr(settings, name) <= 3600:
+            raise ConfigError(f"{name} must be more than 0 and at most 3600 seconds")
+    for name in ("http_max_response_bytes", "http_max_json_depth", "http_max_json_values"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1 (got {getattr(settings, name)})")
     scheme = settings.database_url.split(":", 1)[0].lower()

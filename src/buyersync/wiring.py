@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from buyersync.outbound import HttpPolicy
 from buyersync.settings import Settings
 from buyersync.sources import open_source as _open_source
 from buyersync.sources.base import Source
@@ -64,6 +65,18 @@ def open_source(settings: Settings) -> Source:
         csv_max_field_chars=settings.csv_max_field_chars,
         csv_max_line_chars=settings.csv_max_line_chars,
         key_column=settings.key_column,
+        http_policy=http_policy(settings),
+    )
+
+
+def http_policy(settings: Settings) -> HttpPolicy:
+    """The outbound policy of the Sheets reader (and its token refreshes)."""
+    return HttpPolicy(
+        deadline_seconds=settings.sheets_timeout_seconds,
+        deadline_setting="sheets_timeout_seconds",
+        max_body_bytes=settings.http_max_response_bytes,
+        max_json_depth=settings.http_max_json_depth,
+        max_json_values=settings.http_max_json_values,
     )
 
 

@@ -71,6 +71,10 @@ SOURCE_SETTINGS = (
     "key_column",
     "sheets_api_url",
     "google_credentials",
+    "sheets_timeout_seconds",
+    "http_max_response_bytes",
+    "http_max_json_depth",
+    "http_max_json_values",
 )
 #: How typed buyers columns read sheet text (commands that write or compare values).
 TYPED_SETTINGS = ("number_format", "date_order", "timezone")
@@ -89,6 +93,7 @@ ALERT_SETTINGS = (
     "smtp_to",
     "smtp_starttls",
     "webhook_url",
+    "alert_timeout_seconds",
 )
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import smtplib
+import socket
 import ssl
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -20,13 +22,17 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from buyersync.errors import NotificationFailed
+from buyersync.outbound import Deadline, HttpPolicy, LimitExceeded
 from buyersync.redact import redact
 from buyersync.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Seconds a channel may take before it counts as down.
+#: Seconds a channel may take in total before it counts as down (the default of
+#: ``alert_timeout_seconds``).
 DEFAULT_TIMEOUT = 10.0
+#: The setting a channel's deadline comes from, for messages.
+TIMEOUT_SETTING = "alert_timeout_seconds"
 
 
 @dataclass(frozen=True)
@@ -120,33 +126,86 @@ class EmailChannel:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[smtplib.SMTP]:
-        """A connection that is encrypted and logged in as configured."""
+        """A connection that is encrypted and logged in as configured; connecting,
+        securing, logging in and what the caller does with it all run within one total
+        deadline (``timeout``, the ``alert_timeout_seconds`` setting)."""
         encrypted = self.uses_implicit_tls or self.starttls
         if self.user and not encrypted and not self.allow_plaintext_auth:
             # Checked before connecting: the server never sees the login attempt.
             raise SmtpSecurityError(plaintext_auth_refusal())
+        due = Deadline(self.timeout, TIMEOUT_SETTING)
+        try:
+            with self._connected(due) as smtp:
+                yield smtp
+        except (OSError, smtplib.SMTPException) as exc:
+            if due.expired():
+                raise NotificationFailed(
+                    f"the mail server did not finish within {self.timeout:g} s in total "
+                    f"(the {TIMEOUT_SETTING} limit)"
+                ) from exc
+            raise
+
+    @contextlib.contextmanager
+    def _connected(self, due: Deadline) -> Iterator[smtplib.SMTP]:
+        """Connect, secure and log in within ``due``, then hand the connection over.
+
+        smtplib's timeout is per socket operation, so a server that drips its replies
+        a byte at a time never trips it: each step gets the time left as its socket
+        timeout, and a watchdog shuts the socket down when the deadline passes (which
+        wakes a read blocked in any step, the caller's included).
+        """
         context = ssl.create_default_context()
         smtp: smtplib.SMTP
         if self.uses_implicit_tls:
-            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            smtp = smtplib.SMTP_SSL(timeout=due.budget(None), context=context)
         else:
-            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        with smtp:
-            if self.starttls and not self.uses_implicit_tls:
+            smtp = smtplib.SMTP(timeout=due.budget(None))
+
+        def cut() -> None:
+            sock = smtp.sock
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed
+
+        watchdog = threading.Timer(max(due.remaining(), 0.0), cut)
+        watchdog.daemon = True
+        watchdog.start()
+
+        def step() -> None:
+            if due.expired():
+                raise TimeoutError("total deadline passed")
+            if smtp.sock is not None:
+                smtp.sock.settimeout(due.budget(None))
+
+        # Made unconnected so the watchdog runs from the first byte; smtplib takes the
+        # name that TLS verifies the certificate against from the constructor only.
+        smtp._host = self.host  # type: ignore[attr-defined]
+        try:
+            smtp.connect(self.host, self.port)
+            with smtp:
+                step()
                 smtp.ehlo()
-                if not smtp.has_extn("starttls"):
-                    raise SmtpSecurityError(
-                        "the mail server does not offer STARTTLS, so the connection would "
-                        "not be encrypted; use port 465 (implicit TLS), or "
-                        "--no-smtp-starttls for a local relay without TLS"
-                    )
-                smtp.starttls(context=context)
-                smtp.ehlo()
-            else:
-                smtp.ehlo()
-            if self.user:
-                smtp.login(self.user, self.password or "")
-            yield smtp
+                if self.starttls and not self.uses_implicit_tls:
+                    if not smtp.has_extn("starttls"):
+                        raise SmtpSecurityError(
+                            "the mail server does not offer STARTTLS, so the connection would "
+                            "not be encrypted; use port 465 (implicit TLS), or "
+                            "--no-smtp-starttls for a local relay without TLS"
+                        )
+                    step()
+                    smtp.starttls(context=context)
+                    step()
+                    smtp.ehlo()
+                if self.user:
+                    step()
+                    smtp.login(self.user, self.password or "")
+                step()
+                yield smtp
+        finally:
+            watchdog.cancel()
+            smtp.close()
 
     @property
     def target(self) -> str:
@@ -173,9 +232,22 @@ class WebhookChannel:
             "recoveries": list(note.recoveries),
             "database": note.database,
         }
-        response = httpx.post(self.url, json=payload, timeout=self.timeout)
-        if response.status_code >= 300:
-            raise NotificationFailed(f"the webhook answered HTTP {response.status_code}")
+        from buyersync import outbound
+
+        # The webhook's answer is not used: only its status and first few KB are read.
+        policy = HttpPolicy(deadline_seconds=self.timeout, deadline_setting=TIMEOUT_SETTING)
+        with outbound.client(policy) as http:
+            request = http.build_request("POST", self.url, json=payload)
+            try:
+                answer = outbound.fetch(http, request, policy, "the webhook", body=False)
+            except LimitExceeded as exc:
+                raise NotificationFailed(str(exc)) from exc
+            except httpx.TimeoutException as exc:
+                raise NotificationFailed(
+                    f"the webhook did not answer within {self.timeout:g} s"
+                ) from exc
+        if answer.status >= 300:
+            raise NotificationFailed(f"the webhook answered HTTP {answer.status}")
 
     @property
     def target(self) -> str:
@@ -228,11 +300,12 @@ def plaintext_auth_refusal() -> str:
     )
 
 
-def channels_from_settings(
-    settings: Settings, *, timeout: float = DEFAULT_TIMEOUT
-) -> list[Channel]:
+def channels_from_settings(settings: Settings, *, timeout: float | None = None) -> list[Channel]:
     """Console always; e-mail when ``smtp_host`` and recipients are set; webhook when
-    ``webhook_url`` is set."""
+    ``webhook_url`` is set. Each delivery is bounded by ``timeout`` seconds in total
+    (default: ``alert_timeout_seconds``)."""
+    if timeout is None:
+        timeout = settings.alert_timeout_seconds
     channels: list[Channel] = [ConsoleChannel()]
     if settings.smtp_host and settings.smtp_recipients:
         channels.append(

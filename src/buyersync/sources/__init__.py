@@ -16,6 +16,7 @@ from buyersync.errors import ConfigError
 from buyersync.sources.base import SheetData, Source
 
 if TYPE_CHECKING:
+    from buyersync.outbound import HttpPolicy
     from buyersync.sources.xlsx.limits import XlsxLimits
 
 _GSHEETS_URL = re.compile(r"^https?://docs\.google\.com/spreadsheets/d/([A-Za-z0-9_-]+)")
@@ -36,6 +37,7 @@ def open_source(
     csv_max_field_chars: int | None = None,
     csv_max_line_chars: int | None = None,
     key_column: str | None = None,
+    http_policy: HttpPolicy | None = None,
 ) -> Source:
     """The reader for ``spec``. Raises :class:`ConfigError` for an unusable spec."""
     if not spec:
@@ -60,6 +62,7 @@ def open_source(
             api_url=sheets_api_url,
             credentials_file=google_credentials,
             key_header=key_column,
+            http=http_policy,
         )
     suffix = Path(spec).suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):

@@ -41,7 +41,9 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from buyersync import outbound
 from buyersync.errors import ConfigError, RateLimited, SourceError, SourceUnavailable
+from buyersync.outbound import Answer, HttpPolicy, LimitExceeded
 from buyersync.records import SheetRow
 from buyersync.retrying import Clock, Retrying, Sleep
 from buyersync.rules.backoff import BackoffPolicy, Random
@@ -106,6 +108,8 @@ class GoogleSheetsSource(Source):
     The tab is picked by ``sheet`` (title), else ``gid`` (the ``#gid=`` of its URL),
     else the first visible tab. ``max_attempts`` / ``max_wait`` bound the retries of
     429, 5xx, timeouts and unusable answers (``max_wait`` is the total seconds slept).
+    Every request (and token refresh) is made under ``http``, the outbound policy
+    (:mod:`buyersync.outbound`); without one, ``timeout`` is its total deadline.
     """
 
     def __init__(
@@ -125,6 +129,7 @@ class GoogleSheetsSource(Source):
         sleep: Sleep = time.sleep,
         clock: Clock = lambda: datetime.now(UTC),
         rand: Random = random.random,
+        http: HttpPolicy | None = None,
     ) -> None:
         if header_row < 1:
             raise ConfigError(f"header row must be 1 or more, not {header_row}")
@@ -133,7 +138,8 @@ class GoogleSheetsSource(Source):
         self.gid = gid
         self.header_row = header_row
         self.api_url = api_url.rstrip("/")
-        self.timeout = timeout
+        self.policy = http if http is not None else HttpPolicy(deadline_seconds=timeout)
+        self.timeout = self.policy.deadline_seconds
         self.max_attempts = max_attempts
         self.max_wait = max_wait
         self.backoff = backoff
@@ -167,11 +173,13 @@ class GoogleSheetsSource(Source):
             return {}
         if not creds.valid:
             from google.auth.exceptions import GoogleAuthError, TransportError
-            from google.auth.transport.requests import Request
 
+            request = outbound.GoogleAuthRequest(self.policy)
             try:
-                creds.refresh(Request())
+                creds.refresh(request)
             except TransportError as exc:
+                if isinstance(exc.__cause__, LimitExceeded) and not exc.__cause__.retryable:
+                    raise _limit_error(exc.__cause__) from exc
                 raise SourceUnavailable(
                     f"cannot reach the Google token endpoint ({type(exc).__name__})",
                     hint="check the network; the sync will retry",
@@ -182,13 +190,15 @@ class GoogleSheetsSource(Source):
                     hint="check that the key in GOOGLE_APPLICATION_CREDENTIALS is current "
                     "and not deleted, or run: gcloud auth application-default login",
                 ) from exc
+            finally:
+                request.close()
         return {"Authorization": f"Bearer {creds.token}"}
 
     # ------------------------------------------------------------------ HTTP
 
     def _http(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(timeout=httpx.Timeout(self.timeout, connect=10.0))
+            self._client = outbound.client(self.policy)
         return self._client
 
     def close(self) -> None:
@@ -196,23 +206,16 @@ class GoogleSheetsSource(Source):
             self._client.close()
             self._client = None
 
-    def _fetch(self, url: str, params: dict[str, str]) -> tuple[httpx.Response, bytes]:
-        """GET ``url``: the response (status, headers) and, apart from it, the body.
+    def _fetch(self, url: str, params: dict[str, str], what: str) -> Answer:
+        """GET ``url`` within the policy: the status, headers and (bounded) body.
 
-        The body of a 200 is not kept on the response: httpx's Response and its stream
-        refer to each other, so a read response (with a 15 MB page body) lives until
-        the cyclic collector's rare full pass — eight pages were alive at once at
-        100,000 rows. Other statuses are read into the response (short error bodies).
+        The body of a 200 is returned apart from httpx's Response: the Response and its
+        stream refer to each other, so a kept response (with a 15 MB page body) lives
+        until the cyclic collector's rare full pass.
         """
         client = self._http()
         request = client.build_request("GET", url, params=params, headers=self._auth_headers())
-        response = client.send(request, stream=True)
-        try:
-            if response.status_code != 200:
-                return response, response.read()
-            return response, b"".join(response.iter_bytes())
-        finally:
-            response.close()
+        return outbound.fetch(client, request, self.policy, f"the answer to the {what}")
 
     def _get(
         self, path: str, params: dict[str, str], what: str, check: Any = None
@@ -261,12 +264,18 @@ class GoogleSheetsSource(Source):
     def _get_once(self, url: str, params: dict[str, str], what: str, check: Any) -> dict[str, Any]:
         """One GET: the accepted JSON, or :class:`_Transient` (try again), or a final error."""
         try:
-            response, content = self._fetch(url, params)
+            response = self._fetch(url, params, what)
+        except LimitExceeded as exc:
+            if exc.retryable:  # silent until the deadline: another try may be answered
+                raise _Transient(f"no answer within {self.timeout:g} s") from exc
+            raise _limit_error(
+                exc, f"Google Sheets {what} of spreadsheet {self.spreadsheet_id}"
+            ) from exc
         except httpx.TimeoutException as exc:
             raise _Transient(f"no answer within {self.timeout:g} s") from exc
         except httpx.TransportError as exc:
             raise _Transient(f"connection failed ({type(exc).__name__})") from exc
-        status = response.status_code
+        status = response.status
         if status in _RETRYABLE:
             raise _Transient(
                 f"HTTP {status}{_google_message(response)}",
@@ -276,23 +285,22 @@ class GoogleSheetsSource(Source):
         if status != 200:
             raise self._final_error(status, response, what)
         try:
-            # Decode, then drop the bytes before parsing: a page exists
-            # at most twice (text and objects), not three times.
-            text = content.decode("utf-8")
-            del content
-            body = json.loads(text)
-            del text
+            body = outbound.parse_json(response.body, self.policy, f"the answer to the {what}")
             if not isinstance(body, dict):
                 raise _BadAnswer("the answer is not a JSON object")
             if check is not None:
                 check(body)
             return body
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except LimitExceeded as exc:
+            raise _limit_error(
+                exc, f"Google Sheets {what} of spreadsheet {self.spreadsheet_id}"
+            ) from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
             raise _Transient("the answer was not complete JSON (cut off?)") from exc
         except _BadAnswer as exc:
             raise _Transient(str(exc)) from exc
 
-    def _final_error(self, status: int, response: httpx.Response, what: str) -> SourceError:
+    def _final_error(self, status: int, response: Answer, what: str) -> SourceError:
         msg = _google_message(response)
         sid = self.spreadsheet_id
         if status == 404:
@@ -328,6 +336,7 @@ class GoogleSheetsSource(Source):
             "metadata request",
             check,
         )
+        _check_metadata(meta)
         tabs = [s for s in meta["sheets"] if isinstance(s, dict)]
         grid = [s for s in tabs if s.get("properties", {}).get("sheetType", "GRID") == "GRID"]
         chosen: dict[str, Any] | None = None
@@ -377,8 +386,8 @@ class GoogleSheetsSource(Source):
         # Google always sends the grid's size; a stand-in that does not gets generous
         # bounds rather than a read cut at column Z (trailing empty cells cost nothing).
         gp = props.get("gridProperties", {})
-        row_count = int(gp.get("rowCount", UNKNOWN_ROWS))
-        col_count = max(1, int(gp.get("columnCount", UNKNOWN_COLUMNS)))
+        row_count = gp.get("rowCount", UNKNOWN_ROWS)
+        col_count = max(1, gp.get("columnCount", UNKNOWN_COLUMNS))
         merges = []
         for m in chosen.get("merges") or []:
             if isinstance(m, dict):
@@ -417,7 +426,9 @@ class GoogleSheetsSource(Source):
             # what was asked is a partial answer. An answer that names none (some
             # stand-ins and proxies) cannot be checked that way and is taken as it is.
             if "range" in body:
-                got_title, cells = split_range(str(body["range"]))
+                if not isinstance(body["range"], str):
+                    raise _BadAnswer(f"the answer for {a1} names no range as text")
+                got_title, cells = split_range(body["range"])
                 start, end = _rows_of(cells)
                 if got_title != title or start != first_row or end is None or end < last_row:
                     raise _BadAnswer(
@@ -431,6 +442,8 @@ class GoogleSheetsSource(Source):
                 or not all(isinstance(r, list) for r in values)
             ):
                 raise _BadAnswer(f"the answer for {a1} is not a list of at most {asked} rows")
+            if not all(isinstance(v, _CELL_TYPES) for r in values for v in r):
+                raise _BadAnswer(f"the answer for {a1} has a cell that is an array or object")
 
         body = self._get(
             f"/v4/spreadsheets/{quote(self.spreadsheet_id, safe='')}/values/{quote(a1, safe='')}",
@@ -615,17 +628,90 @@ class GoogleSheetsSource(Source):
 
 
 _MASK = (1 << 64) - 1
+#: What a cell of a values answer may be (FORMATTED_VALUE sends strings).
+_CELL_TYPES = (str, int, float, bool, type(None))
 
 
 def _index(obj: dict[str, Any], key: str, default: int = 0) -> int:
     """A GridRange index: absent means ``default``; anything but an integer is refused."""
     value = obj.get(key, default)
     if type(value) is not int or value < 0:
-        raise SourceError(
-            f"Google Sheets metadata has a bad {key} ({type(value).__name__})",
-            hint="run the sync again; if it keeps happening, check for a proxy",
-        )
+        raise _bad_metadata(key, value, "a whole number of 0 or more")
     return value
+
+
+#: The largest grid Google Sheets allows (10 million cells; columns up to ZZZ).
+MAX_GRID_ROWS = 10_000_000
+MAX_GRID_COLUMNS = 18_278
+
+# What the reader uses of the metadata, and what each field must be: (type, required).
+_SHEET_FIELDS: dict[str, tuple[type, bool]] = {
+    "title": (str, True),
+    "sheetId": (int, False),
+    "sheetType": (str, False),
+    "hidden": (bool, False),
+    "gridProperties": (dict, False),
+}
+
+
+def _bad_metadata(path: str, value: Any, expected: str) -> SourceError:
+    shown = repr(value) if isinstance(value, int | float | bool) or value is None else None
+    if isinstance(value, str):
+        shown = repr(value[:40]) + ("…" if len(value) > 40 else "")
+    what = shown or f"a JSON {_json_type(value)}"
+    return SourceError(
+        f"Google Sheets metadata has a bad {path}: {what}, expected {expected}; the sheet "
+        "was not read",
+        hint="run the sync again; if it keeps happening, check what answers at "
+        "--sheets-api-url (a proxy?)",
+        details={"field": path},
+    )
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
+def _check_metadata(meta: dict[str, Any]) -> None:
+    """Every field of the metadata the reader uses has its type and range, or the read
+    stops with an error naming the field (never a ValueError or KeyError later)."""
+    for i, sheet in enumerate(meta["sheets"]):
+        where = f"sheets[{i}]"
+        if not isinstance(sheet, dict):
+            raise _bad_metadata(where, sheet, "an object")
+        props = sheet.get("properties")
+        if not isinstance(props, dict):
+            raise _bad_metadata(f"{where}.properties", props, "an object")
+        for key, (kind, required) in _SHEET_FIELDS.items():
+            if key not in props and not required:
+                continue
+            value = props.get(key)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                expected = {str: "a string", int: "a whole number", bool: "true or false"}
+                raise _bad_metadata(
+                    f"{where}.properties.{key}", value, expected.get(kind, "an object")
+                )
+        grid = props.get("gridProperties", {})
+        for key, top in (("rowCount", MAX_GRID_ROWS), ("columnCount", MAX_GRID_COLUMNS)):
+            if key in grid:
+                value = grid[key]
+                if type(value) is not int or not 0 <= value <= top:
+                    raise _bad_metadata(
+                        f"{where}.properties.gridProperties.{key}",
+                        value,
+                        f"a whole number from 0 to {top:,}",
+                    )
+        merges = sheet.get("merges")
+        if merges is not None and not isinstance(merges, list):
+            raise _bad_metadata(f"{where}.merges", merges, "an array")
+    named = meta.get("namedRanges")
+    if named is not None:
+        if not isinstance(named, list):
+            raise _bad_metadata("namedRanges", named, "an array")
+        for i, item in enumerate(named):
+            if isinstance(item, dict) and not isinstance(item.get("name", ""), str):
+                raise _bad_metadata(f"namedRanges[{i}].name", item.get("name"), "a string")
 
 
 def _section_rows(tab: _Tab, width: int) -> set[int]:
@@ -752,13 +838,38 @@ def _rows_of(cells: str) -> tuple[int | None, int | None]:
     return (int(a) if a else None, int(b) if b else None)
 
 
-def _google_message(response: httpx.Response) -> str:
+def _google_message(response: Answer) -> str:
+    """Google's one-line reason from an error answer (its first few KB only)."""
     try:
-        err = response.json().get("error", {})
+        answer = outbound.parse_json(response.body, outbound.HttpPolicy(), "an error answer")
+        err = answer.get("error", {}) if isinstance(answer, dict) else None
         message = err.get("message") if isinstance(err, dict) else None
-    except (ValueError, AttributeError):
+    except (ValueError, LimitExceeded):
         message = None
-    return f": {str(message)[:200]}" if message else ""
+    return f": {str(message)[:200]}" if isinstance(message, str) and message else ""
+
+
+#: The flag of each setting a limit names, for the hint.
+_LIMIT_FLAGS = {
+    "sheets_timeout_seconds": "--sheets-timeout",
+    "http_max_response_bytes": "--http-max-response-bytes",
+    "http_max_json_depth": "--http-max-json-depth",
+    "http_max_json_values": "--http-max-json-values",
+}
+
+
+def _limit_error(exc: LimitExceeded, who: str = "Google") -> SourceError:
+    """A request stopped at a limit of the outbound policy: not retried (the peer
+    would do it again), the read fails whole."""
+    flag = _LIMIT_FLAGS.get(exc.setting)
+    return SourceError(
+        f"{who} stopped at the {exc.limit} limit: {exc}; the sheet was not read whole "
+        "and nothing from it may be used",
+        hint=f"if the sheet really needs more, raise {exc.setting}"
+        + (f" ({flag})" if flag else "")
+        + "; otherwise check what answers at --sheets-api-url (a proxy?)",
+        details={"limit": exc.limit, "setting": exc.setting},
+    )
 
 
 def _first_line(exc: Exception) -> str:
