@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 from buyersync.errors import ConfigError
 from buyersync.redact import redact_url, register, scrub, url_problem, url_secrets
 from buyersync.rules.backoff import DEFAULT_POLICY
+from buyersync.rules.normalize import column_letter, letter_key
 
 __all__ = ["Settings", "load_settings", "redact_url", "scrub", "url_secrets"]
 from buyersync.rules.typed import ParseOptions
@@ -623,6 +625,7 @@ def load_settings(
     mapping = table.get("mapping", {})
     if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
         raise ConfigError(f"[mapping] in {path} must map sheet headers to column names (strings)")
+    check_mapping_keys(mapping, path)
     settings = Settings(
         **values,
         mapping=dict(mapping),
@@ -632,6 +635,29 @@ def load_settings(
     register(settings.secrets())
     validate(settings)
     return settings
+
+
+_LETTERISH_KEY = re.compile(r"\s*#[A-Za-z]+[0-9]*\s*")
+
+
+def check_mapping_keys(mapping: Mapping[str, str], path: Path | None) -> None:
+    """Refuse ``[mapping]`` keys that look like a column letter but are not one."""
+    by_index: dict[int, str] = {}
+    for key in mapping:
+        index = letter_key(key)
+        if index is None:
+            if _LETTERISH_KEY.fullmatch(key):
+                raise ConfigError(
+                    f"[mapping] in {path}: {key!r} is not a column letter",
+                    hint='name a column by its letter only, from "#A" to "#ZZZ" (no row number)',
+                )
+            continue
+        if index in by_index:
+            raise ConfigError(
+                f"[mapping] in {path}: {by_index[index]!r} and {key!r} both name "
+                f"column {column_letter(index)}; keep one"
+            )
+        by_index[index] = key
 
 
 #: A secret file larger than this is a mistake (a wrong path, a device), not a secret.
@@ -754,8 +780,10 @@ def reference_markdown() -> str:
         "Every setting has a command-line flag, an environment variable and a key in",
         "`buyersync.toml`. Precedence: flag > environment > file > default. The file is",
         "`--config FILE`, else `BUYERSYNC_CONFIG`, else `./buyersync.toml`; keys sit at the top",
-        "level (or under `[buyersync]`), and a `[mapping]` table maps sheet headers to column",
-        "names. Settings marked secret never appear in output, logs or the dashboard.",
+        "level (or under `[buyersync]`), and a `[mapping]` table maps sheet headers, or column",
+        'letters such as `"#C"`, to column names (`""` ignores the column; see',
+        "[sources.md](sources.md#mapping-columns)). Settings marked secret never appear in",
+        "output, logs or the dashboard.",
         "A secret can also come from a file (as container platforms mount them): the",
         "`_FILE` variable names the file, which holds only the value (one trailing newline",
         "is dropped). Setting both the variable and its `_FILE` variant is an error. A",

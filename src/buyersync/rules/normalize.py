@@ -41,7 +41,7 @@ class ColumnMap:
     """How the sheet's columns map to ``buyers`` columns.
 
     ``columns[i]`` is the database column for sheet column ``i`` (``None`` when the
-    sheet column is deliberately ignored: blank trailing headers with no data).
+    sheet column is ignored: a blank header, or ``""`` in ``[mapping]``).
     ``key_index`` is the sheet column holding the buyer number; it maps to
     ``buyer_number``.
     """
@@ -55,6 +55,40 @@ class ColumnMap:
         """The mapped database columns other than the key, in sheet order."""
         return tuple(c for i, c in enumerate(self.columns) if c is not None and i != self.key_index)
 
+    @property
+    def blank_ignored(self) -> tuple[int, ...]:
+        """Ignored columns whose header is blank and that ``[mapping]`` does not name.
+
+        Their values are not stored, so the sync warns with a count of them; a column
+        ignored on purpose (``"#C" = ""``) is not warned about.
+        """
+        return tuple(
+            i
+            for i, c in enumerate(self.columns)
+            if c is None and not self.headers[i].strip() and i not in self.ignored_by_mapping
+        )
+
+    #: Indexes ignored because ``[mapping]`` says so (``""``).
+    ignored_by_mapping: frozenset[int] = frozenset()
+
+
+#: A ``[mapping]`` key naming a sheet column by letter: ``"#C"``.
+_LETTER_KEY = re.compile(r"#([A-Za-z]{1,3})")
+
+
+def letter_key(key: str) -> int | None:
+    """The 0-based column index a ``"#C"`` mapping key names, else ``None``."""
+    match = _LETTER_KEY.fullmatch(key.strip())
+    return column_index(match.group(1)) if match else None
+
+
+def column_index(letters: str) -> int:
+    """0-based index of a spreadsheet column letter (A → 0, AA → 26)."""
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
 
 def map_headers(
     headers: Sequence[str],
@@ -65,27 +99,58 @@ def map_headers(
     """Map sheet headers to database columns, or raise :class:`HeaderError`.
 
     ``mapping`` (the ``[mapping]`` table of ``buyersync.toml``) maps a header, as written
-    in the sheet, to a column name; other headers are normalized. Blank headers at the
-    end of the header row are ignored; a blank header between others, a header seen
-    twice, two headers that normalize to the same column, a header that maps onto a
-    reserved column, and an over-long column name are errors that name the columns.
+    in the sheet, or a column letter (``"#C"``, whatever its header) to a column name;
+    ``""`` ignores the column. A letter key wins over a header key. Other headers are
+    normalized. Blank headers at the end of the header row are dropped; a blank header
+    between others is ignored (``columns[i]`` is ``None``). A header seen twice, two
+    headers that normalize to the same column, a header that maps onto a reserved
+    column, an over-long column name, an ignored key column and a letter key beyond
+    the header row are errors that name the columns by letter.
     """
     mapping = dict(mapping or {})
-    norm_mapping = {normalize_header(k): v for k, v in mapping.items()}
+    by_letter: dict[int, str] = {}
+    by_header: dict[str, str] = {}
+    for key, value in mapping.items():
+        index = letter_key(key)
+        if index is None:
+            by_header[key] = value
+        else:
+            by_letter[index] = value
+    norm_mapping = {normalize_header(k): v for k, v in by_header.items()}
     trimmed = list(headers)
     while trimmed and not str(trimmed[-1]).strip():
         trimmed.pop()
     columns: list[str | None] = []
     problems: list[str] = []
+    ignored: set[int] = set()
     seen: dict[str, int] = {}
+    duplicates: list[tuple[int, int, str]] = []
+    for index in sorted(i for i in by_letter if i >= len(trimmed)):
+        last = column_letter(len(trimmed) - 1) if trimmed else "none"
+        problems.append(
+            f"[mapping] names column {column_letter(index)} but the header row ends at "
+            f"column {last}; give column {column_letter(index)} a header in the sheet"
+        )
     for index, raw in enumerate(trimmed):
         header = str(raw)
         letter = column_letter(index)
-        if not header.strip():
-            problems.append(f"column {letter} has a blank header")
+        column: str | None
+        if index in by_letter:
+            column = by_letter[index]
+        elif not header.strip():
             columns.append(None)
             continue
-        if "\x00" in header:
+        elif header in by_header:
+            column = by_header[header]
+        elif normalize_header(header) in norm_mapping:
+            column = norm_mapping[normalize_header(header)]
+        else:
+            column = normalize_header(header)
+        if column == "":
+            ignored.add(index)
+            columns.append(None)
+            continue
+        if "\x00" in column:
             # PostgreSQL would silently cut the column name at the NUL, SQLite refuses it.
             problems.append(
                 f"column {letter} ({header!r}) contains a NUL character, "
@@ -93,18 +158,14 @@ def map_headers(
             )
             columns.append(None)
             continue
-        if header in mapping:
-            column = mapping[header]
-        elif normalize_header(header) in norm_mapping:
-            column = norm_mapping[normalize_header(header)]
-        else:
-            column = normalize_header(header)
-        if column in seen:
-            first = seen[column]
+        if not column.strip():
             problems.append(
-                f"columns {column_letter(first)} ({trimmed[first]!r}) and {letter} ({header!r}) "
-                f"both map to column {column!r}"
+                f'column {letter} ({header!r}) is mapped to a blank name; use "" to ignore it'
             )
+            columns.append(None)
+            continue
+        if column in seen:
+            duplicates.append((seen[column], index, column))
         else:
             seen[column] = index
         if column in RESERVED_COLUMNS:
@@ -118,6 +179,19 @@ def map_headers(
                 f'shorter name in buyersync.toml: [mapping] {_toml_key(header)} = "short_name"'
             )
         columns.append(column)
+    for first, index, column in duplicates:
+        other = column_letter(index)
+        why = (
+            "a header seen twice"
+            if str(trimmed[first]) == str(trimmed[index])
+            else "headers that are the same once normalized"
+        )
+        problems.append(
+            f"columns {column_letter(first)} ({trimmed[first]!r}) and {other} "
+            f"({trimmed[index]!r}) both map to column {column!r} ({why}); map or ignore one "
+            f"of them by column letter in [mapping]: "
+            f'"#{other}" = {_toml_key(_free_name(column, seen))} or "#{other}" = ""'
+        )
     key_norm = normalize_header(key_header)
     key_index = -1
     for index, header in enumerate(trimmed):
@@ -132,13 +206,19 @@ def map_headers(
             f"no column is headed {key_header!r} (headers: {shown}); "
             "name the buyer-number column with --key HEADER or check --header-row"
         )
+    elif key_index in ignored:
+        letter = column_letter(key_index)
+        problems.append(
+            f"column {letter} ({str(trimmed[key_index])!r}) holds the buyer numbers and cannot "
+            'be ignored; remove the [mapping] entry that maps it to ""'
+        )
     else:
         key_col = columns[key_index]
-        if key_col is not None and key_col != KEY_COLUMN and KEY_COLUMN in seen:
-            other = seen[KEY_COLUMN]
-            if other != key_index:
+        if key_col != KEY_COLUMN and KEY_COLUMN in seen:
+            named = seen[KEY_COLUMN]
+            if named != key_index:
                 problems.append(
-                    f"column {column_letter(other)} is named {KEY_COLUMN!r} but the key is "
+                    f"column {column_letter(named)} is named {KEY_COLUMN!r} but the key is "
                     f"column {column_letter(key_index)}; rename one with [mapping]"
                 )
         columns[key_index] = KEY_COLUMN
@@ -149,8 +229,19 @@ def map_headers(
             details={"problems": problems},
         )
     return ColumnMap(
-        headers=tuple(str(h) for h in trimmed), columns=tuple(columns), key_index=key_index
+        headers=tuple(str(h) for h in trimmed),
+        columns=tuple(columns),
+        key_index=key_index,
+        ignored_by_mapping=frozenset(ignored),
     )
+
+
+def _free_name(column: str, taken: Mapping[str, int]) -> str:
+    """``column_2`` (or the next free number): a name to suggest for a duplicate."""
+    n = 2
+    while f"{column}_{n}" in taken:
+        n += 1
+    return f"{column}_{n}"
 
 
 def _toml_key(text: str) -> str:

@@ -98,11 +98,20 @@ class RowChecker:
         )
         self.parse_options = parse_options or ParseOptions()
         self.booleans = booleans
+        # An error value (#REF!, #N/A) in an ignored column is not stored, so it fails nothing.
+        self._ignored = frozenset(i for i, c in enumerate(colmap.columns) if c is None)
+
+    def _problems(self, row: SheetRow) -> Sequence[tuple[int, str]]:
+        if not row.problems or not self._ignored:
+            return row.problems
+        return tuple(p for p in row.problems if p[0] not in self._ignored)
 
     def is_blank(self, row: SheetRow) -> bool:
         # One join instead of a strip per cell: some cell has a non-space character
         # exactly when the joined text has one.
-        return not row.problems and not "".join(row.values).strip()
+        if row.problems and self._problems(row):
+            return False
+        return not "".join(row.values).strip()
 
     def check(self, row: SheetRow) -> Accepted | RowFailure:
         """Accept the row or say why it fails. Call only for non-blank rows, in sheet order."""
@@ -145,8 +154,9 @@ class RowChecker:
                 op,
             )
         self.first_row[key] = n
-        if row.problems or len(values) > width:
-            problems = list(row.problems) + [
+        row_problems = self._problems(row) if row.problems else ()
+        if row_problems or len(values) > width:
+            problems = list(row_problems) + [
                 (i, f"cell {column_letter(i)}{n} holds a value but its column has no header")
                 for i in range(width, len(values))
                 if values[i].strip()

@@ -46,7 +46,7 @@ from buyersync.retrying import Retrying, Sleep
 from buyersync.rules import batching
 from buyersync.rules.backoff import BackoffPolicy
 from buyersync.rules.lengths import excess
-from buyersync.rules.normalize import ColumnMap, map_headers, normalize_key
+from buyersync.rules.normalize import ColumnMap, column_letter, map_headers, normalize_key
 from buyersync.rules.rows import Accepted, RowChecker, failure
 from buyersync.rules.typed import ParseOptions
 from buyersync.services.retry import RetryManager
@@ -319,7 +319,10 @@ class SyncEngine:
         colmap = map_headers(data.header, key_header=self.key_column, mapping=self.mapping)
 
         def rows() -> Iterator[Any]:
-            yield from data.rows
+            if colmap.blank_ignored:
+                yield from self._counting_blank_columns(data.rows, colmap, report)
+            else:
+                yield from data.rows
             report.warnings.extend(data.warnings)
             if report.section_rows:
                 shown = ", ".join(str(n) for n in report.section_row_numbers)
@@ -330,6 +333,32 @@ class SyncEngine:
                 )
 
         return colmap, rows()
+
+    @staticmethod
+    def _counting_blank_columns(
+        rows: Iterable[Any], colmap: ColumnMap, report: SyncReport
+    ) -> Iterator[Any]:
+        """The rows, counting the values under blank headers; warns once they are read.
+
+        A blank header's column is not stored: the warning says how many values that
+        leaves out, so a column that does hold data is never dropped without a word.
+        """
+        indexes = colmap.blank_ignored
+        counts = dict.fromkeys(indexes, 0)
+        for row in rows:
+            values = row.values  # padded to the header's width by every reader
+            for i in indexes:
+                value = values[i]
+                if value and not value.isspace():  # most spacer cells are "": no call
+                    counts[i] += 1
+            yield row
+        for i, count in counts.items():
+            letter = column_letter(i)
+            held = f"{count} value(s) under it are not stored" if count else "it holds no values"
+            report.warnings.append(
+                f"column {letter} has a blank header and is ignored ({held}); to keep it, "
+                f'name it in [mapping]: "#{letter}" = "name"; to silence this, "#{letter}" = ""'
+            )
 
     def _run(self, report: SyncReport) -> None:
         db = self.db
