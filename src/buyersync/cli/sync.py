@@ -60,6 +60,7 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
         ("inserted", report.inserted),
         ("updated", report.updated),
         ("failed", report.failed),
+        ("not written (the run stopped)", report.not_written),
         ("queued for retry", report.queued_for_retry),
         ("blank rows skipped", report.skipped_blank),
         ("batches", f"{report.batches} of {report.batch_size}"),
@@ -82,6 +83,8 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
             console.print(
                 f"see them all: buyersync errors --run {plain(report.run_id)}", markup=False
             )
+    if report.not_written:
+        console.print(f"stopped: {plain(report.message)}", markup=False, style="yellow")
     for w in report.warnings:
         console.print(f"warning: {plain(w)}", markup=False, style="yellow")
     if report.dry_run:
@@ -97,6 +100,8 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
         max_shrink_ratio=s.max_shrink_ratio,
         retry=BackoffPolicy.from_settings(s),
         lock_wait_seconds=s.lock_wait_seconds,
+        row_lock_timeout_seconds=s.row_lock_timeout_seconds,
+        problems_retention_days=s.problems_retention_days,
         **extra,
     )
 
@@ -111,6 +116,8 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
     "batch_size",
     "max_shrink_ratio",
     "lock_wait_seconds",
+    "row_lock_timeout_seconds",
+    "problems_retention_days",
     RETRY_SETTINGS,
     "alert_slow_sync_seconds",
 )
@@ -143,7 +150,7 @@ def sync(ctx: Context, dry_run: bool) -> int:
         emit_json(report.to_json())
     else:
         print_report(report)
-    return 0 if report.failed == 0 else 1
+    return 0 if report.failed == 0 and report.not_written == 0 else 1
 
 
 def after_sync(ctx: Context, db: Any, report: SyncReport) -> None:

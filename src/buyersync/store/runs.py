@@ -22,6 +22,7 @@ _FIELDS = (
     "inserted",
     "updated",
     "failed",
+    "not_written",
     "skipped_blank",
     "queued_for_retry",
     "duration_s",
@@ -46,6 +47,7 @@ class RunRecord:
     inserted: int
     updated: int
     failed: int
+    not_written: int
     skipped_blank: int
     queued_for_retry: int
     duration_s: float | None
@@ -125,6 +127,7 @@ def _record(db: Database, r: dict[str, Any]) -> RunRecord:
         "inserted",
         "updated",
         "failed",
+        "not_written",
         "skipped_blank",
         "queued_for_retry",
         "batches",
