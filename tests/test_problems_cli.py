@@ -288,7 +288,7 @@ def test_rows_locked_by_another_session_fail_alone_and_the_rest_land(
             "--batch-size",
             "1000",
             "--row-lock-timeout",
-            "1",
+            "3",
             *common,
         )
         holder.rollback()
@@ -299,6 +299,10 @@ def test_rows_locked_by_another_session_fail_alone_and_the_rest_land(
     assert doc["updated"] == 869 - 25 and doc["not_written"] == 0
     assert doc["queued_for_retry"] == 25
     assert all("lock-holder" in f["error_message"] for f in doc["failures"])
+    # while it waited, it said for whom (pid, application, client)
+    waiting = [line for line in out.stderr.splitlines() if "waiting for rows of buyers" in line]
+    assert waiting, out.stderr
+    assert "application 'lock-holder'" in waiting[0] and "pid " in waiting[0]
     with open_database(pg_url) as db:
         names = {
             r["buyer_number"]: r["name"] for r in db.query("SELECT buyer_number, name FROM buyers")

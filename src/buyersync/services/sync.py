@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from array import array
@@ -337,7 +338,8 @@ class SyncEngine:
             writer.stage(staged.stage_rows(self._checked_rows(rows, checker, report)))
             writer.finish_staging()
             self._guard_shrink(report, db_count_before)
-            self._merge_all(writer, staged, report)
+            with self._lock_watch(report):
+                self._merge_all(writer, staged, report)
         finally:
             writer.close()
         report.failed = len(report.failures)
@@ -571,6 +573,53 @@ class SyncEngine:
                 self._isolate(writer, staged, start, seq, report)
             start = seq + 1
 
+    @contextlib.contextmanager
+    def _lock_watch(self, report: SyncReport) -> Iterator[None]:
+        """While the merge runs, say every few seconds which session it waits for
+        (never silent on a lock): a second connection asks who blocks this one."""
+        blocking, backend_pid = self.db.sql.blocking_sessions, self.db.sql.backend_pid
+        if blocking is None or backend_pid is None or not self._row_locks:
+            yield
+            return
+        try:
+            pid = self.db.query_value(backend_pid)
+            side = self.db.side_session()
+        except StoreError as exc:
+            log.debug("no lock watch: %s", exc)
+            side = None
+        if side is None:
+            yield
+            return
+        stop = threading.Event()
+
+        def watch() -> None:
+            interval = LOCK_WATCH_FIRST_SECONDS
+            while not stop.wait(interval):
+                try:
+                    rows = side.query(blocking, (pid,))
+                except StoreError as exc:
+                    # the watch is a courtesy: never fail the sync for it
+                    log.debug("the lock watch stopped: %s", exc)
+                    return
+                if rows:
+                    interval = LOCK_WATCH_EVERY_SECONDS
+                    log.warning(
+                        "waiting for rows of buyers locked by another session: %s "
+                        "(gives up on them after %g s: --row-lock-timeout)",
+                        _describe_sessions(rows),
+                        self.row_lock_timeout_seconds,
+                        extra={"run_id": report.run_id},
+                    )
+
+        thread = threading.Thread(target=watch, name="buyersync-lock-watch", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+            side.close()
+
     def _lock_holders(self) -> str:
         """The sessions holding locks on buyers: pid, application, client — never a query."""
         sql = self.db.sql.lock_holders
@@ -580,14 +629,7 @@ class SyncEngine:
             rows = self.db.query(sql, (self.db.quote(buyers.TABLE),))
         except StoreError:
             return ""
-        return "; ".join(
-            f"pid {r['pid']}"
-            + (f", application {r['app']!r}" if r.get("app") else "")
-            + (f", client {r['client']}" if r.get("client") else "")
-            + (f", {r['state']}" if r.get("state") else "")
-            + (f" for {r['age']} s" if r.get("age") is not None else "")
-            for r in rows
-        )
+        return _describe_sessions(rows)
 
     def _isolate(
         self, writer: buyers.Writer, staged: _Staged, lo: int, hi: int, report: SyncReport
@@ -802,6 +844,23 @@ class SyncEngine:
         report.rows_per_s = report.rows_read / report.duration_s if report.duration_s else 0.0
         report.message = "dry run: nothing was written"
         return report
+
+
+#: The lock watch's first look, then how often it repeats while the merge still waits.
+LOCK_WATCH_FIRST_SECONDS = 1.0
+LOCK_WATCH_EVERY_SECONDS = 10.0
+
+
+def _describe_sessions(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Sessions as an operator finds them: pid, application, client — never a query."""
+    return "; ".join(
+        f"pid {r['pid']}"
+        + (f", application {r['app']!r}" if r.get("app") else "")
+        + (f", client {r['client']}" if r.get("client") else "")
+        + (f", {r['state']}" if r.get("state") else "")
+        + (f" for {r['age']} s" if r.get("age") is not None else "")
+        for r in rows
+    )
 
 
 class _RowsLocked(Exception):

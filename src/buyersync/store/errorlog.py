@@ -34,6 +34,10 @@ def _storable(value: Any) -> Any:
     return value
 
 
+#: For other tables that keep failure text (problems): the same spelling of NUL.
+storable = _storable
+
+
 def log_failures(
     db: Database, failures: Sequence[RowFailure], run_id: str | None, *, at: datetime | None = None
 ) -> None:

@@ -33,6 +33,7 @@ from buyersync.rules.problems import (
     subject_of,
 )
 from buyersync.store.db import Database
+from buyersync.store.errorlog import storable
 from buyersync.store.keyset import key_table
 
 TABLE = "problems"
@@ -212,15 +213,18 @@ def record_failures(
     when = db.ts(at)
     for f in failures:
         kind, subject = subject_of(f.category, f.buyer_number, f.row_number)
+        # NUL spelled \x00 as in the error log (PostgreSQL text cannot hold it), so the
+        # subjects of both tables match.
+        subject = storable(subject)
         by_subject[subject] = (
             subject,
             str(kind),
-            f.buyer_number or None,
+            storable(f.buyer_number) or None,
             f.row_number,
             str(f.category),
-            column_of(f.details),
-            f.message[:2000],
-            example_of(f.category, f.row_number, f.details, f.message),
+            storable(column_of(f.details)),
+            storable(f.message[:2000]),
+            storable(example_of(f.category, f.row_number, f.details, f.message)),
             f.operation,
             run_id,
             run_id,
@@ -257,8 +261,10 @@ def record_run_failure(
                 None,
                 category,
                 None,
-                message[:2000],
-                (f"{not_written} rows not written: " if not_written else "") + message[:150],
+                storable(message[:2000]),
+                storable(
+                    (f"{not_written} rows not written: " if not_written else "") + message[:150]
+                ),
                 operation,
                 run_id,
                 run_id,
