@@ -47,10 +47,7 @@ def health(ctx: Context, no_alerts: bool) -> int:
             if ctx.json
             else get_dashboard_data(db, ctx.settings, history_limit=8, runs_limit=5)
         )
-        if dashboard is not None:
-            from buyersync.store import problems
 
-            dashboard["problems"] = [g.to_json() for g in problems.groups(db)]
     doc = report.to_json()
     if ctx.json:
         emit_json(doc)

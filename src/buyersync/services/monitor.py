@@ -484,6 +484,8 @@ def get_dashboard_data(
         "health_history": [],
         "permanent_failures": [],
         "active_alerts": [],
+        "problems": [],
+        "open_problems": 0,
     }
     if settings is not None:
         doc["thresholds"] = asdict(thresholds_from(settings))
@@ -503,6 +505,11 @@ def get_dashboard_data(
         doc["extra"] = latest.details.get("extra", [])
     counts = errorlog.counts_by_type(db, ErrorQuery(limit=None))
     doc["errors"] = {"counts_by_type": counts, "total": sum(counts.values())}
+    if db.table_exists(problems.TABLE):
+        # What is wrong now, by cause, with an example and the fix (the error counts
+        # above are the whole history).
+        doc["problems"] = [g.to_json() for g in problems.groups(db)]
+        doc["open_problems"] = problems.open_count(db)
     depth = retryqueue.depth(db)
     doc["retry_queue"] = {
         "by_status": depth,
