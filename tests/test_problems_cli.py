@@ -311,3 +311,29 @@ def test_rows_locked_by_another_session_fail_alone_and_the_rest_land(
     retried = cli("retry", "--all", "--source", str(sheet), *common)
     assert retried.returncode == 0 and doc_of(retried)["succeeded"] == 25
     assert doc_of(cli("problems", *common))["open"] == 0
+
+
+def test_errors_on_a_database_from_before_problems_gains_the_resolution_fields(
+    db_url: str, tmp_path: Path
+) -> None:
+    sheet = tmp_path / "s.csv"
+    common = ["--db", db_url, "--json"]
+    _sheet(sheet, [["B1", "a"], ["", "no key"]])
+    cli("sync", "--source", str(sheet), *common)
+    with open_database(db_url) as db:
+        # the database as the release before problems left it
+        db.execute("DELETE FROM buyersync_schema_version WHERE version = 40")
+        db.execute("DROP TABLE problems")
+        db.execute("DROP INDEX sync_error_log_subject_idx")
+        for column in ("subject", "resolved_at", "resolved_by_run"):
+            db.execute(f"ALTER TABLE sync_error_log DROP COLUMN {column}")
+        db.execute("ALTER TABLE sync_runs DROP COLUMN not_written")
+    out = cli("errors", *common)
+    assert out.returncode == 0, out.stderr
+    [entry] = doc_of(out)["errors"]
+    assert entry["resolved_at"] is None and entry["row_number"] == 3
+    # the migrated entry is named after its row, so the next full sync settles it
+    _sheet(sheet, [["B1", "a"]])
+    assert cli("sync", "--source", str(sheet), *common).returncode == 0
+    [entry] = doc_of(cli("errors", *common))["errors"]
+    assert entry["resolved_at"] is not None

@@ -319,11 +319,15 @@ def resolve_subjects(
 def resolve_not_recurred(db: Database, *, run_id: str, at: datetime) -> int:
     """After a full sync that read the whole sheet: every problem it did not see again
     is gone (written, fixed, or no longer in the sheet). Entries logged before
-    problems existed (no subject) and not of this run are settled with them."""
+    problems existed and not of this run are settled with them."""
     n = _resolve_where(db, "(last_run_id IS NULL OR last_run_id <> %s)", (run_id,), run_id, at)
+    # What is open now recurred in this run; any other unresolved entry (logged before
+    # problems were kept, so without a problem row) is settled as well.
     db.execute(
         "UPDATE sync_error_log SET resolved_at = %s, resolved_by_run = %s "
-        "WHERE resolved_at IS NULL AND subject IS NULL AND (run_id IS NULL OR run_id <> %s)",
+        "WHERE resolved_at IS NULL AND (run_id IS NULL OR run_id <> %s) "
+        "AND (subject IS NULL OR subject NOT IN "
+        "(SELECT subject FROM problems WHERE resolved_at IS NULL))",
         (db.ts(at), run_id, run_id),
     )
     return n
