@@ -491,9 +491,11 @@ def resolve_synced(
             (str(QueueStatus.PROCESSING),),
         )
         if rows:
-            db.executemany(
-                _INSERT_ATTEMPT,
-                [
+            # COPY where the database has it: one round trip for any number of attempts.
+            db.bulk_load(
+                "retry_attempts",
+                [c.strip() for c in _ATTEMPT_COLUMNS.split(",")],
+                (
                     (
                         r["buyer_number"],
                         int(r["attempt_count"] or 0),
@@ -507,6 +509,6 @@ def resolve_synced(
                         db.ts(now),
                     )
                     for r in rows
-                ],
+                ),
             )
     return sorted(r["buyer_number"] for r in rows)
