@@ -758,8 +758,11 @@ class SyncEngine:
                     [resume], run_id=report.run_id
                 )
         except StoreError as again:
-            # Still unreachable: the run stays recorded as it is; the next sync redoes it.
+            # Still unreachable: without its entry and resume entry the unwritten rows
+            # would be nowhere, so the run fails with the error (exit 3); it stays
+            # 'running' or 'failed' and the next sync writes every row again.
             log.warning("could not record the stop of run %s: %s", report.run_id, again)
+            raise again from exc
 
     def _reconnect(self) -> None:
         self.db.reconnect()
