@@ -47,6 +47,11 @@ def assert_story(doc: dict) -> None:
     assert "failed 356" in doc["steps"][2]["summary"]
     assert steps["buyersync sync-missing"]["summary"] == "attempted 356, synced 356, failed 0"
     assert steps["buyersync health"]["exit_code"] == 0
+    # healthy without another full sync: the problems of step 3 were resolved by repairs
+    assert [s["command"] for s in doc["steps"]].count("buyersync sync") == 1
+    assert (
+        steps["buyersync problems --all"]["summary"] == f"open problems 0; resolved {LONG_BUYERS}"
+    )
 
 
 def test_generated_sheet_has_exactly_the_incidents_long_values() -> None:

@@ -12,8 +12,8 @@ What it does, in order:
    say nothing — which leaves 356 of 4,140 buyers (8.6%) missing;
 4. runs the real commands an operator would type, each as its own ``buyersync``
    process: ``schema check``, ``missing``, ``sync`` (every failure logged),
-   ``errors``, ``schema fix --apply``, ``sync-missing``, the next scheduled ``sync``,
-   ``verify --full`` and ``health``.
+   ``errors``, ``schema fix --apply``, ``sync-missing``, ``problems`` (every problem
+   of the sync resolved, without another full sync), ``verify --full`` and ``health``.
 
 The files (sheet, SQLite database, ``buyersync.toml``, verification report) stay in
 the demo directory so the user can keep exploring with the same commands.
@@ -683,11 +683,11 @@ def run_demo(
         lambda d: f"attempted {d['attempted']:,}, synced {d['synced']:,}, failed {d['failed']:,}",
     )
     runner.run(
-        "7. The next scheduled sync is clean",
-        ["sync"],
+        "7. What is wrong now? Every problem of step 3 is resolved, no full sync needed",
+        ["problems", "--all"],
         lambda d: (
-            f"rows read {d['rows_read']:,}, inserted {d['inserted']:,}, updated "
-            f"{d['updated']:,}, failed {d['failed']:,}"
+            f"open problems {d['open']}; resolved "
+            f"{sum(g['count'] for g in d['groups'] if not g['open']):,}"
         ),
     )
     verify = runner.run(

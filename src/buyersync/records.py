@@ -70,6 +70,9 @@ class ErrorEntry:
     run_id: str | None
     retryable: bool
     created_at: datetime
+    #: When the problem this entry belongs to was resolved, and by which run.
+    resolved_at: datetime | None = None
+    resolved_by_run: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +86,8 @@ class ErrorEntry:
             "run_id": self.run_id,
             "retryable": self.retryable,
             "created_at": self.created_at.isoformat(),
+            "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
+            "resolved_by_run": self.resolved_by_run,
         }
 
 

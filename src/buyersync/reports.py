@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from buyersync.rules.problems import fix_for
+
 if TYPE_CHECKING:
     from buyersync.services.integrity import VerifyReport
 
@@ -107,10 +109,17 @@ def summary_lines(report: VerifyReport) -> list[str]:
 def _next_steps(report: VerifyReport) -> list[str]:
     steps = []
     if report.diff.missing:
-        steps.append(
-            "sync the missing buyers: buyersync sync-missing "
-            "(a buyer that fails again has its reason in: buyersync errors)"
-        )
+        causes = dict(report.missing_causes)
+        for category, count in causes.items():
+            fix = fix_for(category)
+            steps.append(f"{count} missing buyers fail with {category}: {fix.command} ({fix.text})")
+        unexplained = report.diff.missing_count - sum(causes.values())
+        if unexplained > 0:
+            steps.append(
+                ("sync the missing buyers" if not causes else f"sync the other {unexplained}")
+                + ": buyersync sync-missing "
+                "(a buyer that fails again has its reason in: buyersync problems)"
+            )
     if report.mismatches:
         steps.append("re-sync to overwrite the changed values: buyersync sync (then verify again)")
     if report.diff.extra and report.extra_is_finding:

@@ -204,6 +204,24 @@ SETTINGS: tuple[Spec, ...] = (
         "How long a sync waits for another sync on the same database to finish (0: exit at once).",
         "--lock-wait",
     ),
+    # Problems and lock waits (docs/troubleshooting.md).
+    Spec(
+        "row_lock_timeout_seconds",
+        float,
+        30.0,
+        "How long one merge of a sync waits for buyers rows another session has locked "
+        "before only those rows fail and are queued for retry (0: wait forever). Apart "
+        "from --lock-wait, which is about another buyersync sync.",
+        "--row-lock-timeout",
+    ),
+    Spec(
+        "problems_retention_days",
+        float,
+        90.0,
+        "Days a resolved problem and its error-log entries are kept; a full sync prunes "
+        "older ones (0: keep them forever). Open problems are never pruned.",
+        "--problems-retention-days",
+    ),
     Spec(
         "connect_timeout_seconds",
         float,
@@ -453,6 +471,8 @@ class Settings:
     date_order: str | None = None
     timezone: str = "UTC"
     lock_wait_seconds: float = 0.0
+    row_lock_timeout_seconds: float = 30.0
+    problems_retention_days: float = 90.0
     connect_timeout_seconds: float = 10.0
     connect_attempts: int = 3
     # The retry defaults are the backoff rule's own (one source of truth).
@@ -714,6 +734,10 @@ def validate(settings: Settings) -> None:
         raise ConfigError("max shrink ratio is a fraction between 0 and 1 (e.g. 0.5)")
     if settings.connect_attempts < 1:
         raise ConfigError("connect attempts must be at least 1")
+    if settings.row_lock_timeout_seconds < 0 or settings.problems_retention_days < 0:
+        raise ConfigError(
+            "the row-lock timeout and the problems retention cannot be negative (0 disables)"
+        )
     plain_smtp = not settings.smtp_starttls and settings.smtp_port != 465
     if settings.smtp_user and plain_smtp and not settings.smtp_allow_plaintext_auth:
         raise ConfigError(

@@ -88,6 +88,11 @@ def test_sigkill_at_random_points_then_next_run_completes(url: str, big_sheet: P
         with big_sheet.open(encoding="utf-8", newline="") as fh:
             rows = list(csv.reader(fh))[1:]
         assert_invariant(db, doc["run_id"], rows)
+        # The completed sync leaves nothing open: no problem, no unresolved log entry
+        # (a killed run recorded none; a victim that stopped part way is finished now).
+        assert db.query_value("SELECT count(*) FROM problems WHERE resolved_at IS NULL") == 0
+        assert db.query_value("SELECT count(*) FROM sync_error_log WHERE resolved_at IS NULL") == 0
+        assert not db.query_value("SELECT count(*) FROM retry_queue")
         statuses = run_statuses(db)
         assert statuses.pop(doc["run_id"]) == "succeeded"
         # Every killed run that got as far as recording itself is now 'incomplete';

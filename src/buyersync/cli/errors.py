@@ -57,6 +57,8 @@ def errors(
         if migrations.current_version(db) == 0:
             entries, counts = [], {}
         else:
+            # an older database gains resolved_at / resolved_by_run first
+            migrations.ensure_schema(db)
             entries = errorlog.query(db, query)
             counts = errorlog.counts_by_type(db, query)
     if ctx.json:

@@ -47,6 +47,7 @@ def health(ctx: Context, no_alerts: bool) -> int:
             if ctx.json
             else get_dashboard_data(db, ctx.settings, history_limit=8, runs_limit=5)
         )
+
     doc = report.to_json()
     if ctx.json:
         emit_json(doc)
@@ -70,7 +71,9 @@ def _print(doc: dict[str, Any], dash: dict[str, Any]) -> None:
         ("buyers in the database", doc["database_count"]),
         ("missing from the database", doc["missing_count"]),
         ("in the database, not the sheet", doc["extra_count"]),
-        ("error rate of the last sync", f"{doc['error_rate']:.1%}"),
+        ("error rate now (last sync's rows still failing)", f"{doc['error_rate']:.1%}"),
+        ("error rate when the last sync ran", f"{doc['last_sync_error_rate']:.1%}"),
+        ("problems open now", doc["open_problems"]),
         ("retry queue (pending)", doc["retry_queue_depth"]),
         ("permanently failed", doc["permanent_failures"]),
         ("since the last successful sync", "never" if since is None else f"{since:,.0f} min"),
@@ -97,11 +100,15 @@ def _print(doc: dict[str, Any], dash: dict[str, Any]) -> None:
         console.print(
             f"\nmissing: {shown}" + (" …" if doc["missing_count"] > 10 else ""), markup=False
         )
-    errors = dash.get("errors", {})
-    if errors.get("total"):
+    groups = [g for g in dash.get("problems", []) if g["open"]]
+    if groups:
         console.print(
-            "\nerror log by type: "
-            + ", ".join(f"{k} {v}" for k, v in errors["counts_by_type"].items()),
+            "\nopen problems by cause: "
+            + ", ".join(
+                f"{g['category']}{' in ' + g['column'] if g['column'] else ''} {g['count']}"
+                for g in groups
+            )
+            + " — details and fixes: buyersync problems",
             markup=False,
         )
     queue = dash.get("retry_queue", {}).get("by_status")

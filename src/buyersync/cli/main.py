@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "schema": "buyersync.cli.schema:schema",
     "verify": "buyersync.cli.verify:verify",
     "errors": "buyersync.cli.errors:errors",
+    "problems": "buyersync.cli.problems:problems",
     "serve": "buyersync.cli.serve:serve",
     "demo": "buyersync.cli.demo:demo",
     "doctor": "buyersync.cli.doctor:doctor",

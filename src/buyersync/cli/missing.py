@@ -112,7 +112,13 @@ def print_sync_missing(report: SyncMissingReport, *, limit: int = SHOWN) -> None
 
 @click.command("sync-missing")
 @command_settings(
-    DB_SETTINGS, SOURCE_SETTINGS, TYPED_SETTINGS, "batch_size", "lock_wait_seconds", RETRY_SETTINGS
+    DB_SETTINGS,
+    SOURCE_SETTINGS,
+    TYPED_SETTINGS,
+    "batch_size",
+    "lock_wait_seconds",
+    "row_lock_timeout_seconds",
+    RETRY_SETTINGS,
 )
 def sync_missing(ctx: Context) -> int:
     """Sync only the buyers that are missing from the database.

@@ -63,6 +63,7 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
         ("rows read", report.rows_read),
         ("written", _written(report)),
         ("failed", report.failed),
+        ("not written (the run stopped)", report.not_written),
         ("queued for retry", report.queued_for_retry),
         ("blank rows skipped", report.skipped_blank),
         ("section rows skipped", report.section_rows),
@@ -86,6 +87,8 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
             console.print(
                 f"see them all: buyersync errors --run {plain(report.run_id)}", markup=False
             )
+    if report.not_written:
+        console.print(f"stopped: {plain(report.message)}", markup=False, style="yellow")
     for w in report.warnings:
         console.print(f"warning: {plain(w)}", markup=False, style="yellow")
     if report.dry_run:
@@ -109,6 +112,8 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
         retry=BackoffPolicy.from_settings(s),
         lock_wait_seconds=s.lock_wait_seconds,
         parse_options=parse_options(s),
+        row_lock_timeout_seconds=s.row_lock_timeout_seconds,
+        problems_retention_days=s.problems_retention_days,
         **extra,
     )
 
@@ -124,6 +129,8 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
     "batch_size",
     "max_shrink_ratio",
     "lock_wait_seconds",
+    "row_lock_timeout_seconds",
+    "problems_retention_days",
     RETRY_SETTINGS,
     "alert_slow_sync_seconds",
 )
@@ -170,7 +177,7 @@ def sync(ctx: Context, dry_run: bool) -> int:
         emit_json(report.to_json())
     else:
         print_report(report)
-    return 0 if report.failed == 0 else 1
+    return 0 if report.failed == 0 and report.not_written == 0 else 1
 
 
 def interrupted(ctx: Context, report: SyncReport | None, stop: Interrupted) -> int:

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from buyersync.rules.problems import fix_for
+
 #: How many buyer numbers an alert names before it says "and N more".
 SHOWN = 10
 
@@ -72,6 +74,8 @@ class RunFacts:
     errors_by_type: Mapping[str, int] = field(default_factory=dict)
     #: ``(buyer_number, row_number)`` of the first failed rows of that run.
     first_failures: tuple[tuple[str | None, int | None], ...] = ()
+    #: Rows that failed when it ran (``failed`` is those still failing, when known).
+    failed_then: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,20 @@ class HealthFacts:
     sheet_problem: str | None = None
     #: failed / rows read of ``last_run``, as measured (``SyncMonitor.calculate_error_rate``)
     error_rate: float = 0.0
+    #: The failed / rows read of the last full sync when it ran, repairs since ignored.
+    last_sync_error_rate: float = 0.0
+    #: Problems open now (every kind), and how many of them an operator acknowledged.
+    open_problems: int = 0
+    acknowledged_problems: int = 0
+    #: Buyers whose open problem an operator acknowledged: known, so no alert names them.
+    acknowledged: frozenset[str] = frozenset()
+
+    @property
+    def alerting_missing(self) -> tuple[tuple[str, int], ...]:
+        """Missing buyers not acknowledged (those an alert counts and names)."""
+        if not self.acknowledged:
+            return self.missing
+        return tuple(m for m in self.missing if m[0] not in self.acknowledged)
 
     @property
     def missing_count(self) -> int:
@@ -273,7 +291,7 @@ def evaluate(
     alerts: list[Alert] = []
     if facts.sheet_problem is not None:
         alerts.append(_sheet_alert(facts.sheet_problem))
-    elif missing_over(facts.missing_count, thresholds.missing):
+    elif missing_over(len(facts.alerting_missing), thresholds.missing):
         alerts.append(_missing_alert(facts, thresholds))
     run = facts.last_run
     if run is not None and error_rate_over(facts.error_rate, thresholds.error_rate):
@@ -402,8 +420,9 @@ def _first(items: Sequence[str], total: int | None = None) -> str:
 
 
 def _missing_alert(facts: HealthFacts, thresholds: Thresholds) -> Alert:
-    n = facts.missing_count
-    listed = _first([f"{key} (row {row})" for key, row in facts.missing], n)
+    missing = facts.alerting_missing
+    n = len(missing)
+    listed = _first([f"{key} (row {row})" for key, row in missing], n)
     title = (
         f"{n} buyer(s) in the sheet are missing from the database (threshold {thresholds.missing})"
     )
@@ -425,7 +444,7 @@ def _missing_alert(facts: HealthFacts, thresholds: Thresholds) -> Alert:
             "spreadsheet_count": facts.spreadsheet_count,
             "database_count": facts.database_count,
         },
-        tuple(key for key, _ in facts.missing),
+        tuple(key for key, _ in missing),
     )
 
 
@@ -440,13 +459,24 @@ def _error_rate_alert(run: RunFacts, rate: float, thresholds: Thresholds) -> Ale
     rows = _first(
         [f"{b or '(no buyer number)'} (row {r})" for b, r in run.first_failures], run.failed
     )
+    then = run.failed if run.failed_then is None else run.failed_then
     title = (
-        f"the last sync failed {run.failed} of {run.rows_read} rows "
+        f"{run.failed} of the {run.rows_read} rows the last sync read still fail "
         f"({rate:.1%}, threshold {thresholds.error_rate:.1%})"
     )
+    if then != run.failed:
+        title += f"; {then} failed when it ran"
+    fixes = (
+        "\n".join(
+            f"Fix {cat}: {fix.command}  ({fix.text})"
+            for cat, fix in ((c, fix_for(c)) for c in sorted(run.errors_by_type))
+        )
+        or "Fix: buyersync problems"
+    )
     text = (
-        f"{title}.\nRun {run.run_id}; failures by type: {by_type}.\nFirst failed rows: {rows}.\n"
-        f"Investigate: {command}\nAfter fixing the rows in the sheet: buyersync sync"
+        f"{title}.\nRun {run.run_id}; still failing by type: {by_type}.\n"
+        f"First failing rows: {rows}.\nInvestigate: {command}\n{fixes}\n"
+        "What is open now, by cause: buyersync problems"
     )
     return Alert(
         Condition.ERROR_RATE,
@@ -457,6 +487,7 @@ def _error_rate_alert(run: RunFacts, rate: float, thresholds: Thresholds) -> Ale
             "error_rate": rate,
             "threshold": thresholds.error_rate,
             "failed": run.failed,
+            "failed_when_run": then,
             "rows_read": run.rows_read,
             "run_id": run.run_id,
         },

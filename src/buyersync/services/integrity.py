@@ -53,7 +53,7 @@ from buyersync.rules.typed import ParseOptions
 from buyersync.rules.typedcells import canonical_cells
 from buyersync.services.missing import AHEAD_ROWS, Prefetch, read_sheet
 from buyersync.sources.base import Source
-from buyersync.store import fingerprints
+from buyersync.store import fingerprints, problems
 from buyersync.store.db import Database, utcnow
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,8 @@ class VerifyReport:
     sample_size: int | None = None
     seed: int | None = None
     extra_is_finding: bool = True  # False: buyers only in the database do not fail `ok`
+    #: Missing buyers with an open problem, by its category (the cause decides the fix).
+    missing_causes: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def missing(self) -> tuple[tuple[str, int], ...]:
@@ -133,6 +135,7 @@ class VerifyReport:
             "missing": [{"buyer_number": k, "row_number": r} for k, r in d.missing],
             "extra": list(d.extra),
             "mismatches": [m.to_json() for m in self.mismatches],
+            "missing_causes": dict(self.missing_causes),
             "duplicates": [
                 {
                     "buyer_number": x.buyer_number,
@@ -490,6 +493,15 @@ class IntegrityChecker:
             )
         return found
 
+    def _missing_causes(self, missing: Sequence[tuple[str, int]]) -> dict[str, int]:
+        """Count the missing buyers by the category of their open problem."""
+        if not missing or not self.db.table_exists(problems.TABLE):
+            return {}
+        causes: dict[str, int] = {}
+        for category in problems.open_by_buyer(self.db, [k for k, _ in missing]).values():
+            causes[category] = causes.get(category, 0) + 1
+        return dict(sorted(causes.items()))
+
     def _report(
         self,
         mode: VerifyMode,
@@ -514,6 +526,7 @@ class IntegrityChecker:
             columns=plan.columns,
             unverified_columns=plan.unverified,
             extra_is_finding=self.extra_is_finding,
+            missing_causes=self._missing_causes(diff.missing),
         )
         log.info(
             "verify %s: %d buyers in sheet, %d in database, %d missing, %d extra, "

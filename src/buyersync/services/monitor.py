@@ -41,7 +41,7 @@ from buyersync.services.notify import (
 )
 from buyersync.settings import Settings
 from buyersync.sources.base import Source
-from buyersync.store import buyers, errorlog, retryqueue, runs
+from buyersync.store import buyers, errorlog, problems, retryqueue, runs
 from buyersync.store import health as store
 from buyersync.store.db import Database, utcnow
 from buyersync.store.migrations import ensure_schema
@@ -89,6 +89,10 @@ class HealthReport:
             "missing_count": f.missing_count,
             "extra_count": len(f.extra),
             "error_rate": round(f.error_rate, 6),
+            "last_sync_error_rate": round(f.last_sync_error_rate, 6),
+            "open_problems": f.open_problems,
+            "acknowledged_problems": f.acknowledged_problems,
+            "still_failing_of_last_sync": f.last_run.failed if f.last_run else 0,
             "retry_queue_depth": f.retry_queue_depth,
             "permanent_failures": len(f.permanent_failures),
             "minutes_since_last_success": None if since is None else round(since / 60, 2),
@@ -172,34 +176,33 @@ class SyncMonitor:
         return diff_keys(self.sheet_keys(), buyers.iter_keys(self.db))
 
     def calculate_error_rate(self, run: RunFacts | None = None) -> float:
-        """Failed / rows read of ``run`` (default: the last completed sync); 0 without one.
-
-        The error rate the health check reports and alerts on (property 14).
-        """
+        """The error rate of the present (property 14): the rows of the last completed
+        full sync (default) still failing now — open, unacknowledged row problems it
+        logged — over the rows it read; 0 without one. Repairs since that sync
+        (schema fix, sync-missing, retry) bring it down without another full sync."""
         if run is None:
             run = self._last_run()
         return rules.error_rate(run.failed, run.rows_read) if run else 0.0
 
     def _last_run(self) -> RunFacts | None:
+        """The last completed full sync, its failures counted as they stand now."""
         last = runs.last_successful(self.db, "sync")
         if last is None:
             return None
+        still: int = 0
         by_type: dict[str, int] = {}
-        first: tuple[tuple[str | None, int | None], ...] = ()
-        if last.failed:
-            query = ErrorQuery(run_id=last.run_id, limit=None)
-            by_type = errorlog.counts_by_type(self.db, query)
-            entries = errorlog.query(self.db, ErrorQuery(run_id=last.run_id, limit=1000))
-            entries.sort(key=lambda e: (e.row_number is None, e.row_number or 0))
-            first = tuple((e.buyer_number, e.row_number) for e in entries[: rules.SHOWN])
+        first: list[tuple[str | None, int | None]] = []
+        if last.failed and self.db.table_exists(problems.TABLE):
+            still, by_type, first = problems.open_for_run(self.db, last.run_id)
         return RunFacts(
             last.run_id,
             last.rows_read,
-            last.failed,
+            still,
             last.duration_s,
             last.rows_per_s,
             by_type,
-            first,
+            tuple(first[: rules.SHOWN]),
+            failed_then=last.failed,
         )
 
     def gather(self) -> HealthFacts:
@@ -217,6 +220,11 @@ class SyncMonitor:
         depth = retryqueue.depth(self.db)
         last = runs.last_successful(self.db, "sync")
         last_run = self._last_run()
+        tracked = self.db.table_exists(problems.TABLE)
+        acked = problems.acknowledged_buyers(self.db) if tracked else frozenset()
+        permanent = tuple(
+            p for p in store.permanent_failures(self.db) if p.buyer_number not in acked
+        )
         return HealthFacts(
             checked_at=now,
             spreadsheet_count=diff.sheet_count if diff else None,
@@ -226,9 +234,20 @@ class SyncMonitor:
             last_run=last_run,
             error_rate=self.calculate_error_rate(last_run),
             retry_queue_depth=depth.get("pending", 0) + depth.get("processing", 0),
-            permanent_failures=tuple(store.permanent_failures(self.db)),
+            permanent_failures=permanent,
             last_success_at=last.finished_at if last else None,
             sheet_problem=problem,
+            open_problems=problems.open_count(self.db) if tracked else 0,
+            acknowledged_problems=(
+                problems.open_count(self.db)
+                - problems.open_count(self.db, include_acknowledged=False)
+                if tracked
+                else 0
+            ),
+            acknowledged=acked,
+            last_sync_error_rate=(
+                rules.error_rate(last_run.failed_then or 0, last_run.rows_read) if last_run else 0.0
+            ),
         )
 
     # -- the check --------------------------------------------------------------
@@ -465,6 +484,8 @@ def get_dashboard_data(
         "health_history": [],
         "permanent_failures": [],
         "active_alerts": [],
+        "problems": [],
+        "open_problems": 0,
     }
     if settings is not None:
         doc["thresholds"] = asdict(thresholds_from(settings))
@@ -484,6 +505,11 @@ def get_dashboard_data(
         doc["extra"] = latest.details.get("extra", [])
     counts = errorlog.counts_by_type(db, ErrorQuery(limit=None))
     doc["errors"] = {"counts_by_type": counts, "total": sum(counts.values())}
+    if db.table_exists(problems.TABLE):
+        # What is wrong now, by cause, with an example and the fix (the error counts
+        # above are the whole history).
+        doc["problems"] = [g.to_json() for g in problems.groups(db)]
+        doc["open_problems"] = problems.open_count(db)
     depth = retryqueue.depth(db)
     doc["retry_queue"] = {
         "by_status": depth,

@@ -35,12 +35,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from buyersync import wiring
-from buyersync.errors import ConfigError, StoreError
+from buyersync.errors import ConfigError, LockHeld, StoreError
 from buyersync.records import RowFailure
 from buyersync.rules import backoff
 from buyersync.rules.backoff import BackoffPolicy, Decision, Verdict
 from buyersync.rules.categories import is_retryable
 from buyersync.rules.normalize import normalize_key
+from buyersync.rules.problems import is_run_subject
 from buyersync.rules.typed import ParseOptions
 from buyersync.settings import Settings, parse_options
 from buyersync.sources.base import Source
@@ -308,6 +309,77 @@ class RetryManager:
         return report
 
     # -- one pass ---------------------------------------------------------------
+    def _resume(self, entries: Sequence[QueueEntry], report: RetryReport, *, manual: bool) -> None:
+        """Finish runs that stopped part way: one full sync (it takes the sync lock,
+        re-reads the sheet and writes every row; rows written before are unchanged)."""
+        from buyersync.services.sync import SyncEngine
+
+        assert self.source is not None
+        engine = SyncEngine(
+            self.db,
+            self.source,
+            key_column=self.key_column,
+            mapping=self.mapping,
+            batch_size=self.batch_size,
+            retry=self.policy,
+            operation="sync",
+        )
+        try:
+            sync = engine.run()
+        except LockHeld:
+            self._release(entries)
+            report.warnings.append(
+                "a sync is running now; it writes the rows the stopped run left, so the "
+                "resume entry waits"
+            )
+            return
+        except BaseException:
+            self._release(entries)
+            raise
+        report.run_ids.append(sync.run_id)
+        report.warnings.extend(sync.warnings)
+        done = sync.not_written == 0
+        now = self.clock()
+        settlements = []
+        for e in entries:
+            decision = backoff.decide(
+                attempts_made=e.attempt_count,
+                succeeded=done,
+                gone=False,
+                retryable=True,
+                now=now,
+                policy=self.policy,
+                rand=self.rand,
+            )
+            message = _resumed_note(sync)
+            report.results.append(
+                EntryResult(
+                    buyer_number=e.buyer_number,
+                    row_number=None,
+                    attempt=e.attempt_count,
+                    verdict=decision.verdict,
+                    manual=manual,
+                    error_type=None if done else e.error_type,
+                    message=message,
+                    next_retry_at=decision.retry_at,
+                )
+            )
+            settlements.append(
+                Settlement(
+                    e.buyer_number,
+                    decision.verdict,
+                    e.attempt_count,
+                    manual=manual,
+                    run_id=sync.run_id,
+                    error_type=None if done else e.error_type,
+                    message=message,
+                    next_retry_at=decision.retry_at,
+                    max_attempts=self.policy.max_attempts,
+                    prior_status=e.prior_status or QueueStatus.PENDING,
+                )
+            )
+        retryqueue.settle(self.db, settlements, worker=self.worker, now=now)
+
     def _lease(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.lease_seconds)
 
@@ -344,6 +416,12 @@ class RetryManager:
                 "the retry queue has due entries but no sheet was given",
                 hint="pass --source or set BUYERSYNC_SOURCE",
             )
+        resumes = [e for e in entries if is_run_subject(e.buyer_number)]
+        if resumes:
+            self._resume(resumes, report, manual=manual)
+            entries = [e for e in entries if not is_run_subject(e.buyer_number)]
+            if not entries:
+                return
         p = self.policy
         engine = SyncEngine(
             self.db,
@@ -436,6 +514,12 @@ class RetryManager:
                 "after this one's lease ran out; their outcome here was not recorded "
                 "(raise --lease-seconds if attempts take that long)"
             )
+
+
+def _resumed_note(sync: Any) -> str:
+    if sync.not_written:
+        return f"the resumed sync stopped again: {sync.message}"
+    return f"resumed: a full sync wrote the rows ({sync.inserted} inserted, {sync.updated} updated)"
 
 
 def _note(verdict: Verdict) -> str | None:

@@ -235,6 +235,8 @@ def sync_job(settings: Settings) -> JobFn:
                 max_shrink_ratio=s.max_shrink_ratio,
                 retry=BackoffPolicy.from_settings(s),
                 lock_wait_seconds=0.0,
+                row_lock_timeout_seconds=s.row_lock_timeout_seconds,
+                problems_retention_days=s.problems_retention_days,
                 progress=check_stop,
                 parse_options=parse_options(s),
             ).run()

@@ -21,18 +21,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from buyersync.errors import (
     BuyersyncError,
     ConstraintViolation,
     ErrorCategory,
+    LockNotAvailable,
     ResourceExhausted,
     StoreConnectionError,
     StoreError,
@@ -45,13 +47,15 @@ from buyersync.records import RowFailure, RunStatus
 from buyersync.retrying import Retrying, Sleep
 from buyersync.rules import batching
 from buyersync.rules.backoff import BackoffPolicy
+from buyersync.rules.categories import is_retryable
 from buyersync.rules.lengths import excess
 from buyersync.rules.normalize import ColumnMap, column_letter, map_headers, normalize_key
+from buyersync.rules.problems import run_subject
 from buyersync.rules.rows import Accepted, RowChecker, failure
 from buyersync.rules.typed import ParseOptions
 from buyersync.services.retry import RetryManager
 from buyersync.sources.base import Source
-from buyersync.store import buyers, errorlog, retryqueue, runs
+from buyersync.store import buyers, errorlog, problems, retryqueue, runs
 from buyersync.store.db import Database, utcnow
 from buyersync.store.migrations import ensure_schema
 
@@ -82,6 +86,8 @@ class SyncReport:
     changed: int = 0
     unchanged: int = 0
     failed: int = 0
+    #: Rows read but not written because the run stopped (one problem of the run).
+    not_written: int = 0
     skipped_blank: int = 0
     #: Section rows (titles merged across the table) skipped, and their sheet rows.
     section_rows: int = 0
@@ -103,7 +109,11 @@ class SyncReport:
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and self.status in (RunStatus.SUCCEEDED, RunStatus.DRY_RUN)
+        return (
+            self.failed == 0
+            and self.not_written == 0
+            and self.status in (RunStatus.SUCCEEDED, RunStatus.DRY_RUN)
+        )
 
     def failures_by_type(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -124,6 +134,7 @@ class SyncReport:
             "changed": self.changed,
             "unchanged": self.unchanged,
             "failed": self.failed,
+            "not_written": self.not_written,
             "skipped_blank": self.skipped_blank,
             "section_rows": self.section_rows,
             "queued_for_retry": self.queued_for_retry,
@@ -189,6 +200,8 @@ class SyncEngine:
         slice_rows: int = batching.SLICE_TARGET_ROWS,
         lock_name: str | None = "sync",
         queue_failures: bool = True,
+        problems_retention_days: float = 90.0,
+        row_lock_timeout_seconds: float = 0.0,
         sleep: Sleep = time.sleep,
         parse_options: ParseOptions | None = None,
     ) -> None:
@@ -206,7 +219,11 @@ class SyncEngine:
         self.slice_rows = slice_rows
         self.lock_name = lock_name
         self._merge_failed: set[str] = set()
+        #: The staged row from which the merge gave up (the database went away), if it did.
+        self._abandoned_at: int | None = None
         self.queue_failures = queue_failures
+        self.problems_retention_days = problems_retention_days
+        self.row_lock_timeout_seconds = row_lock_timeout_seconds
         self.sleep = sleep
         #: The report of the run in progress (or just ended, also by an exception):
         #: what an interrupted caller reports as already merged.
@@ -262,6 +279,7 @@ class SyncEngine:
                     RunStatus.REFUSED if isinstance(exc, SyncRefused) else RunStatus.FAILED
                 )
                 report.message = str(exc)
+                self._record_run_failure(report, exc)
                 self._finish(report, clock)
                 raise
             except BaseException as exc:  # KeyboardInterrupt, SIGTERM, bugs
@@ -269,9 +287,12 @@ class SyncEngine:
                 report.message = f"stopped: {type(exc).__name__}: {exc}"[:500]
                 self._finish(report, clock)
                 raise
-            report.status = (
-                RunStatus.SUCCEEDED if report.failed == 0 else RunStatus.COMPLETED_WITH_ERRORS
-            )
+            if report.not_written:
+                report.status = RunStatus.FAILED  # stopped part way: not a completed sync
+            else:
+                report.status = (
+                    RunStatus.SUCCEEDED if report.failed == 0 else RunStatus.COMPLETED_WITH_ERRORS
+                )
             self._finish(report, clock)
         log.info(
             "sync %s finished: %s read, %s inserted, %s changed, %s unchanged, %s failed "
@@ -377,35 +398,109 @@ class SyncEngine:
         checker = self._checker(colmap, stored, limits, typed=not created)
         db_count_before = buyers.count(db)
         writer = buyers.Writer(db, stored)
+        if self.row_lock_timeout_seconds > 0:
+            writer.lock_timeout_ms = int(self.row_lock_timeout_seconds * 1000)
         staged = _Staged()
         try:
             writer.stage(staged.stage_rows(self._checked_rows(rows, checker, report)))
             writer.finish_staging()
             self._guard_shrink(report, db_count_before)
-            self._merge_all(writer, staged, report)
+            with self._lock_watch(report):
+                self._merge_all(writer, staged, report)
         finally:
             writer.close()
         report.failed = len(report.failures)
         if self.select_keys is not None:
             # Only a failure of the staged row itself unsyncs a buyer: a later duplicate
             # row of the same buyer failing does not.
-            report.synced_keys = [k for k in staged.keys if k not in self._merge_failed]
+            report.synced_keys = [k for k in self._written(staged) if k not in self._merge_failed]
             report.not_found = sorted(self.select_keys.difference(checker.first_row))
-        if self.queue_failures:
-            # A queued buyer this sync wrote is a successful retry: its entry goes.
-            resolved = retryqueue.resolve_synced(
-                db,
-                (k for k in staged.keys if k not in self._merge_failed),
-                run_id=report.run_id,
-                now=utcnow(),
+        self._settle_written(
+            [k for k in self._written(staged) if k not in self._merge_failed], report
+        )
+        self._log_failures(report)
+        self._settle_full_sync(report)
+
+    def _settle_written(self, written: list[str], report: SyncReport) -> None:
+        """Buyers this run wrote: their problems are resolved, and a queued one is a
+        successful retry (its entry goes). Set-based, whatever the number."""
+        now = utcnow()
+        fixed = problems.resolve_written(self.db, written, run_id=report.run_id, at=now)
+        if fixed:
+            log.info(
+                "%d problems resolved by this %s",
+                fixed,
+                self.operation,
+                extra={"run_id": report.run_id},
             )
-            if resolved:
+        if not self.queue_failures:
+            return  # the retry service settles its own entries
+        resolved = retryqueue.resolve_synced(self.db, written, run_id=report.run_id, now=now)
+        if resolved:
+            log.info(
+                "%d retry-queue entries resolved by this sync",
+                len(resolved),
+                extra={"run_id": report.run_id},
+            )
+
+    def _settle_full_sync(self, report: SyncReport) -> None:
+        """A full sync that read the whole sheet and ran to the end: problems it did
+        not see again are gone, its operation's run problem is over, and history
+        resolved longer ago than the retention is pruned."""
+        if self._abandoned_at is not None:
+            return
+        now = utcnow()
+        problems.resolve_subjects(
+            self.db, [run_subject(self.operation)], run_id=report.run_id, at=now
+        )
+        if self.select_keys is not None or not self.lock_name:
+            return
+        # This run wrote every row: what a stopped run left is done, so its resume
+        # entry goes (one a retry worker holds is settled by that worker).
+        retryqueue.resolve_synced(
+            self.db, [run_subject(op) for op in RESUMED_BY_FULL_SYNC], run_id=report.run_id, now=now
+        )
+        problems.resolve_not_recurred(self.db, run_id=report.run_id, at=now)
+        if self.problems_retention_days > 0:
+            cutoff = now - timedelta(days=self.problems_retention_days)
+            pruned, entries = problems.prune(self.db, resolved_before=cutoff)
+            if pruned or entries:
                 log.info(
-                    "%d retry-queue entries resolved by this sync",
-                    len(resolved),
+                    "pruned %d problems and %d error-log entries resolved before %s",
+                    pruned,
+                    entries,
+                    cutoff.isoformat(timespec="seconds"),
                     extra={"run_id": report.run_id},
                 )
-        self._log_failures(report)
+
+    def _record_run_failure(self, report: SyncReport, exc: BuyersyncError) -> None:
+        """A run that could not go on is one problem (and one log entry), not one per
+        row. Never raises: the database may be what failed."""
+        subject = run_subject(self.operation)
+        now = utcnow()
+        try:
+            errorlog.log_run_failure(
+                self.db,
+                run_id=report.run_id,
+                subject=subject,
+                category=str(exc.category),
+                message=f"{self.operation} run {report.run_id} stopped: {exc}",
+                operation=self.operation,
+                retryable=is_retryable(exc.category),
+                details={"rows_read": report.rows_read},
+                at=now,
+            )
+            problems.record_run_failure(
+                self.db,
+                subject=subject,
+                category=str(exc.category),
+                message=str(exc),
+                operation=self.operation,
+                run_id=report.run_id,
+                at=now,
+            )
+        except StoreError as lost:
+            log.warning("could not record the failure of run %s: %s", report.run_id, lost)
 
     def _checker(
         self, colmap: ColumnMap, stored: list[str], limits: Mapping[str, Any], *, typed: bool
@@ -450,15 +545,18 @@ class SyncEngine:
         for slice_batches in batching.slice_ranges(total, self.batch_size, self.slice_rows):
             lo, hi = slice_batches[0][0], slice_batches[-1][1]
             try:
-                self._merge_range(writer, lo, hi, report, retries=2)
+                try:
+                    self._merge_range(writer, lo, hi, report, retries=2)
+                except _RowsLocked as locked:
+                    self._merge_around_locks(writer, staged, lo, hi, report, locked.error)
             except ResourceExhausted:
                 raise  # out of disk or memory: stop the run, retrying cannot help
             except _ABOUT_THE_DATABASE as exc:
                 # A lost connection, or a lock wait or statement timeout that outlived
                 # the retries, is about the database, not these rows: bisecting would
                 # wait it out once per row (hours while another writer holds a SQLite
-                # file). Stop: the rows merged so far stay; the rest are logged and
-                # queued for retry.
+                # file). Stop: the rows merged so far stay; the rest are the run's
+                # not_written rows, with one problem and one resume entry.
                 self._abandon_rest(exc, staged, lo, total, report)
                 return
             except StoreError as exc:
@@ -497,11 +595,129 @@ class SyncEngine:
             retry_on=(StoreTimeout, TransactionConflict),
             sleep=self.sleep,
         )
-        result = retrying.call(lambda: writer.merge(lo, hi, utcnow()))
+        result = retrying.call(lambda: self._merge_once(writer, lo, hi))
         report.inserted += result.inserted
         report.updated += result.updated
         report.changed += result.changed
         report.unchanged += result.unchanged
+
+    def _merge_once(self, writer: buyers.Writer, lo: int, hi: int) -> buyers.MergeResult:
+        try:
+            return writer.merge(lo, hi, utcnow())
+        except LockNotAvailable as exc:
+            if self._row_locks:
+                # Another session holds some of these rows: find them rather than wait
+                # again (retrying or bisecting would wait the timeout out many times).
+                raise _RowsLocked(exc) from exc
+            raise
+
+    @property
+    def _row_locks(self) -> bool:
+        """Whether a lock timeout can be pinned on rows (not the whole file)."""
+        return self.row_lock_timeout_seconds > 0 and not self.db.sql.locks_whole_file
+
+    def _merge_around_locks(
+        self,
+        writer: buyers.Writer,
+        staged: _Staged,
+        lo: int,
+        hi: int,
+        report: SyncReport,
+        exc: StoreTimeout,
+    ) -> None:
+        """Only the rows another session holds locked fail (retryably, queued); the
+        rest of ``[lo, hi)`` is merged as usual. Raises ``exc`` when no buyers row of
+        the range is locked (a table lock, say): then the wait is about the database."""
+        locked = writer.locked_seqs(lo, hi)
+        if not locked:
+            raise exc
+        holders = self._lock_holders()
+        who = f" (held by {holders})" if holders else ""
+        log.warning(
+            "%d rows are locked by another session%s; they fail and are queued for retry, "
+            "the others are written",
+            len(locked),
+            who,
+            extra={"run_id": report.run_id},
+        )
+        for seq in locked:
+            key, row_number = staged.keys[seq], int(staged.rows[seq])
+            report.failures.append(
+                failure(
+                    exc.category,
+                    f"row {row_number} (buyer {key}) was not written: another session "
+                    f"held its row locked for over {self.row_lock_timeout_seconds:g} s{who}; "
+                    "it is queued for retry",
+                    row_number,
+                    key,
+                    {"sqlstate": exc.sqlstate, "locked_by": holders},
+                    self.operation,
+                )
+            )
+            self._merge_failed.add(key)
+        start = lo
+        for seq in [*locked, hi]:
+            if start < seq:
+                self._isolate(writer, staged, start, seq, report)
+            start = seq + 1
+
+    @contextlib.contextmanager
+    def _lock_watch(self, report: SyncReport) -> Iterator[None]:
+        """While the merge runs, say every few seconds which session it waits for
+        (never silent on a lock): a second connection asks who blocks this one."""
+        blocking, backend_pid = self.db.sql.blocking_sessions, self.db.sql.backend_pid
+        if blocking is None or backend_pid is None or not self._row_locks:
+            yield
+            return
+        try:
+            pid = self.db.query_value(backend_pid)
+            side = self.db.side_session()
+        except StoreError as exc:
+            log.debug("no lock watch: %s", exc)
+            side = None
+        if side is None:
+            yield
+            return
+        stop = threading.Event()
+
+        def watch() -> None:
+            interval = LOCK_WATCH_FIRST_SECONDS
+            while not stop.wait(interval):
+                try:
+                    rows = side.query(blocking, (pid,))
+                except StoreError as exc:
+                    # the watch is a courtesy: never fail the sync for it
+                    log.debug("the lock watch stopped: %s", exc)
+                    return
+                if rows:
+                    interval = LOCK_WATCH_EVERY_SECONDS
+                    log.warning(
+                        "waiting for rows of buyers locked by another session: %s "
+                        "(gives up on them after %g s: --row-lock-timeout)",
+                        _describe_sessions(rows),
+                        self.row_lock_timeout_seconds,
+                        extra={"run_id": report.run_id},
+                    )
+
+        thread = threading.Thread(target=watch, name="buyersync-lock-watch", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+            side.close()
+
+    def _lock_holders(self) -> str:
+        """The sessions holding locks on buyers: pid, application, client — never a query."""
+        sql = self.db.sql.lock_holders
+        if sql is None:
+            return ""
+        try:
+            rows = self.db.query(sql, (self.db.quote(buyers.TABLE),))
+        except StoreError:
+            return ""
+        return _describe_sessions(rows)
 
     def _isolate(
         self, writer: buyers.Writer, staged: _Staged, lo: int, hi: int, report: SyncReport
@@ -512,6 +728,9 @@ class SyncEngine:
             a, b = pending.pop(0)
             try:
                 self._merge_range(writer, a, b, report, retries=1)
+            except _RowsLocked as locked:
+                self._merge_around_locks(writer, staged, a, b, report, locked.error)
+                continue
             except (ResourceExhausted, StoreConnectionError, StoreTimeout):
                 raise  # not the rows' fault: see _merge_all
             except StoreError as exc:
@@ -555,12 +774,18 @@ class SyncEngine:
             message = f"row {row_number} (buyer {key}) does not fit the buyers table: {shown}"
         return failure(category, f"{message}; {hint}", row_number, key, details, self.operation)
 
+    def _written(self, staged: _Staged) -> list[str]:
+        """The staged keys the merge reached (all, unless it gave up part way)."""
+        return staged.keys if self._abandoned_at is None else staged.keys[: self._abandoned_at]
+
     def _abandon_rest(
         self, exc: StoreError, staged: _Staged, from_seq: int, total: int, report: SyncReport
     ) -> None:
         """The database cannot take more rows now (connection lost, lock or statement
-        timeout): every row not yet merged fails retryably, with the reason, and is
-        queued — nothing read is dropped silently."""
+        timeout). That is one problem of the run, not one per row: the rows not yet
+        merged are counted as ``not_written``, and one resume entry in the retry queue
+        makes ``retry`` (or the next sync) finish the job. Nothing read is dropped
+        silently: every row is in buyers, in the error log, or covered by them."""
         lost = isinstance(exc, StoreConnectionError)
         what = "the database connection was lost" if lost else "the database timed out"
         log.error(
@@ -571,23 +796,61 @@ class SyncEngine:
             exc.message,
             extra={"run_id": report.run_id},
         )
-        category = exc.category  # database_connection or timeout: both retried
-        for seq in range(from_seq, total):
-            self._merge_failed.add(staged.keys[seq])
-            report.failures.append(
-                failure(
-                    category,
-                    f"row {staged.rows[seq]} (buyer {staged.keys[seq]}) was not written: {what} "
-                    f"({exc.message}); it is queued for retry (or run buyersync sync again)",
-                    int(staged.rows[seq]),
-                    staged.keys[seq],
-                    {"sqlstate": exc.sqlstate},
-                    self.operation,
-                )
-            )
-        report.message = f"{what} after {from_seq} of {total} rows"
+        self._abandoned_at = from_seq
+        report.not_written = total - from_seq
+        report.message = (
+            f"{what} after {from_seq} of {total} rows; {report.not_written} rows not written "
+            "— buyersync retry (or the next sync) writes them"
+        )
         if lost:
             self._reconnect()
+        self._record_abandoned(exc, report, first_row=int(staged.rows[from_seq]))
+
+    def _record_abandoned(self, exc: StoreError, report: SyncReport, *, first_row: int) -> None:
+        """The run's one error-log entry, its one problem and its one resume entry."""
+        subject = run_subject(self.operation)
+        now = utcnow()
+        message = f"{self.operation} run {report.run_id} stopped: {report.message} ({exc.message})"
+        details = {
+            "not_written": report.not_written,
+            "first_row_not_written": first_row,
+            "sqlstate": exc.sqlstate,
+            "operation": self.operation,
+        }
+        try:
+            errorlog.log_run_failure(
+                self.db,
+                run_id=report.run_id,
+                subject=subject,
+                category=str(exc.category),
+                message=message,
+                operation=self.operation,
+                retryable=True,
+                details=details,
+                at=now,
+            )
+            problems.record_run_failure(
+                self.db,
+                subject=subject,
+                category=str(exc.category),
+                message=message,
+                operation=self.operation,
+                run_id=report.run_id,
+                at=now,
+                not_written=report.not_written,
+            )
+            if self.queue_failures:
+                resume = failure(exc.category, message, None, subject, details, self.operation)
+                manager = RetryManager(self.db, None, policy=self.retry, clock=lambda: now)
+                report.queued_for_retry += manager.add_to_retry_queue(
+                    [resume], run_id=report.run_id
+                )
+        except StoreError as again:
+            # Still unreachable: without its entry and resume entry the unwritten rows
+            # would be nowhere, so the run fails with the error (exit 3); it stays
+            # 'running' or 'failed' and the next sync writes every row again.
+            log.warning("could not record the stop of run %s: %s", report.run_id, again)
+            raise again from exc
 
     def _reconnect(self) -> None:
         self.db.reconnect()
@@ -597,10 +860,11 @@ class SyncEngine:
             return
         now = utcnow()
         errorlog.log_failures(self.db, report.failures, report.run_id, at=now)
+        problems.record_failures(self.db, report.failures, report.run_id, at=now)
         if not self.queue_failures:
             return
         manager = RetryManager(self.db, None, policy=self.retry, clock=lambda: now)
-        report.queued_for_retry = manager.add_to_retry_queue(report.failures, run_id=report.run_id)
+        report.queued_for_retry += manager.add_to_retry_queue(report.failures, run_id=report.run_id)
         for f in report.failures[:20]:
             log.info(
                 "row %s (buyer %s): %s: %s",
@@ -627,6 +891,7 @@ class SyncEngine:
                 changed=report.changed,
                 unchanged=report.unchanged,
                 failed=report.failed,
+                not_written=report.not_written,
                 skipped_blank=report.skipped_blank,
                 queued_for_retry=report.queued_for_retry,
                 duration_s=report.duration_s,
@@ -673,6 +938,34 @@ class SyncEngine:
         report.message = "dry run: nothing was written"
         return report
 
+
+#: The lock watch's first look, then how often it repeats while the merge still waits.
+LOCK_WATCH_FIRST_SECONDS = 1.0
+LOCK_WATCH_EVERY_SECONDS = 10.0
+
+
+def _describe_sessions(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Sessions as an operator finds them: pid, application, client — never a query."""
+    return "; ".join(
+        f"pid {r['pid']}"
+        + (f", application {r['app']!r}" if r.get("app") else "")
+        + (f", client {r['client']}" if r.get("client") else "")
+        + (f", {r['state']}" if r.get("state") else "")
+        + (f" for {r['age']} s" if r.get("age") is not None else "")
+        for r in rows
+    )
+
+
+class _RowsLocked(Exception):
+    """A merge timed out waiting for rows another session holds (not retried as is)."""
+
+    def __init__(self, error: LockNotAvailable) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+#: Operations whose stopped runs a full sync finishes (it writes every row of the sheet).
+RESUMED_BY_FULL_SYNC = ("sync", "sync-missing", "retry")
 
 #: Failures no row caused: the engine stops merging rather than bisect them.
 _ABOUT_THE_DATABASE = (StoreConnectionError, StoreTimeout)

@@ -181,6 +181,9 @@ class Writer:
             "stage": SQL(db.sql.stage_table),
         }
         self._stage = db.sql.stage_table
+        self._slots = slots
+        #: Longest wait for a row another session has locked, per merge (None: forever).
+        self.lock_timeout_ms: int | None = None
         self._merge_sql = SQL(
             "INSERT INTO {table} ({targets}) "
             "SELECT {select} FROM {stage} s WHERE s.seq >= %(lo)s AND s.seq < %(hi)s "
@@ -276,6 +279,7 @@ class Writer:
         params = {"lo": lo, "hi": hi, "ts": self.db.ts(ts)}
         if self.db.sql.merge_counts_inserts:
             with self.db.transaction():
+                self._limit_lock_wait()
                 row = self.db.query_one(self._merge_counted_sql, params)
             assert row is not None
             inserted = int(row["inserted"])
@@ -285,6 +289,7 @@ class Writer:
                 changed=int(row["changed"]),
             )
         with self.db.transaction():
+            self._limit_lock_wait()
             before = self.db.query_one(self._existing_sql, params)
             assert before is not None
             existing = int(before["n"])
@@ -292,6 +297,40 @@ class Writer:
         return MergeResult(
             inserted=written - existing, updated=existing, changed=int(before["changed"])
         )
+
+    def _limit_lock_wait(self) -> None:
+        # Where one writer locks the whole file the wait is the connection's busy
+        # timeout; elsewhere it is per transaction, for row locks of other sessions.
+        if self.lock_timeout_ms and not self.db.sql.locks_whole_file:
+            self.db.execute(self.db.sql.set_lock_timeout.format(ms=int(self.lock_timeout_ms)))
+
+    def locked_seqs(self, lo: int, hi: int) -> list[int]:
+        """Staged rows ``lo <= seq < hi`` whose buyers row another session holds locked.
+
+        Takes the free ones with ``FOR UPDATE SKIP LOCKED`` (released at once): the rest
+        of the slice's existing buyers are the locked ones. Only where rows lock alone.
+        """
+        params = {"lo": lo, "hi": hi}
+        with self.db.transaction():
+            existing = self.db.query(
+                SQL(
+                    "SELECT s.seq AS seq, b.{key} AS k FROM {stage} s JOIN {table} b "
+                    "ON b.{key} = {key_expr} WHERE s.seq >= %(lo)s AND s.seq < %(hi)s"
+                ).format(**self._slots),
+                params,
+            )
+            free = {
+                r["k"]
+                for r in self.db.query(
+                    SQL(
+                        "SELECT b.{key} AS k FROM {table} b WHERE b.{key} IN "
+                        "(SELECT {key_expr} FROM {stage} s WHERE s.seq >= %(lo)s "
+                        "AND s.seq < %(hi)s) FOR UPDATE SKIP LOCKED"
+                    ).format(**self._slots),
+                    params,
+                )
+            }
+        return sorted(int(r["seq"]) for r in existing if r["k"] not in free)
 
     def staged(self, lo: int, hi: int) -> list[tuple]:
         """The staged rows ``lo <= seq < hi`` as ``(seq, row_number, key, *values)``."""

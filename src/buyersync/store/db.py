@@ -82,6 +82,11 @@ class Database(abc.ABC):
         StoreConnectionError when the database stays unreachable.
         """
 
+    def side_session(self) -> Database | None:
+        """A second connection to the same database (to watch this one wait), or None
+        where there is no other session to see."""
+        return None
+
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[None]:
         """A write transaction (a savepoint when nested); rolled back on error."""

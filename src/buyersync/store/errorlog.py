@@ -7,12 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from buyersync.records import ErrorEntry, ErrorQuery, RowFailure
+from buyersync.rules.problems import subject_of
 from buyersync.store.db import Database, utcnow
 
 _COLUMNS = (
     "run_id, buyer_number, row_number, error_type, error_message, details, operation, "
-    "retryable, created_at"
+    "retryable, created_at, subject"
 )
+#: Read back besides the written columns: set when the entry's problem is resolved.
+_RESOLUTION = "resolved_at, resolved_by_run"
 
 
 def _storable(value: Any) -> Any:
@@ -29,6 +32,10 @@ def _storable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_storable(v) for v in value]
     return value
+
+
+#: For other tables that keep failure text (problems): the same spelling of NUL.
+storable = _storable
 
 
 def log_failures(
@@ -49,14 +56,45 @@ def log_failures(
             f.operation,
             bool(f.retryable),
             when,
+            _storable(subject_of(f.category, f.buyer_number, f.row_number)[1]),
         )
         for f in failures
     ]
     with db.transaction():
-        db.executemany(
-            f"INSERT INTO sync_error_log ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            rows,
-        )
+        db.executemany(_INSERT, rows)
+
+
+_INSERT = f"INSERT INTO sync_error_log ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+
+
+def log_run_failure(
+    db: Database,
+    *,
+    run_id: str,
+    subject: str,
+    category: str,
+    message: str,
+    operation: str,
+    retryable: bool,
+    details: dict[str, Any],
+    at: datetime,
+) -> None:
+    """One entry for a run that could not go on (no buyer, no row)."""
+    db.execute(
+        _INSERT,
+        (
+            run_id,
+            None,
+            None,
+            category,
+            _storable(message),
+            db.json(_storable(details)),
+            operation,
+            bool(retryable),
+            db.ts(at),
+            subject,
+        ),
+    )
 
 
 def _where(db: Database, q: ErrorQuery) -> tuple[str, list[Any]]:
@@ -88,7 +126,7 @@ def query(db: Database, q: ErrorQuery) -> list[ErrorEntry]:
         limit = " LIMIT %s OFFSET %s"
         params.extend((int(q.limit), int(q.offset)))
     rows = db.query(
-        f"SELECT id, {_COLUMNS} FROM sync_error_log{where} ORDER BY created_at DESC, id DESC{limit}",
+        f"SELECT id, {_COLUMNS}, {_RESOLUTION} FROM sync_error_log{where} ORDER BY created_at DESC, id DESC{limit}",
         params,
     )
     return [
@@ -103,6 +141,8 @@ def query(db: Database, q: ErrorQuery) -> list[ErrorEntry]:
             run_id=r["run_id"],
             retryable=bool(r["retryable"]),
             created_at=db.read_ts(r["created_at"]),  # type: ignore[arg-type]
+            resolved_at=db.read_ts(r["resolved_at"]),
+            resolved_by_run=r["resolved_by_run"],
         )
         for r in rows
     ]

@@ -198,6 +198,51 @@ STEPS: tuple[Step, ...] = (
         ),
     ),
     Step(
+        40,
+        "problems",
+        (
+            # What is wrong now: one row per failing buyer (or sheet row without a key, or
+            # run), opened by a failure and resolved by a later write; the error log stays
+            # the history, each entry pointing at its problem by subject.
+            """
+        CREATE TABLE IF NOT EXISTS problems (
+            id {id},
+            subject text NOT NULL UNIQUE,       -- buyer:<number> | row:<n> | run:<operation>
+            kind text NOT NULL,                 -- buyer | row | run
+            buyer_number text,
+            row_number integer,
+            category text NOT NULL,             -- buyersync.errors.ErrorCategory
+            column_name text,
+            message text NOT NULL,
+            example text,
+            operation text NOT NULL,
+            first_run_id text,
+            last_run_id text,
+            opened_at {ts} NOT NULL,
+            last_seen_at {ts} NOT NULL,
+            occurrences integer NOT NULL DEFAULT 1,
+            not_written integer NOT NULL DEFAULT 0,
+            resolved_at {ts},
+            resolved_by_run text,
+            acknowledged_at {ts},
+            acknowledged_note text
+        )
+        """,
+            "CREATE INDEX IF NOT EXISTS problems_open_idx ON problems (resolved_at, category)",
+            "CREATE INDEX IF NOT EXISTS problems_run_idx ON problems (last_run_id)",
+            "ALTER TABLE sync_error_log ADD COLUMN subject text",
+            "ALTER TABLE sync_error_log ADD COLUMN resolved_at {ts}",
+            "ALTER TABLE sync_error_log ADD COLUMN resolved_by_run text",
+            "CREATE INDEX IF NOT EXISTS sync_error_log_subject_idx ON sync_error_log (subject)",
+            # Entries logged before this step name their buyer (or row) the same way.
+            "UPDATE sync_error_log SET subject = 'buyer:' || buyer_number "
+            "WHERE buyer_number IS NOT NULL AND error_type <> 'duplicate_key'",
+            "UPDATE sync_error_log SET subject = 'row:' || CAST(row_number AS text) "
+            "WHERE subject IS NULL AND row_number IS NOT NULL",
+            "ALTER TABLE sync_runs ADD COLUMN not_written integer NOT NULL DEFAULT 0",
+        ),
+    ),
+    Step(
         41,
         "sync_runs_change_counts",
         (

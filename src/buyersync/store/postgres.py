@@ -173,6 +173,12 @@ class PostgresDatabase(Database):
         fresh = connect(url, timeout=timeout, attempts=attempts)
         self._conn = fresh._conn
 
+    def side_session(self) -> PostgresDatabase | None:
+        if self._reopen_args is None:
+            return None
+        url, timeout, _ = self._reopen_args
+        return connect(url, timeout=timeout, attempts=1)
+
     def _fail(self, exc: psycopg.Error) -> StoreError:
         return translate(exc, self._conn)
 

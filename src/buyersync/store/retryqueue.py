@@ -29,6 +29,7 @@ from typing import Any
 from buyersync.records import RowFailure
 from buyersync.rules.backoff import Verdict
 from buyersync.store.db import Database
+from buyersync.store.keyset import key_table
 
 
 class QueueStatus(enum.StrEnum):
@@ -473,43 +474,33 @@ def resolve_synced(
 
     A full sync that lands a queued buyer is a successful retry: the entry is deleted
     and the success recorded in ``retry_attempts`` (worker ``sync``). Entries a retry
-    worker holds right now (``processing``) are left to that worker. Returns the
-    buyer numbers resolved.
+    worker holds right now (``processing``) are left to that worker. Set-based: the
+    keys are loaded once and each table is touched by one statement, however many
+    buyers were written. Returns the buyer numbers resolved.
     """
-    queued = {
-        r["buyer_number"]: r
-        for r in db.query(
-            "SELECT buyer_number, attempt_count FROM retry_queue WHERE status <> %s",
+    if not db.query_value(
+        "SELECT count(*) AS n FROM retry_queue WHERE status <> %s", (str(QueueStatus.PROCESSING),)
+    ):
+        return []
+    with key_table(db, synced) as table, db.transaction():
+        # DELETE … RETURNING says exactly which entries went: one a retry worker claimed
+        # meanwhile is 'processing' and stays with that worker.
+        rows = db.query(
+            "DELETE FROM retry_queue WHERE status <> %s "
+            f"AND buyer_number IN (SELECT k FROM {table}) RETURNING buyer_number, attempt_count",
             (str(QueueStatus.PROCESSING),),
         )
-    }
-    if not queued:
-        return []
-    done = sorted({k for k in synced if k in queued})
-    if not done:
-        return []
-    manual = False
-    resolved = []
-    with db.transaction():
-        for key in done:
-            # A retry worker may have claimed it since the read above: then it is theirs.
-            if (
-                db.execute(
-                    "DELETE FROM retry_queue WHERE buyer_number = %s AND status <> %s",
-                    (key, str(QueueStatus.PROCESSING)),
-                )
-                > 0
-            ):
-                resolved.append(key)
-        if resolved:
-            db.executemany(
-                _INSERT_ATTEMPT,
-                [
+        if rows:
+            # COPY where the database has it: one round trip for any number of attempts.
+            db.bulk_load(
+                "retry_attempts",
+                [c.strip() for c in _ATTEMPT_COLUMNS.split(",")],
+                (
                     (
-                        key,
-                        int(queued[key]["attempt_count"] or 0),
+                        r["buyer_number"],
+                        int(r["attempt_count"] or 0),
                         str(Verdict.SUCCEEDED),
-                        manual,
+                        False,
                         run_id,
                         "sync",
                         None,
@@ -517,7 +508,7 @@ def resolve_synced(
                         None,
                         db.ts(now),
                     )
-                    for key in resolved
-                ],
+                    for r in rows
+                ),
             )
-    return resolved
+    return sorted(r["buyer_number"] for r in rows)

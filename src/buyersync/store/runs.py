@@ -24,6 +24,7 @@ _FIELDS = (
     "changed",
     "unchanged",
     "failed",
+    "not_written",
     "skipped_blank",
     "queued_for_retry",
     "duration_s",
@@ -50,6 +51,7 @@ class RunRecord:
     changed: int
     unchanged: int
     failed: int
+    not_written: int
     skipped_blank: int
     queued_for_retry: int
     duration_s: float | None
@@ -131,6 +133,7 @@ def _record(db: Database, r: dict[str, Any]) -> RunRecord:
         "changed",
         "unchanged",
         "failed",
+        "not_written",
         "skipped_blank",
         "queued_for_retry",
         "batches",

@@ -59,6 +59,8 @@ class Dialect:
     # -- named statements ---------------------------------------------------------------
     #: The sync's staging table, as statements name it (the temporary one, always).
     stage_table: str
+    #: The temporary table of keys that set-based updates join (as statements name it).
+    key_table: str
     #: The staging table's ``seq`` column definition.
     stage_seq_column: str
     #: Run after the bulk load, before the slices are read.
@@ -73,6 +75,11 @@ class Dialect:
     current_user: str | None
     #: Sessions holding a lock on a table (``%s``: the quoted table name), or ``None``.
     lock_holders: str | None
+    #: Sessions blocking the given backend (``%s``: its pid), or ``None`` where one
+    #: writer locks the whole file and there is no session to name.
+    blocking_sessions: str | None = None
+    #: The pid of this session (to ask who blocks it), or ``None``.
+    backend_pid: str | None = None
 
 
 __all__ = [

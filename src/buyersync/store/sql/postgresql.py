@@ -119,10 +119,19 @@ ORDER BY a.attnum
 
 # Who holds a lock on the table: pid, application, state, age — never the query text.
 LOCK_HOLDERS = """
-SELECT DISTINCT a.pid, a.application_name AS app, a.state,
+SELECT DISTINCT a.pid, a.application_name AS app, host(a.client_addr) AS client, a.state,
        extract(epoch FROM now() - a.xact_start)::int AS age
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.relation = to_regclass(%s) AND l.granted AND l.pid <> pg_backend_pid()
+ORDER BY a.pid
+"""
+
+# Who blocks a session's lock wait: pid, application, client address — never the query.
+BLOCKING_SESSIONS = """
+SELECT a.pid, a.application_name AS app, host(a.client_addr) AS client, a.state,
+       extract(epoch FROM now() - a.xact_start)::int AS age
+FROM pg_stat_activity a
+WHERE a.pid = ANY(pg_blocking_pids(%s))
 ORDER BY a.pid
 """
 
@@ -150,6 +159,7 @@ POSTGRESQL = Dialect(
     # temporary tables come first in the search path
     stage_table="buyersync_stage",
     # indexed after the bulk load (faster than maintaining it during COPY)
+    key_table="buyersync_keys",
     stage_seq_column="seq integer NOT NULL",
     finish_staging=(
         "CREATE UNIQUE INDEX ON buyersync_stage (seq)",
@@ -165,4 +175,6 @@ POSTGRESQL = Dialect(
     ),
     current_user="SELECT current_user AS u",
     lock_holders=LOCK_HOLDERS,
+    blocking_sessions=BLOCKING_SESSIONS,
+    backend_pid="SELECT pg_backend_pid() AS pid",
 )

@@ -32,6 +32,7 @@ SQLITE = Dialect(
     # "temp." so that dropping it can never drop a table of the same name in main
     stage_table="temp.buyersync_stage",
     # a rowid alias: the slice reads are range scans without a separate index
+    key_table="temp.buyersync_keys",
     stage_seq_column="seq integer PRIMARY KEY",
     finish_staging=(),
     claim_lock="",
