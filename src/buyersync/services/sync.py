@@ -447,7 +447,10 @@ class SyncEngine:
             return
         share = self._share(header_map, count_known(), sheet_keys)
         report.share = share
-        problems = share.problems(self.min_key_share, self.min_header_share)
+        # A person who accepted the header change has seen which columns went: the
+        # header share asks the same question again.
+        min_header_share = 0.0 if self.accept_header_change else self.min_header_share
+        problems = share.problems(self.min_key_share, min_header_share)
         if problems:
             message, hint = header_rules.wrong_sheet_refusal(problems)
             raise SyncRefused(message, hint=hint, details={"share": share.to_json()})
