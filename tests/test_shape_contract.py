@@ -256,6 +256,14 @@ def test_a_price_list_is_refused_by_a_customer_database(realdata: Path, db_url: 
     assert int(count) == 1000
     assert statuses(db_url)[-1] == "refused"
 
+    # the override, for a sheet that really is the right one
+    code, out, err = price_list_sync(
+        realdata, db_url, "--min-key-share", "0", "--min-header-share", "0", "--json"
+    )
+    doc = json.loads(out)
+    assert doc["inserted"] > 7000 and doc["status"] in ("succeeded", "completed_with_errors")
+    assert code == (0 if doc["failed"] == 0 else 1), err
+
 
 def test_ordinary_edits_with_a_fifth_new_buyers_pass(
     realdata: Path, db_url: str, tmp_path: Path
