@@ -221,6 +221,23 @@ def test_the_dry_run_shows_the_verdict_before_anything_is_written(
     assert "headers: the same as the last successful sync" in out
 
 
+def test_a_sheet_that_holds_every_buyer_and_many_more_passes(tmp_path: Path, db_url: str) -> None:
+    # a first sync that stopped early, or a sheet that grew tenfold: not another sheet
+    src = write_csv(tmp_path / "buyers.csv", HEADER, rows(10))
+    common = ["sync", "--source", str(src), "--db", db_url, "--json"]
+    assert run(*common)[0] == 0
+    write_csv(src, HEADER, rows(100))
+    code, out, err = run(*common)
+    doc = json.loads(out)
+    assert code == 0, err
+    assert (doc["share"]["key_share"], doc["share"]["database_share"]) == (0.1, 1.0)
+    assert doc["inserted"] == 90
+    # while a sheet sharing only a few of them, however long, is refused
+    write_csv(src, HEADER, rows(3) + [[f"X{i}", "x", ""] for i in range(200)])
+    code, out, err = run(*common[:-1])
+    assert code == 3 and "and they are 3% of its 100 buyers" in err, err
+
+
 def price_list_sync(realdata: Path, db_url: str, *extra: str) -> tuple[int, str, str]:
     return run(
         "sync",

@@ -129,6 +129,12 @@ class Share:
     sheet_keys: int
     shared_headers: int
     fed_columns: int
+    database_keys: int = 0
+
+    @property
+    def database_share(self) -> float | None:
+        """Shared keys ÷ the database's buyers: near 1 when the sheet holds them all."""
+        return self.shared_keys / self.database_keys if self.database_keys else None
 
     @property
     def key_share(self) -> float | None:
@@ -141,12 +147,20 @@ class Share:
     def problems(self, min_key_share: float, min_header_share: float) -> list[str]:
         """Why this looks like another sheet (empty: it does not)."""
         found = []
-        keys = self.key_share
-        if min_key_share > 0 and keys is not None and keys < min_key_share:
+        keys, known = self.key_share, self.database_share
+        # A sheet that holds (nearly) every buyer of the database is the same sheet grown
+        # (or a first sync that stopped early), however many buyers it adds.
+        if (
+            min_key_share > 0
+            and keys is not None
+            and keys < min_key_share
+            and (known is None or known < min_key_share)
+        ):
             found.append(
                 f"only {self.shared_keys} of the sheet's {self.sheet_keys} buyer numbers "
-                f"({keys:.0%}) are already in the database, below the {min_key_share:.0%} "
-                "guard (--min-key-share)"
+                f"({keys:.0%}) are already in the database, and they are "
+                f"{known or 0:.0%} of its {self.database_keys} buyers, below the "
+                f"{min_key_share:.0%} guard (--min-key-share)"
             )
         headers = self.header_share
         if min_header_share > 0 and headers is not None and headers < min_header_share:
@@ -162,6 +176,10 @@ class Share:
             "shared_keys": self.shared_keys,
             "sheet_keys": self.sheet_keys,
             "key_share": None if self.key_share is None else round(self.key_share, 4),
+            "database_keys": self.database_keys,
+            "database_share": None
+            if self.database_share is None
+            else round(self.database_share, 4),
             "shared_headers": self.shared_headers,
             "fed_columns": self.fed_columns,
             "header_share": None if self.header_share is None else round(self.header_share, 4),

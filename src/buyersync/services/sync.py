@@ -445,7 +445,7 @@ class SyncEngine:
             return
         if self.min_key_share <= 0 and self.min_header_share <= 0:
             return
-        share = self._share(header_map, count_known(), sheet_keys)
+        share = self._share(header_map, count_known(), sheet_keys, db_count)
         report.share = share
         # A person who accepted the header change has seen which columns went: the
         # header share asks the same question again.
@@ -456,7 +456,11 @@ class SyncEngine:
             raise SyncRefused(message, hint=hint, details={"share": share.to_json()})
 
     def _share(
-        self, header_map: tuple[header_rules.HeaderEntry, ...], shared_keys: int, sheet_keys: int
+        self,
+        header_map: tuple[header_rules.HeaderEntry, ...],
+        shared_keys: int,
+        sheet_keys: int,
+        database_keys: int,
     ) -> header_rules.Share:
         """The shares the wrong-sheet guard measures; the fed columns are those the last
         successful full sync fed (of any source), else every data column of buyers."""
@@ -473,6 +477,7 @@ class SyncEngine:
             sheet_keys=sheet_keys,
             shared_headers=len(fed & now),
             fed_columns=len(fed),
+            database_keys=database_keys,
         )
 
     def _merge_all(self, writer: buyers.Writer, staged: _Staged, report: SyncReport) -> None:
