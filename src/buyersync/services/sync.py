@@ -351,7 +351,11 @@ class SyncEngine:
             writer.finish_staging()
             self._guard_shrink(report, db_count_before)
             self._guard_wrong_sheet(
-                report, db_count_before, header_map, writer.count_known, len(staged)
+                report,
+                db_count_before,
+                header_map,
+                lambda: writer.count_known(len(staged)),
+                len(staged),
             )
             self._merge_all(writer, staged, report)
         finally:
