@@ -101,6 +101,16 @@ def summary_lines(report: VerifyReport) -> list[str]:
         lines.append(
             "not compared (no such column in buyers): " + ", ".join(report.unverified_columns)
         )
+    if report.unfed_columns:
+        lines.append(
+            "database columns the sheet does not feed (not compared): "
+            + ", ".join(report.unfed_columns)
+        )
+    if report.no_longer_fed:
+        lines.append(
+            "fed by the last successful sync but no longer by the sheet (stale values): "
+            + ", ".join(report.no_longer_fed)
+        )
     if not report.extra_is_finding and d.extra:
         lines.append("extra buyers are listed but allowed (--allow-extra)")
     return lines
@@ -120,6 +130,11 @@ def _next_steps(report: VerifyReport) -> list[str]:
                 + ": buyersync sync-missing "
                 "(a buyer that fails again has its reason in: buyersync problems)"
             )
+    if report.no_longer_fed:
+        steps.append(
+            "the sheet's headers changed: see buyersync sync --dry-run, then map the new "
+            "header in [mapping] of buyersync.toml or run buyersync sync --accept-header-change"
+        )
     if report.mismatches:
         steps.append("re-sync to overwrite the changed values: buyersync sync (then verify again)")
     if report.diff.extra and report.extra_is_finding:

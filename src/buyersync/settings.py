@@ -173,6 +173,23 @@ SETTINGS: tuple[Spec, ...] = (
         "database (0 disables the check; an empty sheet is always refused).",
         "--max-shrink-ratio",
     ),
+    # The wrong-sheet guard (docs/sources.md, "The sheet's shape is a contract").
+    Spec(
+        "min_key_share",
+        float,
+        0.5,
+        "Refuse a sync when fewer than this fraction of the sheet's buyer numbers are "
+        "already in the database (checked only when it holds buyers; 0 disables).",
+        "--min-key-share",
+    ),
+    Spec(
+        "min_header_share",
+        float,
+        0.5,
+        "Refuse a sync when the sheet has headers for fewer than this fraction of the "
+        "columns the database is fed from (checked only when it holds buyers; 0 disables).",
+        "--min-header-share",
+    ),
     # Typed columns: how sheet text becomes numbers, dates and timestamps (docs/sources.md).
     Spec(
         "number_format",
@@ -467,6 +484,8 @@ class Settings:
     csv_max_line_chars: int = 4_000_000
     batch_size: int = 100
     max_shrink_ratio: float = 0.5
+    min_key_share: float = 0.5
+    min_header_share: float = 0.5
     number_format: str = "1,234.56"
     date_order: str | None = None
     timezone: str = "UTC"
@@ -732,6 +751,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError("alert error rate threshold is a fraction between 0 and 1 (e.g. 0.05)")
     if not 0 <= settings.max_shrink_ratio <= 1:
         raise ConfigError("max shrink ratio is a fraction between 0 and 1 (e.g. 0.5)")
+    for name in ("min_key_share", "min_header_share"):
+        if not 0 <= getattr(settings, name) <= 1:
+            raise ConfigError(
+                f"{name.replace('_', ' ')} is a fraction between 0 and 1 (e.g. 0.5)",
+                hint=f"set {SPECS[name].flag} to a value from 0 (off) to 1",
+            )
     if settings.connect_attempts < 1:
         raise ConfigError("connect attempts must be at least 1")
     if settings.row_lock_timeout_seconds < 0 or settings.problems_retention_days < 0:

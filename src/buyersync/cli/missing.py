@@ -133,7 +133,9 @@ def sync_missing(ctx: Context) -> int:
 
     source = ctx.open_source()
     options = engine_options(ctx)
-    options.pop("max_shrink_ratio", None)  # only full syncs are guarded against shrinking
+    # only full syncs are guarded against shrinking and wrong sheets
+    for name in ("max_shrink_ratio", "min_key_share", "min_header_share"):
+        options.pop(name, None)
     with ctx.database() as db:
         report = run_sync_missing(db, source, **options)
     if ctx.json:

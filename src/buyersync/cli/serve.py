@@ -77,6 +77,8 @@ def _listen(host: str, port: int) -> socket.socket:
     SOURCE_SETTINGS,
     "batch_size",
     "max_shrink_ratio",
+    "min_key_share",
+    "min_header_share",
     RETRY_SETTINGS,
     ALERT_SETTINGS,
     "api_token",

@@ -89,9 +89,15 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
             )
     if report.not_written:
         console.print(f"stopped: {plain(report.message)}", markup=False, style="yellow")
+    change = report.header_change
+    if change is not None and not change.empty:
+        console.print(
+            f"headers against the last successful sync: {plain(change.describe())}", markup=False
+        )
     for w in report.warnings:
         console.print(f"warning: {plain(w)}", markup=False, style="yellow")
     if report.dry_run:
+        print_verdict(report)
         console.print("dry run: nothing was written")
 
 
@@ -102,6 +108,40 @@ def _written(report: SyncReport) -> str:
     return f"inserted {report.inserted}, changed {report.changed}, unchanged {report.unchanged}"
 
 
+def print_verdict(report: SyncReport) -> None:
+    """What a real sync would decide, before anything is written."""
+    console = stdout_console()
+    if report.would_refuse:
+        console.print("[red]verdict: a real sync would be refused[/] (exit 3):")
+        for reason in report.would_refuse:
+            console.print(f"  - {plain(reason)}", markup=False)
+    else:
+        console.print(
+            f"verdict: a real sync would run: would insert {report.inserted}, "
+            f"would update {report.updated}, would fail {report.failed}"
+        )
+    change = report.header_change
+    if change is not None and not change.has_baseline:
+        console.print("headers: no earlier successful sync of this source to compare with")
+    elif change is not None and change.empty:
+        console.print("headers: the same as the last successful sync")
+    if report.share is not None:
+        share = report.share
+        parts = []
+        if share.key_share is not None:
+            parts.append(
+                f"{share.shared_keys} of {share.sheet_keys} buyer numbers already in the "
+                f"database ({share.key_share:.0%})"
+            )
+        if share.header_share is not None:
+            parts.append(
+                f"{share.shared_headers} of {share.fed_columns} fed columns in the sheet "
+                f"({share.header_share:.0%})"
+            )
+        if parts:
+            console.print("sheet vs database: " + "; ".join(parts))
+
+
 def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
     s = ctx.settings
     return dict(
@@ -109,6 +149,8 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
         mapping=s.mapping,
         batch_size=s.batch_size,
         max_shrink_ratio=s.max_shrink_ratio,
+        min_key_share=s.min_key_share,
+        min_header_share=s.min_header_share,
         retry=BackoffPolicy.from_settings(s),
         lock_wait_seconds=s.lock_wait_seconds,
         parse_options=parse_options(s),
@@ -120,7 +162,16 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
 
 @click.command()
 @click.option(
-    "--dry-run", is_flag=True, help="Check every row and say what would happen; write nothing."
+    "--dry-run",
+    is_flag=True,
+    help="Check every row and show the verdict (would the guards refuse, the header "
+    "change, the counts); write nothing.",
+)
+@click.option(
+    "--accept-header-change",
+    is_flag=True,
+    help="Accept the sheet's current header change against the last successful sync "
+    "(a renamed or deleted column) once; it is recorded and becomes the new baseline.",
 )
 @command_settings(
     DB_SETTINGS,
@@ -128,20 +179,24 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
     TYPED_SETTINGS,
     "batch_size",
     "max_shrink_ratio",
+    "min_key_share",
+    "min_header_share",
     "lock_wait_seconds",
     "row_lock_timeout_seconds",
     "problems_retention_days",
     RETRY_SETTINGS,
     "alert_slow_sync_seconds",
 )
-def sync(ctx: Context, dry_run: bool) -> int:
+def sync(ctx: Context, dry_run: bool, accept_header_change: bool) -> int:
     """Sync every buyer from the sheet into the database.
 
     Rows are checked, written in batches (--batch-size), and every row that
     fails is logged with its category and sheet row (see `buyersync errors`);
     retryable failures are queued for `buyersync retry`. An empty or sharply
-    shrunken sheet is refused while the database has buyers; sync never
-    deletes buyers. Exits 1 when any row failed.
+    shrunken sheet, a sheet that shares too few buyers or columns with the
+    database, and a column the last sync fed that is now renamed or deleted
+    are refused (exit 3) while the database has buyers; sync never deletes
+    buyers. Exits 1 when any row failed.
     """
     source = ctx.open_source()
     with ctx.database() as db:
@@ -155,7 +210,11 @@ def sync(ctx: Context, dry_run: bool) -> int:
                 update(done, total)
             STOP.checkpoint()
 
-        engine = SyncEngine(db, source, **engine_options(ctx, progress=progress))
+        engine = SyncEngine(
+            db,
+            source,
+            **engine_options(ctx, progress=progress, accept_header_change=accept_header_change),
+        )
         try:
             with STOP.deferring():
                 if bar is not None:
@@ -166,7 +225,7 @@ def sync(ctx: Context, dry_run: bool) -> int:
         except SyncRefused as refused:
             from buyersync.services.monitor import after_refused
 
-            after_refused(db, ctx.settings, refused.message)
+            after_refused(db, ctx.settings, refused.message, hint=refused.hint)
             raise
         except Interrupted as stop:
             if dry_run:

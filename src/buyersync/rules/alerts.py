@@ -568,14 +568,18 @@ def _stale_alert(since: float | None, limit_s: float) -> Alert:
     )
 
 
-def refused_alert(reason: str) -> Alert:
-    """The alert a refused sync raises: the sheet came back empty or sharply shrunken."""
+def refused_alert(reason: str, *, hint: str | None = None) -> Alert:
+    """The alert a refused sync raises; ``hint`` is the refusal's own way forward
+    (without one: the shrink guard's)."""
     title = "a sync refused the sheet"
     command = "buyersync sync --dry-run -v"
+    forward = (
+        hint or "if the sheet really shrank, sync once with: buyersync sync --max-shrink-ratio 0"
+    )
     text = (
         f"{title}: {reason}\nNothing was written and no buyer was deleted. Check the sheet "
-        f"(was it emptied, filtered, or moved?) and investigate with: {command}\n"
-        "If the sheet really shrank, sync once with: buyersync sync --max-shrink-ratio 0"
+        f"(was it emptied, filtered, replaced, or were its headers changed?) and investigate "
+        f"with: {command}\nThen: {forward}"
     )
     return Alert(Condition.SYNC_REFUSED, title, text, command, {"reason": reason})
 

@@ -22,7 +22,10 @@ sheet's. Sheet rows read before the fingerprints arrive wait, as joined text, up
 
 Values are compared as the sync stores them (:mod:`buyersync.rules.compare`): cell text
 exactly as read, an empty cell as NULL. Only sheet columns that exist in ``buyers`` are
-compared; the others are listed as ``unverified_columns``.
+compared; the others are listed as ``unverified_columns``. Columns of ``buyers`` that no
+sheet column feeds are listed as ``unfed_columns`` (their values are not checked); those
+the last successful sync of this source still fed are ``no_longer_fed`` and fail the check:
+their values go stale (a renamed or deleted sheet column, see docs/sources.md).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from buyersync.rules.compare import (
     text_fingerprint,
 )
 from buyersync.rules.diff import Duplicate, KeyDiff, KeyMatch, KeyScan
-from buyersync.rules.normalize import ColumnMap
+from buyersync.rules.normalize import KEY_COLUMN, ColumnMap
 from buyersync.rules.typed import ParseOptions
 from buyersync.rules.typedcells import canonical_cells
 from buyersync.services.missing import AHEAD_ROWS, Prefetch, read_sheet
@@ -89,6 +92,8 @@ class VerifyReport:
     checked: int  # buyers compared field by field
     columns: tuple[str, ...]  # columns compared
     unverified_columns: tuple[str, ...] = ()  # sheet columns buyers lacks (not compared)
+    unfed_columns: tuple[str, ...] = ()  # buyers columns no sheet column feeds
+    no_longer_fed: tuple[str, ...] = ()  # of those, the ones the last sync fed
     sample_size: int | None = None
     seed: int | None = None
     extra_is_finding: bool = True  # False: buyers only in the database do not fail `ok`
@@ -111,7 +116,9 @@ class VerifyReport:
     def ok(self) -> bool:
         """No missing buyer, no mismatch, and (unless allowed) no extra buyer."""
         extra = bool(self.diff.extra) and self.extra_is_finding
-        return not self.diff.missing and not self.mismatches and not extra
+        return (
+            not self.diff.missing and not self.mismatches and not extra and not self.no_longer_fed
+        )
 
     def to_json(self) -> dict[str, Any]:
         d = self.diff
@@ -132,6 +139,8 @@ class VerifyReport:
             "seed": self.seed,
             "columns": list(self.columns),
             "unverified_columns": list(self.unverified_columns),
+            "unfed_columns": list(self.unfed_columns),
+            "no_longer_fed": list(self.no_longer_fed),
             "missing": [{"buyer_number": k, "row_number": r} for k, r in d.missing],
             "extra": list(d.extra),
             "mismatches": [m.to_json() for m in self.mismatches],
@@ -158,6 +167,8 @@ class _Plan:
     unverified: tuple[str, ...]
     rows: Iterator[Any]
     is_blank: Any
+    unfed: tuple[str, ...] = ()
+    no_longer_fed: tuple[str, ...] = ()
     scan: KeyScan = field(default_factory=KeyScan)
     #: The typed columns among ``columns`` (compared as values, see rules.typedcells).
     types: Mapping[str, ColumnType] = field(default_factory=dict)
@@ -415,6 +426,7 @@ class IntegrityChecker:
 
             types = {c: t for c, t in column_types(self.db).items() if c in columns and t.typed}
         self._types = types
+        unfed, no_longer_fed = self._unfed(existing, colmap)
         return _Plan(
             colmap,
             columns,
@@ -422,8 +434,25 @@ class IntegrityChecker:
             unverified,
             rows,
             checker.is_blank,
+            unfed,
+            no_longer_fed,
             types=types,
         )
+
+    def _unfed(
+        self, existing: Mapping[str, str], colmap: ColumnMap
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """buyers columns the sheet does not feed, and those the last sync did feed."""
+        from buyersync.rules.headers import fed_columns
+        from buyersync.store import headers
+        from buyersync.store.buyers import TIMESTAMP_COLUMNS
+
+        managed = {KEY_COLUMN, *TIMESTAMP_COLUMNS}
+        mapped = set(colmap.columns)
+        unfed = tuple(c for c in existing if c not in managed and c not in mapped)
+        baseline = headers.baseline(self.db, self.source.description) if unfed else None
+        was_fed = fed_columns(baseline) if baseline else {}
+        return unfed, tuple(c for c in unfed if c in was_fed)
 
     def _sampled(self, size: int, seed: int | None, mode: VerifyMode) -> VerifyReport:
         started, clock = utcnow(), time.perf_counter()
@@ -525,6 +554,8 @@ class IntegrityChecker:
             checked=checked,
             columns=plan.columns,
             unverified_columns=plan.unverified,
+            unfed_columns=plan.unfed,
+            no_longer_fed=plan.no_longer_fed,
             extra_is_finding=self.extra_is_finding,
             missing_causes=self._missing_causes(diff.missing),
         )

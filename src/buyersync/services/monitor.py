@@ -434,12 +434,15 @@ def after_sync(db: Database, settings: Settings, report: Any) -> None:
         log.exception("the post-sync monitoring step failed (the sync itself is recorded)")
 
 
-def after_refused(db: Database, settings: Settings, reason: str) -> None:
-    """Alert that a sync refused the sheet (empty or shrunken). Never raises."""
+def after_refused(
+    db: Database, settings: Settings, reason: str, *, hint: str | None = None
+) -> None:
+    """Alert that a sync refused the sheet (empty, shrunken, another sheet, or its
+    headers changed). Never raises."""
     try:
         monitor = SyncMonitor.from_settings(db, settings)
         monitor.apply(
-            [rules.refused_alert(reason)],
+            [rules.refused_alert(reason, hint=hint)],
             evaluated=frozenset({rules.Condition.SYNC_REFUSED}),
             healthy=False,
         )

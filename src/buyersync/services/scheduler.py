@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from buyersync import wiring
-from buyersync.errors import BuyersyncError, LockHeld
+from buyersync.errors import BuyersyncError, LockHeld, SyncRefused
 from buyersync.redact import redact
 from buyersync.rules.backoff import BackoffPolicy
 from buyersync.services import integrity, monitor, retry
@@ -226,20 +226,28 @@ def sync_job(settings: Settings) -> JobFn:
         s = settings
         source = wiring.open_source(s)
         with wiring.database(s) as db:
-            report = SyncEngine(
+            engine = SyncEngine(
                 db,
                 source,
                 key_column=s.key_column,
                 mapping=s.mapping,
                 batch_size=s.batch_size,
                 max_shrink_ratio=s.max_shrink_ratio,
+                min_key_share=s.min_key_share,
+                min_header_share=s.min_header_share,
                 retry=BackoffPolicy.from_settings(s),
                 lock_wait_seconds=0.0,
                 row_lock_timeout_seconds=s.row_lock_timeout_seconds,
                 problems_retention_days=s.problems_retention_days,
                 progress=check_stop,
                 parse_options=parse_options(s),
-            ).run()
+            )
+            try:
+                report = engine.run()
+            except SyncRefused as refused:
+                # A scheduled sync keeps refusing (and alerting) until a person acts.
+                monitor.after_refused(db, s, refused.message, hint=refused.hint)
+                raise
             monitor.after_sync(db, s, report)
         return {
             "run_id": report.run_id,

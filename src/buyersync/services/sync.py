@@ -46,16 +46,24 @@ from buyersync.errors import (
 from buyersync.records import RowFailure, RunStatus
 from buyersync.retrying import Retrying, Sleep
 from buyersync.rules import batching
+from buyersync.rules import headers as header_rules
 from buyersync.rules.backoff import BackoffPolicy
 from buyersync.rules.categories import is_retryable
 from buyersync.rules.lengths import excess
-from buyersync.rules.normalize import ColumnMap, column_letter, map_headers, normalize_key
+from buyersync.rules.normalize import (
+    KEY_COLUMN,
+    ColumnMap,
+    column_letter,
+    map_headers,
+    normalize_key,
+)
 from buyersync.rules.problems import run_subject
 from buyersync.rules.rows import Accepted, RowChecker, failure
 from buyersync.rules.typed import ParseOptions
 from buyersync.services.retry import RetryManager
 from buyersync.sources.base import Source
 from buyersync.store import buyers, errorlog, problems, retryqueue, runs
+from buyersync.store import headers as header_store
 from buyersync.store.db import Database, utcnow
 from buyersync.store.migrations import ensure_schema
 
@@ -106,6 +114,13 @@ class SyncReport:
     not_found: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     message: str | None = None
+    #: The sheet's headers against the baseline (None: not compared).
+    header_change: header_rules.HeaderDiff | None = None
+    header_change_accepted: bool = False
+    #: How much of the sheet the database already knows (None: not measured).
+    share: header_rules.Share | None = None
+    #: Dry run: why a real sync would be refused (empty: it would not).
+    would_refuse: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -155,8 +170,25 @@ class SyncReport:
                 for f in self.failures[:max_failures]
             ],
             "unmapped_sheet_columns": self.unmapped_sheet_columns,
+            "header_change": self.header_change.to_json() if self.header_change else None,
+            "header_change_accepted": self.header_change_accepted,
+            "share": self.share.to_json() if self.share else None,
+            **self._verdict_json(),
             "warnings": self.warnings,
             "message": self.message,
+        }
+
+    def _verdict_json(self) -> dict[str, Any]:
+        if not self.dry_run:
+            return {}
+        return {
+            "verdict": {
+                "would_refuse": bool(self.would_refuse),
+                "reasons": self.would_refuse,
+                "would_insert": self.inserted,
+                "would_update": self.updated,
+                "would_fail": self.failed,
+            }
         }
 
 
@@ -192,6 +224,9 @@ class SyncEngine:
         mapping: Mapping[str, str] | None = None,
         batch_size: int = 100,
         max_shrink_ratio: float = 0.5,
+        min_key_share: float = 0.5,
+        min_header_share: float = 0.5,
+        accept_header_change: bool = False,
         retry: BackoffPolicy | None = None,
         lock_wait_seconds: float = 0.0,
         progress: Progress | None = None,
@@ -211,6 +246,9 @@ class SyncEngine:
         self.mapping = dict(mapping or {})
         self.batch_size = batch_size
         self.max_shrink_ratio = max_shrink_ratio
+        self.min_key_share = min_key_share
+        self.min_header_share = min_header_share
+        self.accept_header_change = accept_header_change
         self.retry = retry or BackoffPolicy()
         self.lock_wait_seconds = lock_wait_seconds
         self.progress = progress
@@ -394,6 +432,9 @@ class SyncEngine:
                 + " — add them with: buyersync schema fix --apply --add-columns"
             )
         stored = [c for c in colmap.data_columns if c not in missing]
+        header_map = header_rules.entries(colmap, stored)
+        header_store.record(db, report.run_id, header_map)
+        self._guard_header_contract(report, header_map)
         limits = {} if created else buyers.column_limits(db)
         checker = self._checker(colmap, stored, limits, typed=not created)
         db_count_before = buyers.count(db)
@@ -405,6 +446,13 @@ class SyncEngine:
             writer.stage(staged.stage_rows(self._checked_rows(rows, checker, report)))
             writer.finish_staging()
             self._guard_shrink(report, db_count_before)
+            self._guard_wrong_sheet(
+                report,
+                db_count_before,
+                header_map,
+                lambda: writer.count_known(len(staged)),
+                len(staged),
+            )
             with self._lock_watch(report):
                 self._merge_all(writer, staged, report)
         finally:
@@ -534,6 +582,90 @@ class SyncEngine:
                 "what may be a partial sheet",
                 hint="if the sheet really shrank, run again with --max-shrink-ratio 0",
             )
+
+    def _guard_header_contract(
+        self,
+        report: SyncReport,
+        header_map: tuple[header_rules.HeaderEntry, ...],
+        *,
+        dry_run: bool = False,
+    ) -> None:
+        """Refuse when a column the last successful sync of this source fed is no longer fed.
+
+        ``accept_header_change`` lets exactly this difference through once and records it;
+        this run's map is then the next run's baseline.
+        """
+        change = header_rules.diff(header_store.baseline(self.db, report.source), header_map)
+        report.header_change = change
+        if change.empty:
+            return
+        accepting = self.accept_header_change and self.select_keys is None
+        if change.refuses and not accepting:
+            message, hint = change.refusal()
+            raise SyncRefused(message, hint=hint, details={"header_change": change.to_json()})
+        if accepting and dry_run:
+            report.warnings.append(f"--accept-header-change would accept: {change.describe()}")
+        elif accepting:
+            header_store.record_accepted(self.db, report.run_id, report.source, change)
+            report.header_change_accepted = True
+            report.warnings.append(
+                f"header change accepted: {change.describe()}; this sync's headers are "
+                "the new baseline"
+            )
+        else:
+            log.info(
+                "the sheet's headers changed: %s",
+                change.describe(),
+                extra={"run_id": report.run_id},
+            )
+
+    def _guard_wrong_sheet(
+        self,
+        report: SyncReport,
+        db_count: int,
+        header_map: tuple[header_rules.HeaderEntry, ...],
+        count_known: Callable[[], int],
+        sheet_keys: int,
+    ) -> None:
+        """Refuse a sheet that shares too few buyers or columns with the database."""
+        if self.select_keys is not None or db_count == 0:
+            return
+        if self.min_key_share <= 0 and self.min_header_share <= 0:
+            return
+        share = self._share(header_map, count_known(), sheet_keys, db_count)
+        report.share = share
+        # A person who accepted the header change has seen which columns went: the
+        # header share asks the same question again.
+        min_header_share = 0.0 if self.accept_header_change else self.min_header_share
+        problems = share.problems(self.min_key_share, min_header_share)
+        if problems:
+            message, hint = header_rules.wrong_sheet_refusal(problems)
+            raise SyncRefused(message, hint=hint, details={"share": share.to_json()})
+
+    def _share(
+        self,
+        header_map: tuple[header_rules.HeaderEntry, ...],
+        shared_keys: int,
+        sheet_keys: int,
+        database_keys: int,
+    ) -> header_rules.Share:
+        """The shares the wrong-sheet guard measures; the fed columns are those the last
+        successful full sync fed (of any source), else every data column of buyers."""
+        previous = header_store.baseline(self.db, None)
+        if previous is not None:
+            fed = set(header_rules.fed_columns(previous))
+        else:
+            fed = set(self.db.columns(buyers.TABLE))
+            fed -= set(buyers.TIMESTAMP_COLUMNS)
+        fed.discard(KEY_COLUMN)
+        now = {e.column for e in header_map if e.column}
+        return header_rules.Share(
+            shared_keys=shared_keys,
+            sheet_keys=sheet_keys,
+            shared_headers=len(fed & now),
+            fed_columns=len(fed),
+            database_keys=database_keys,
+        )
 
     def _merge_all(self, writer: buyers.Writer, staged: _Staged, report: SyncReport) -> None:
         total = len(staged)
@@ -906,6 +1038,29 @@ class SyncEngine:
             log.warning("could not record the outcome of run %s: %s", report.run_id, exc)
             log.debug("outcome of run %s not recorded", report.run_id, exc_info=True)
 
+    def _dry_verdict(
+        self,
+        report: SyncReport,
+        colmap: ColumnMap,
+        stored: list[str],
+        existing: set[str],
+        accepted: int,
+    ) -> None:
+        """Ask every guard a real sync would ask, in its order; collect the refusals."""
+        header_map = header_rules.entries(colmap, stored)
+        checks: list[Callable[[], None]] = [
+            lambda: self._guard_header_contract(report, header_map, dry_run=True),
+            lambda: self._guard_shrink(report, len(existing)),
+            lambda: self._guard_wrong_sheet(
+                report, len(existing), header_map, lambda: report.updated, accepted
+            ),
+        ]
+        for check in checks:
+            try:
+                check()
+            except SyncRefused as exc:
+                report.would_refuse.append(str(exc))
+
     def _dry_run(self, report: SyncReport) -> SyncReport:
         """Check every row and count what would happen; write nothing at all."""
         clock = time.perf_counter()
@@ -929,10 +1084,7 @@ class SyncEngine:
         report.failed = len(report.failures)
         report.queued_for_retry = sum(1 for f in report.failures if f.retryable and f.buyer_number)
         report.status = RunStatus.DRY_RUN
-        try:
-            self._guard_shrink(report, len(existing))
-        except SyncRefused as exc:
-            report.warnings.append(f"a real sync would be refused: {exc}")
+        self._dry_verdict(report, colmap, stored, existing, accepted)
         report.duration_s = time.perf_counter() - clock
         report.rows_per_s = report.rows_read / report.duration_s if report.duration_s else 0.0
         report.message = "dry run: nothing was written"

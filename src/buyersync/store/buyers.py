@@ -332,6 +332,12 @@ class Writer:
             }
         return sorted(int(r["seq"]) for r in existing if r["k"] not in free)
 
+    def count_known(self, staged: int) -> int:
+        """How many of the ``staged`` rows' buyer numbers ``buyers`` already holds: one
+        indexed join in the database, so neither key set is loaded here (staged keys
+        are unique)."""
+        return int(self.db.query_value(self._existing_sql, {"lo": 0, "hi": staged}))
+
     def staged(self, lo: int, hi: int) -> list[tuple]:
         """The staged rows ``lo <= seq < hi`` as ``(seq, row_number, key, *values)``."""
         cols = ", ".join(self._stage_cols)

@@ -252,6 +252,35 @@ STEPS: tuple[Step, ...] = (
             "ALTER TABLE sync_runs ADD COLUMN unchanged integer NOT NULL DEFAULT 0",
         ),
     ),
+    Step(
+        42,
+        "sync_run_headers",
+        (
+            # The header map each run read: the baseline of the header contract
+            # (buyersync.rules.headers) is the map of the last successful full sync.
+            """
+        CREATE TABLE IF NOT EXISTS sync_run_headers (
+            run_id text NOT NULL,               -- sync_runs.run_id
+            position integer NOT NULL,          -- 0-based sheet column
+            header text NOT NULL,               -- as written in the sheet
+            column_name text,                   -- the buyers column it maps to
+            fed {bool} NOT NULL,                -- buyers took its values
+            PRIMARY KEY (run_id, position)
+        )
+        """,
+            """
+        CREATE TABLE IF NOT EXISTS header_changes (
+            id {id},
+            run_id text NOT NULL,               -- the sync that accepted the change
+            source text,
+            change {json} NOT NULL,             -- buyersync.rules.headers.HeaderDiff.to_json
+            accepted_at {ts} NOT NULL,
+            accepted_by text                    -- user@host of the accepting process
+        )
+        """,
+            "CREATE INDEX IF NOT EXISTS header_changes_run_idx ON header_changes (run_id)",
+        ),
+    ),
 )
 
 LATEST = max(step.version for step in STEPS)
