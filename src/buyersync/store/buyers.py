@@ -250,6 +250,11 @@ class Writer:
             "FROM {stage} s JOIN {table} b "
             "ON b.{key} = {key_expr} WHERE s.seq >= %(lo)s AND s.seq < %(hi)s"
         ).format(changed=changed_lite, **slots)
+        # Both dialects: staged keys buyers already holds (the wrong-sheet guard).
+        self._known_sql = SQL(
+            "SELECT count(*) AS n FROM {stage} s JOIN {table} b "
+            "ON b.{key} = {key_expr} WHERE s.seq >= %(lo)s AND s.seq < %(hi)s"
+        ).format(**slots)
         self._create_stage()
 
     def _create_stage(self) -> None:
@@ -336,7 +341,7 @@ class Writer:
         """How many of the ``staged`` rows' buyer numbers ``buyers`` already holds: one
         indexed join in the database, so neither key set is loaded here (staged keys
         are unique)."""
-        return int(self.db.query_value(self._existing_sql, {"lo": 0, "hi": staged}))
+        return int(self.db.query_value(self._known_sql, {"lo": 0, "hi": staged}))
 
     def staged(self, lo: int, hi: int) -> list[tuple]:
         """The staged rows ``lo <= seq < hi`` as ``(seq, row_number, key, *values)``."""
