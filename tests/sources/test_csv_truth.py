@@ -155,7 +155,7 @@ def test_the_delimiter_can_be_set_by_flag_and_environment(tmp_path: Path, db_url
     semi = tmp_path / "s.csv"
     semi.write_text("buyer_number;name\nS1;a\n", encoding="utf-8")
     out = run(
-        "sync", "--source", str(semi), "--db", db_url, "--max-shrink-ratio", "0",
+        "sync", "--source", str(semi), "--db", db_url, "--max-shrink-ratio", "0", "--min-key-share", "0",
         env={"BUYERSYNC_DELIMITER": ";"},
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
