@@ -155,7 +155,16 @@ def test_an_unresolved_duplicate_header_names_the_lines_to_paste(
     assert _stored(db_url, ["name", "city", "name_2"])["B2"] == ("Bob", "Oita", "BOB")
 
     config = _config(tmp_path, '"#D" = ""\n')
-    code, doc = _run("sync", "--config", str(config), "--db", db_url, "--source", str(sheet))
+    code, doc = _run(
+        "sync",
+        "--config",
+        str(config),
+        "--db",
+        db_url,
+        "--source",
+        str(sheet),
+        "--accept-header-change",
+    )
     assert code == 0 and (doc["failed"], doc["unmapped_sheet_columns"]) == (0, []), doc
 
 
