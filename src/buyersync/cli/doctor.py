@@ -211,7 +211,7 @@ class Doctor:
         except BuyersyncError as exc:
             self.failed("database", "sync lock", exc)
             return
-        kind = "advisory lock" if db.dialect == "postgresql" else "lock file"
+        kind = "lock file" if db.sql.locks_whole_file else "advisory lock"
         self.add("database", "sync lock", OK, f"the {kind} can be taken and released")
 
     # -- source ------------------------------------------------------------------

@@ -26,7 +26,7 @@ class Answer:
 
 def can_create_tables(db: Database) -> Answer:
     """Whether the tool's tables (and ``buyers``) can be created in the default schema."""
-    if db.dialect == "postgresql":
+    if db.sql.has_privilege_catalog:
         row = db.query_one(
             "SELECT current_user AS who, current_schema() AS schema, "
             "CASE WHEN current_schema() IS NULL THEN false "
@@ -54,7 +54,7 @@ def can_create_tables(db: Database) -> Answer:
 def can_alter_buyers(db: Database) -> Answer:
     """Whether ``buyers`` can be altered (``schema fix --apply``): PostgreSQL lets only
     its owner (a member of the owning role) or a superuser do it."""
-    if db.dialect == "postgresql":
+    if db.sql.has_privilege_catalog:
         row = db.query_one(
             "SELECT current_user AS who, pg_get_userbyid(c.relowner) AS owner, "
             "pg_has_role(current_user, c.relowner, 'USAGE') AS member, "

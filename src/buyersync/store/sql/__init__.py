@@ -44,6 +44,8 @@ class Dialect:
     #: One writer locks the whole file: a busy database shows as a timeout, there is
     #: no session to name, and the lock wait must be set before the transaction.
     locks_whole_file: bool
+    #: Table privileges and ownership are in a catalog (doctor checks them there).
+    has_privilege_catalog: bool
     #: How a staged boolean is written (true, false): SQLite has no boolean storage
     #: class, so its BOOLEAN columns hold 1 and 0.
     boolean_literals: tuple[str, str]

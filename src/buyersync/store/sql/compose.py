@@ -19,6 +19,7 @@ already rendered with :meth:`Database.quote` (DDL planned by
 
 from __future__ import annotations
 
+import abc
 import re
 import string
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,12 +31,12 @@ PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s|%s")
 _FORMATTER = string.Formatter()
 
 
-class Composable:
+class Composable(abc.ABC):
     """A part of a statement; combine parts with :meth:`SQL.format` and :meth:`SQL.join`."""
 
+    @abc.abstractmethod
     def parts(self) -> Iterator[SQL | Identifier | Verbatim]:
         """The statement's leaves in order (text, identifiers, verbatim SQL)."""
-        raise NotImplementedError
 
     def __add__(self, other: Composable) -> Composed:
         return Composed((self, other))

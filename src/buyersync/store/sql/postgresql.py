@@ -145,6 +145,7 @@ POSTGRESQL = Dialect(
     hashes_in_sql=True,
     merge_counts_inserts=True,
     locks_whole_file=False,
+    has_privilege_catalog=True,
     # NAMEDATALEN - 1: longer names are cut, so two long headers could become one column
     boolean_literals=("true", "false"),
     max_identifier_bytes=63,

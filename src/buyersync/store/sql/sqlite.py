@@ -19,6 +19,7 @@ SQLITE = Dialect(
     hashes_in_sql=False,
     merge_counts_inserts=False,
     locks_whole_file=True,
+    has_privilege_catalog=False,
     boolean_literals=("1", "0"),
     max_identifier_bytes=None,
     column_types={
