@@ -319,3 +319,21 @@ def test_ordinary_edits_with_a_fifth_new_buyers_pass(
     assert (doc["inserted"], doc["updated"]) == (200, 1000)
     assert doc["share"]["key_share"] == round(1000 / 1200, 4)
     assert doc["share"]["header_share"] == 1.0
+
+
+def test_rows_rejected_for_a_bad_cell_still_count_as_the_sheets_buyers(
+    tmp_path: Path, db_url: str
+) -> None:
+    # Most known buyers' rows break on one cell (an e-mail too long for a typed column
+    # would do; a NUL is refused on every backend): the sheet is still the same sheet.
+    src = write_csv(tmp_path / "buyers.csv", HEADER, rows(10))
+    common = ["sync", "--source", str(src), "--db", db_url, "--json"]
+    assert run(*common)[0] == 0
+    broken = [[k, "bad\x00name", e] for k, _, e in rows(8)] + rows(10)[8:] + rows(14)[10:]
+    write_csv(src, HEADER, broken)
+    for dry in (["--dry-run"], []):  # the dry run first: the sync adds B11–B14
+        code, out, err = run(*common, *dry)
+        doc = json.loads(out)
+        assert "does not look like the sheet" not in err, err
+        assert doc["share"]["shared_keys"] == 10 and doc["share"]["sheet_keys"] == 14, doc
+    assert doc["failed"] == 8 and doc["inserted"] == 4, doc

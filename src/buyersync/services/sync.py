@@ -446,12 +446,13 @@ class SyncEngine:
             writer.stage(staged.stage_rows(self._checked_rows(rows, checker, report)))
             writer.finish_staging()
             self._guard_shrink(report, db_count_before)
+            rejected = self._rejected_keys(report)
             self._guard_wrong_sheet(
                 report,
                 db_count_before,
                 header_map,
-                lambda: writer.count_known(len(staged)),
-                len(staged),
+                lambda: writer.count_known(len(staged)) + self._count_in_db(rejected),
+                len(staged) + len(rejected),
             )
             with self._lock_watch(report):
                 self._merge_all(writer, staged, report)
@@ -641,6 +642,20 @@ class SyncEngine:
         if problems:
             message, hint = header_rules.wrong_sheet_refusal(problems)
             raise SyncRefused(message, hint=hint, details={"share": share.to_json()})
+
+    @staticmethod
+    def _rejected_keys(report: SyncReport) -> list[str]:
+        """Buyer numbers of rows that were read but not staged (a bad cell): still the
+        sheet's buyers, so the wrong-sheet guard counts them."""
+        keys = {
+            f.buyer_number
+            for f in report.failures
+            if f.buyer_number and f.category is not ErrorCategory.DUPLICATE_KEY
+        }
+        return sorted(keys)
+
+    def _count_in_db(self, keys: list[str]) -> int:
+        return len(buyers.fetch(self.db, keys, ())) if keys else 0
 
     def _share(
         self,
@@ -1048,11 +1063,17 @@ class SyncEngine:
     ) -> None:
         """Ask every guard a real sync would ask, in its order; collect the refusals."""
         header_map = header_rules.entries(colmap, stored)
+        rejected = self._rejected_keys(report)
+        known_rejected = sum(1 for k in rejected if k in existing)
         checks: list[Callable[[], None]] = [
             lambda: self._guard_header_contract(report, header_map, dry_run=True),
             lambda: self._guard_shrink(report, len(existing)),
             lambda: self._guard_wrong_sheet(
-                report, len(existing), header_map, lambda: report.updated, accepted
+                report,
+                len(existing),
+                header_map,
+                lambda: report.updated + known_rejected,
+                accepted + len(rejected),
             ),
         ]
         for check in checks:
