@@ -150,5 +150,5 @@ def _gauge(name: str, doc: str, value: Any) -> GaugeMetricFamily:
 def render(snap: MetricsSnapshot) -> bytes:
     """The Prometheus text exposition of ``snap`` (a private registry per call)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_SnapshotCollector(snap))  # type: ignore[arg-type]
+    registry.register(_SnapshotCollector(snap))
     return generate_latest(registry)

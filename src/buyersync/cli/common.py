@@ -48,7 +48,7 @@ def exit_code_for(exc: BuyersyncError) -> int:
     """The exit code of an error: by its class (:data:`EXIT_CODES`), else EXIT_FAILED."""
     for cls in type(exc).__mro__:
         if cls in EXIT_CODES:
-            return EXIT_CODES[cls]  # type: ignore[index]
+            return EXIT_CODES[cls]
     return EXIT_FAILED
 
 

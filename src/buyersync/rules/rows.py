@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import Any
 
 from buyersync.errors import ErrorCategory
 from buyersync.records import RowFailure, SheetRow
@@ -40,7 +41,7 @@ def failure(
     message: str,
     row_number: int | None,
     key: str | None,
-    details: dict | None = None,
+    details: dict[str, Any] | None = None,
     operation: str = "sync",
 ) -> RowFailure:
     """A RowFailure whose ``retryable`` flag follows from its category."""
@@ -220,7 +221,7 @@ class RowChecker:
         """Parse the typed cells: canonical text for each, or one failure naming every
         cell that does not parse (the row is not written; other rows are)."""
         values = list(stored)
-        bad: list[dict] = []
+        bad: list[dict[str, Any]] = []
         for pos, column, sheet_index, ctype in self.typed:
             text = values[pos]
             if text is None:
@@ -249,4 +250,4 @@ def _picker(indexes: Sequence[int]) -> Callable[[Sequence[str]], tuple[str, ...]
     if len(indexes) == 1:
         only = indexes[0]
         return lambda values: (values[only],)
-    return itemgetter(*indexes)  # type: ignore[return-value]
+    return itemgetter(*indexes)

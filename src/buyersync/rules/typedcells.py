@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from buyersync.rules.coltypes import ColumnType
 from buyersync.rules.normalize import column_letter
@@ -93,7 +94,9 @@ def shown(value: str) -> str:
     return repr(cut)
 
 
-def cell_problem(column: str, index: int, row_number: int, value: str, problem: Problem) -> dict:
+def cell_problem(
+    column: str, index: int, row_number: int, value: str, problem: Problem
+) -> dict[str, Any]:
     """The ``details`` entry of one cell that does not parse."""
     return {
         "column": column,
@@ -105,7 +108,7 @@ def cell_problem(column: str, index: int, row_number: int, value: str, problem: 
     }
 
 
-def problems_message(row_number: int, key: str, cells: Sequence[dict]) -> str:
+def problems_message(row_number: int, key: str, cells: Sequence[dict[str, Any]]) -> str:
     """``row 5 (buyer B3): cell C5 (credit_limit, numeric(12,2)) holds 'n/a': expected
     …; correct the cell in the sheet``."""
     parts = [

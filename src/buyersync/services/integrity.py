@@ -185,7 +185,7 @@ class _Plan:
 def _picker(indexes: tuple[int, ...]) -> Callable[[Sequence[str]], tuple[str, ...]]:
     """A function returning ``tuple(values[i] for i in indexes)``."""
     if len(indexes) > 1:
-        return itemgetter(*indexes)  # type: ignore[return-value]
+        return itemgetter(*indexes)
     if indexes:
         only = indexes[0]
         return lambda values: (values[only],)

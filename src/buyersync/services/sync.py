@@ -197,9 +197,9 @@ class _Staged:
     """Keys and row numbers of staged rows, by ``seq`` (compact: 1M rows ≈ 16 MB)."""
 
     keys: list[str] = field(default_factory=list)
-    rows: array = field(default_factory=lambda: array("q"))
+    rows: array[int] = field(default_factory=lambda: array("q"))
 
-    def stage_rows(self, accepted: Iterable[Accepted]) -> Iterator[tuple]:
+    def stage_rows(self, accepted: Iterable[Accepted]) -> Iterator[tuple[Any, ...]]:
         """Record each row and yield it as the staging table's ``(seq, row, key, *values)``."""
         keys, rows = self.keys, self.rows
         for a in accepted:

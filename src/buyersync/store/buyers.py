@@ -14,13 +14,12 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from buyersync.errors import SchemaMismatch, StoreError
 from buyersync.rules.normalize import KEY_COLUMN
-from buyersync.store.catalog import (  # noqa: F401 - one catalog reader for all
-    column_limits,
-    column_types,
-)
+from buyersync.store.catalog import column_limits as column_limits  # one catalog reader
+from buyersync.store.catalog import column_types as column_types
 from buyersync.store.db import Database
 from buyersync.store.sql import SQL, Composable, Identifier, Verbatim, identifiers
 
@@ -114,7 +113,7 @@ def iter_keys(db: Database) -> Iterator[str]:
         yield key
 
 
-def iter_rows(db: Database, columns: Sequence[str]) -> Iterator[tuple]:
+def iter_rows(db: Database, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
     """``(buyer_number, *columns)`` for every buyer (streamed), ordered by key."""
     if not db.table_exists(TABLE):
         return
@@ -127,9 +126,9 @@ def iter_rows(db: Database, columns: Sequence[str]) -> Iterator[tuple]:
     )
 
 
-def fetch(db: Database, keys: Sequence[str], columns: Sequence[str]) -> dict[str, tuple]:
+def fetch(db: Database, keys: Sequence[str], columns: Sequence[str]) -> dict[str, tuple[Any, ...]]:
     """The given buyers' ``columns`` values, by buyer number."""
-    found: dict[str, tuple] = {}
+    found: dict[str, tuple[Any, ...]] = {}
     for start in range(0, len(keys), 500):
         chunk = list(keys[start : start + 500])
         stmt = SQL("SELECT {cols} FROM {table} WHERE {key} IN ({marks})").format(
@@ -343,7 +342,7 @@ class Writer:
         are unique)."""
         return int(self.db.query_value(self._known_sql, {"lo": 0, "hi": staged}))
 
-    def staged(self, lo: int, hi: int) -> list[tuple]:
+    def staged(self, lo: int, hi: int) -> list[tuple[Any, ...]]:
         """The staged rows ``lo <= seq < hi`` as ``(seq, row_number, key, *values)``."""
         cols = ", ".join(self._stage_cols)
         return [

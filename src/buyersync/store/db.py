@@ -56,7 +56,9 @@ class Database(abc.ABC):
         """Run a query; return every row as a dict."""
 
     @abc.abstractmethod
-    def iterate(self, sql: Query, params: Params = None, *, chunk: int = 5000) -> Iterator[tuple]:
+    def iterate(
+        self, sql: Query, params: Params = None, *, chunk: int = 5000
+    ) -> Iterator[tuple[Any, ...]]:
         """Stream a large result as tuples without holding it all in memory."""
 
     def query_one(self, sql: Query, params: Params = None) -> Row | None:

@@ -256,7 +256,7 @@ class PostgresDatabase(Database):
     def execute(self, sql: Query, params: Params = None) -> int:
         try:
             text, args = self._prepare(sql, params)
-            cur = self._conn.execute(text, args)  # type: ignore[arg-type]
+            cur = self._conn.execute(text, args)
             return cur.rowcount
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
@@ -267,19 +267,21 @@ class PostgresDatabase(Database):
             seq = (_by_name(p, order) for p in seq)
         try:
             with self._conn.cursor() as cur:
-                cur.executemany(text, seq)  # type: ignore[arg-type]
+                cur.executemany(text, (() if p is None else p for p in seq))
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
     def query(self, sql: Query, params: Params = None) -> list[Row]:
         try:
             text, args = self._prepare(sql, params)
-            cur = self._conn.execute(text, args)  # type: ignore[arg-type]
-            return list(cur.fetchall()) if cur.description else []  # type: ignore[arg-type]
+            cur = self._conn.execute(text, args)
+            return list(cur.fetchall()) if cur.description else []
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
 
-    def iterate(self, sql: Query, params: Params = None, *, chunk: int = 5000) -> Iterator[tuple]:
+    def iterate(
+        self, sql: Query, params: Params = None, *, chunk: int = 5000
+    ) -> Iterator[tuple[Any, ...]]:
         text, args = self._prepare(sql, params)
         try:
             # A server-side cursor per stream: two streams on one connection must not
@@ -293,7 +295,7 @@ class PostgresDatabase(Database):
                 ) as cur,
             ):
                 cur.itersize = chunk
-                cur.execute(text, args)  # type: ignore[arg-type]
+                cur.execute(text, args)
                 yield from cur
         except psycopg.Error as exc:
             raise self._fail(exc) from exc
@@ -338,9 +340,8 @@ class PostgresDatabase(Database):
     def read_ts(self, value: Any) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        stamp: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
     def json(self, value: Any) -> Any:
         return Jsonb(value)

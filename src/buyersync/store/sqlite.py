@@ -163,7 +163,9 @@ class SQLiteDatabase(Database):
         except sqlite3.Error as exc:
             raise translate(exc) from exc
 
-    def iterate(self, sql: Query, params: Params = None, *, chunk: int = 5000) -> Iterator[tuple]:
+    def iterate(
+        self, sql: Query, params: Params = None, *, chunk: int = 5000
+    ) -> Iterator[tuple[Any, ...]]:
         try:
             cur = self._conn.execute(render(sql, params is not None), params or ())
             while True:

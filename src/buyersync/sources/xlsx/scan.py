@@ -133,7 +133,7 @@ class SheetScan:
     notes: dict[tuple[int, int], CellNote] = field(default_factory=dict)
     merges: list[Merge] = field(default_factory=list)
     #: Row numbers, in order, of the rows whose XML holds a value.
-    value_rows: array = field(default_factory=lambda: array("l"))
+    value_rows: array[int] = field(default_factory=lambda: array("l"))
 
 
 def uncached(body: bytes | None, kind: bytes) -> bool:
