@@ -126,7 +126,9 @@ def test_every_shown_command_exists_with_its_flags(shown: Shown) -> None:
 
 def _exercised_text() -> str:
     parts = [p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("*.py")]
-    parts.append((ROOT / "src" / "buyersync" / "demo.py").read_text(encoding="utf-8"))
+    parts += [
+        p.read_text(encoding="utf-8") for p in (ROOT / "src" / "buyersync" / "demo").glob("*.py")
+    ]
     return "\n".join(parts)
 
 
