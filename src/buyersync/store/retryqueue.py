@@ -20,9 +20,7 @@ worker, so a worker whose lease was taken over cannot overwrite the new owner.
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,117 +28,45 @@ from buyersync.records import RowFailure
 from buyersync.rules.backoff import Verdict
 from buyersync.store.db import Database
 from buyersync.store.keyset import key_table
-
-
-class QueueStatus(enum.StrEnum):
-    """State of a retry_queue entry."""
-
-    PENDING = "pending"  # waiting for next_retry_at
-    PROCESSING = "processing"  # taken by a retry worker right now (until lease_expires_at)
-    PERMANENTLY_FAILED = "permanently_failed"  # reached max attempts; only a person retries it
-
-
-@dataclass(frozen=True)
-class QueueEntry:
-    """A ``retry_queue`` row as read back (``prior_status``: its status before a claim)."""
-
-    id: int
-    buyer_number: str
-    row_number: int | None
-    status: QueueStatus
-    attempt_count: int
-    max_attempts: int
-    next_retry_at: datetime
-    error_type: str
-    last_error: str | None
-    error_info: dict[str, Any]
-    run_id: str | None
-    created_at: datetime
-    updated_at: datetime
-    claimed_by: str | None = None
-    lease_expires_at: datetime | None = None
-    prior_status: QueueStatus | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        def iso(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
-
-        return {
-            "buyer_number": self.buyer_number,
-            "row_number": self.row_number,
-            "status": str(self.status),
-            "attempt_count": self.attempt_count,
-            "max_attempts": self.max_attempts,
-            "next_retry_at": iso(self.next_retry_at),
-            "error_type": self.error_type,
-            "last_error": self.last_error,
-            "run_id": self.run_id,
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-            "claimed_by": self.claimed_by,
-            "lease_expires_at": iso(self.lease_expires_at),
-        }
-
-
-@dataclass(frozen=True)
-class Settlement:
-    """What to do with one claimed entry after its attempt (see :func:`settle`)."""
-
-    buyer_number: str
-    verdict: Verdict
-    attempt: int  # the attempt number just made (the entry's attempt_count after the claim)
-    manual: bool = False  # retried by hand
-    run_id: str | None = None  # the retry's sync run
-    error_type: str | None = None  # for failures: the category of this attempt
-    message: str | None = None  # for failures: the reason; for others: what happened
-    details: dict[str, Any] = field(default_factory=dict)
-    next_retry_at: datetime | None = None  # for RESCHEDULED
-    max_attempts: int | None = None  # the policy in force (stored on the entry)
-    prior_status: QueueStatus = QueueStatus.PENDING  # for RELEASED: the status to return to
-
-
-@dataclass(frozen=True)
-class AttemptRecord:
-    """A ``retry_attempts`` row: one settled retry attempt."""
-
-    buyer_number: str
-    attempt: int
-    outcome: str
-    manual: bool
-    run_id: str | None
-    worker: str | None
-    error_type: str | None
-    message: str | None
-    next_retry_at: datetime | None
-    created_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "buyer_number": self.buyer_number,
-            "attempt": self.attempt,
-            "outcome": self.outcome,
-            "manual": self.manual,
-            "run_id": self.run_id,
-            "worker": self.worker,
-            "error_type": self.error_type,
-            "message": self.message,
-            "next_retry_at": self.next_retry_at.isoformat() if self.next_retry_at else None,
-            "created_at": self.created_at.isoformat(),
-        }
-
-
-_ENTRY_COLUMNS = (
-    "id, buyer_number, row_number, status, attempt_count, max_attempts, next_retry_at, "
-    "error_type, last_error, error_info, run_id, created_at, updated_at, claimed_by, "
-    "lease_expires_at"
+from buyersync.store.retryattempts import (
+    ATTEMPT_COLUMNS,
+    AttemptRecord,
+    attempt_row,
+    attempts,
+    record,
 )
+from buyersync.store.retryentries import (
+    ENTRY_COLUMNS,
+    QueueEntry,
+    QueueStatus,
+    Settlement,
+    read_entry,
+)
+
+__all__ = [
+    "AttemptRecord",
+    "QueueEntry",
+    "QueueStatus",
+    "Settlement",
+    "attempts",
+    "claim",
+    "depth",
+    "enqueue",
+    "expire_stale",
+    "get",
+    "list_entries",
+    "mark_permanently_failed",
+    "resolve_synced",
+    "settle",
+]
+
 
 # Which entries a claim may take. Pending ones when due (or any time with --all);
 # processing ones whose worker's lease ran out, unless that used their last attempt;
 # permanently failed ones only when a person asks; optionally one buyer only.
 _CLAIMABLE = (
     "SELECT "
-    + _ENTRY_COLUMNS
+    + ENTRY_COLUMNS
     + """
     FROM retry_queue
     WHERE (
@@ -171,15 +97,6 @@ _RESCHEDULE = """
         claimed_by = NULL, lease_expires_at = NULL, updated_at = %s
     WHERE buyer_number = %s AND status = 'processing' AND claimed_by = %s
 """
-_INSERT_ATTEMPT = """
-    INSERT INTO retry_attempts (buyer_number, attempt, outcome, manual, run_id, worker,
-        error_type, message, next_retry_at, created_at)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-"""
-_ATTEMPT_COLUMNS = (
-    "buyer_number, attempt, outcome, manual, run_id, worker, error_type, message, "
-    "next_retry_at, created_at"
-)
 
 
 def enqueue(
@@ -240,27 +157,6 @@ def depth(db: Database) -> dict[str, int]:
     return {r["status"]: int(r["n"]) for r in rows}
 
 
-def _entry(db: Database, r: dict[str, Any], prior: str | None = None) -> QueueEntry:
-    return QueueEntry(
-        id=int(r["id"]),
-        buyer_number=r["buyer_number"],
-        row_number=r["row_number"],
-        status=QueueStatus(r["status"]),
-        attempt_count=int(r["attempt_count"]),
-        max_attempts=int(r["max_attempts"]),
-        next_retry_at=db.read_ts(r["next_retry_at"]),  # type: ignore[arg-type]
-        error_type=r["error_type"],
-        last_error=r["last_error"],
-        error_info=db.read_json(r["error_info"]) or {},
-        run_id=r["run_id"],
-        created_at=db.read_ts(r["created_at"]),  # type: ignore[arg-type]
-        updated_at=db.read_ts(r["updated_at"]),  # type: ignore[arg-type]
-        claimed_by=r.get("claimed_by"),
-        lease_expires_at=db.read_ts(r.get("lease_expires_at")),
-        prior_status=QueueStatus(prior) if prior else None,
-    )
-
-
 def claim(
     db: Database,
     *,
@@ -296,7 +192,7 @@ def claim(
             )
     return [
         dataclasses.replace(
-            _entry(db, r, r["status"]),
+            read_entry(db, r, r["status"]),
             status=QueueStatus.PROCESSING,
             attempt_count=int(r["attempt_count"]) + 1,
             claimed_by=worker,
@@ -318,7 +214,7 @@ def settle(db: Database, settlements: Sequence[Settlement], *, worker: str, now:
     if not settlements:
         return 0
     changed = 0
-    attempts = []
+    settled: list[tuple[Any, ...]] = []
     with db.transaction():
         for s in settlements:
             if s.verdict in (Verdict.SUCCEEDED, Verdict.GONE, Verdict.NOT_RETRYABLE):
@@ -347,22 +243,23 @@ def settle(db: Database, settlements: Sequence[Settlement], *, worker: str, now:
                 )
             changed += max(n, 0)
             if n > 0 and s.verdict is not Verdict.RELEASED:
-                attempts.append(
-                    (
-                        s.buyer_number,
-                        s.attempt,
-                        str(s.verdict),
-                        bool(s.manual),
-                        s.run_id,
-                        worker,
-                        s.error_type,
-                        s.message,
-                        db.ts(s.next_retry_at),
-                        db.ts(now),
+                settled.append(
+                    attempt_row(
+                        db,
+                        buyer_number=s.buyer_number,
+                        attempt=s.attempt,
+                        outcome=str(s.verdict),
+                        manual=bool(s.manual),
+                        run_id=s.run_id,
+                        worker=worker,
+                        error_type=s.error_type,
+                        message=s.message,
+                        next_retry_at=s.next_retry_at,
+                        created_at=now,
                     )
                 )
-        if attempts:
-            db.executemany(_INSERT_ATTEMPT, attempts)
+        if settled:
+            record(db, settled)
     return changed
 
 
@@ -410,9 +307,9 @@ def mark_permanently_failed(db: Database, buyer_number: str, *, reason: str, now
 def get(db: Database, buyer_number: str) -> QueueEntry | None:
     """The entry of one buyer, or None."""
     row = db.query_one(
-        "SELECT " + _ENTRY_COLUMNS + " FROM retry_queue WHERE buyer_number = %s", (buyer_number,)
+        "SELECT " + ENTRY_COLUMNS + " FROM retry_queue WHERE buyer_number = %s", (buyer_number,)
     )
-    return _entry(db, row) if row else None
+    return read_entry(db, row) if row else None
 
 
 def list_entries(
@@ -420,7 +317,7 @@ def list_entries(
 ) -> list[QueueEntry]:
     """Entries (optionally of one status), soonest due first; ``limit`` None: all."""
     rows = db.query(
-        "SELECT " + _ENTRY_COLUMNS + " FROM retry_queue "
+        "SELECT " + ENTRY_COLUMNS + " FROM retry_queue "
         "WHERE (%(status)s = '' OR status = %(status)s) "
         "ORDER BY next_retry_at, id LIMIT %(limit)s",
         {
@@ -428,43 +325,7 @@ def list_entries(
             "limit": db.sql.no_limit if limit is None else limit,
         },
     )
-    return [_entry(db, r) for r in rows]
-
-
-def attempts(
-    db: Database,
-    *,
-    buyer_number: str | None = None,
-    run_id: str | None = None,
-    limit: int | None = None,
-) -> list[AttemptRecord]:
-    """Settled retry attempts, newest first, optionally of one buyer or one retry run."""
-    rows = db.query(
-        "SELECT " + _ATTEMPT_COLUMNS + " FROM retry_attempts "
-        "WHERE (%(buyer)s = '' OR buyer_number = %(buyer)s) "
-        "AND (%(run)s = '' OR run_id = %(run)s) "
-        "ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
-        {
-            "buyer": buyer_number or "",
-            "run": run_id or "",
-            "limit": db.sql.no_limit if limit is None else limit,
-        },
-    )
-    return [
-        AttemptRecord(
-            buyer_number=r["buyer_number"],
-            attempt=int(r["attempt"]),
-            outcome=r["outcome"],
-            manual=bool(r["manual"]),
-            run_id=r["run_id"],
-            worker=r["worker"],
-            error_type=r["error_type"],
-            message=r["message"],
-            next_retry_at=db.read_ts(r["next_retry_at"]),
-            created_at=db.read_ts(r["created_at"]),  # type: ignore[arg-type]
-        )
-        for r in rows
-    ]
+    return [read_entry(db, r) for r in rows]
 
 
 def resolve_synced(
@@ -494,19 +355,20 @@ def resolve_synced(
             # COPY where the database has it: one round trip for any number of attempts.
             db.bulk_load(
                 "retry_attempts",
-                [c.strip() for c in _ATTEMPT_COLUMNS.split(",")],
+                [c.strip() for c in ATTEMPT_COLUMNS.split(",")],
                 (
-                    (
-                        r["buyer_number"],
-                        int(r["attempt_count"] or 0),
-                        str(Verdict.SUCCEEDED),
-                        False,
-                        run_id,
-                        "sync",
-                        None,
-                        "written by a sync",
-                        None,
-                        db.ts(now),
+                    attempt_row(
+                        db,
+                        buyer_number=r["buyer_number"],
+                        attempt=int(r["attempt_count"] or 0),
+                        outcome=str(Verdict.SUCCEEDED),
+                        manual=False,
+                        run_id=run_id,
+                        worker="sync",
+                        error_type=None,
+                        message="written by a sync",
+                        next_retry_at=None,
+                        created_at=now,
                     )
                     for r in rows
                 ),
