@@ -73,11 +73,26 @@ class BuyersyncError(Exception):
     """Base of every error buyersync raises on purpose.
 
     ``hint`` says what the operator can do; ``details`` are facts for the error log
-    (never a secret). ``category`` and ``retryable`` belong to the class.
+    (never a secret). ``category`` and ``retryable`` belong to the class: a subclass
+    names them in its header (``class X(StoreError, category=…, retryable=False)``),
+    and what it leaves out it inherits.
     """
 
     category: ClassVar[ErrorCategory] = ErrorCategory.UNKNOWN
     retryable: ClassVar[bool] = True  # not recognised: it may be transient
+
+    def __init_subclass__(
+        cls,
+        *,
+        category: ErrorCategory | None = None,
+        retryable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if category is not None:
+            cls.category = category
+        if retryable is not None:
+            cls.retryable = retryable
 
     def __init__(
         self,
@@ -97,182 +112,120 @@ class BuyersyncError(Exception):
         return self.message
 
 
-class ConfigError(BuyersyncError):
+class ConfigError(BuyersyncError, category=ErrorCategory.VALIDATION, retryable=False):
     """A setting or option is missing or invalid."""
 
-    category = ErrorCategory.VALIDATION
-    retryable = False
 
-
-class HeaderError(BuyersyncError):
+class HeaderError(BuyersyncError, category=ErrorCategory.SCHEMA_MISMATCH, retryable=False):
     """Sheet headers are blank, duplicated or collide after normalization."""
 
-    category = ErrorCategory.SCHEMA_MISMATCH
-    retryable = False
 
-
-class SourceError(BuyersyncError):
+class SourceError(BuyersyncError, category=ErrorCategory.SOURCE_UNAVAILABLE, retryable=True):
     """The sheet could not be read."""
 
-    category = ErrorCategory.SOURCE_UNAVAILABLE
-    retryable = True
 
-
-class EncodingProblem(SourceError):
+class EncodingProblem(SourceError, category=ErrorCategory.DATA_FORMAT, retryable=False):
     """The file's bytes do not decode with the chosen encoding."""
 
-    category = ErrorCategory.DATA_FORMAT
-    retryable = False
 
-
-class SourceContentError(SourceError):
+class SourceContentError(SourceError, category=ErrorCategory.DATA_FORMAT, retryable=False):
     """The sheet was read but what it holds cannot be taken as it is: a stray quote that
     swallowed records, a count that disagrees, a value over a size limit, a file that is
     not text. The same file fails the same way until someone changes it."""
 
-    category = ErrorCategory.DATA_FORMAT
-    retryable = False
 
-
-class SourceUnavailable(SourceError):
+class SourceUnavailable(SourceError, category=ErrorCategory.SOURCE_UNAVAILABLE):
     """The sheet API or file is unreachable right now (may succeed later)."""
 
-    category = ErrorCategory.SOURCE_UNAVAILABLE
 
-
-class RateLimited(SourceUnavailable):
+class RateLimited(SourceUnavailable, category=ErrorCategory.RATE_LIMIT):
     """The sheet API kept answering 429 (quota) after our own retries."""
 
-    category = ErrorCategory.RATE_LIMIT
 
-
-class SourceTimeout(SourceUnavailable):
+class SourceTimeout(SourceUnavailable, category=ErrorCategory.TIMEOUT):
     """The sheet API did not answer in time (408 or 504) after our own retries."""
 
-    category = ErrorCategory.TIMEOUT
 
-
-class StoreError(BuyersyncError):
+class StoreError(BuyersyncError, category=ErrorCategory.UNKNOWN, retryable=True):
     """The database failed a statement. ``sqlstate`` is the driver's code when known."""
-
-    category = ErrorCategory.UNKNOWN
-    retryable = True
 
     def __init__(self, message: str, *, sqlstate: str | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.sqlstate = sqlstate
 
 
-class StoreConnectionError(StoreError):
+class StoreConnectionError(StoreError, category=ErrorCategory.DATABASE_CONNECTION):
     """Cannot connect to the database, or the connection was lost."""
 
-    category = ErrorCategory.DATABASE_CONNECTION
 
-
-class StoreTimeout(StoreError):
+class StoreTimeout(StoreError, category=ErrorCategory.TIMEOUT):
     """A statement or lock wait timed out: about the database, not about any one row."""
-
-    category = ErrorCategory.TIMEOUT
 
 
 class LockNotAvailable(StoreTimeout):
     """A lock was not granted within ``lock_timeout`` (55P03; SQLite: the file is locked)."""
 
 
-class TransactionConflict(StoreError):
+class TransactionConflict(StoreError, category=ErrorCategory.TIMEOUT):
     """The transaction lost a race (deadlock, serialization failure); running it again
     usually works. Unlike :class:`StoreTimeout` it may be one row's doing."""
 
-    category = ErrorCategory.TIMEOUT
 
-
-class ResourceExhausted(StoreError):
+class ResourceExhausted(StoreError, category=ErrorCategory.UNKNOWN, retryable=False):
     """The database ran out of disk or memory: stop and tell the operator.
 
     Retrying would fail the same way (or fill the disk further), so it is not
     retried, and it is never recorded as a row's failure.
     """
 
-    category = ErrorCategory.UNKNOWN
-    retryable = False
 
-
-class SchemaMismatch(StoreError):
+class SchemaMismatch(StoreError, category=ErrorCategory.SCHEMA_MISMATCH, retryable=False):
     """The database's schema does not fit (a missing table or column, a view in the way)."""
 
-    category = ErrorCategory.SCHEMA_MISMATCH
-    retryable = False
 
-
-class RowRejected(StoreError):
+class RowRejected(StoreError, category=ErrorCategory.CONSTRAINT, retryable=False):
     """The database rejected the data of one or more rows (a CHECK or other constraint)."""
-
-    category = ErrorCategory.CONSTRAINT
-    retryable = False
 
 
 class ConstraintViolation(RowRejected):
     """A CHECK, foreign key or other integrity constraint refused the row (23xxx)."""
 
 
-class ValueTooLong(RowRejected):
+class ValueTooLong(RowRejected, category=ErrorCategory.VALUE_TOO_LONG):
     """A value is longer than its column allows (22001, a length CHECK)."""
 
-    category = ErrorCategory.VALUE_TOO_LONG
 
-
-class DuplicateKey(RowRejected):
+class DuplicateKey(RowRejected, category=ErrorCategory.DUPLICATE_KEY):
     """The same buyer number twice (23505; 21000 within one statement)."""
 
-    category = ErrorCategory.DUPLICATE_KEY
 
-
-class MissingValue(RowRejected):
+class MissingValue(RowRejected, category=ErrorCategory.VALIDATION):
     """A required value is missing (NOT NULL: no buyer number)."""
 
-    category = ErrorCategory.VALIDATION
 
-
-class BadValue(RowRejected):
+class BadValue(RowRejected, category=ErrorCategory.DATA_FORMAT):
     """A value the column's type or encoding cannot hold (22xxx: NUL byte, bad number)."""
 
-    category = ErrorCategory.DATA_FORMAT
 
-
-class LockHeld(BuyersyncError):
+class LockHeld(BuyersyncError, category=ErrorCategory.TIMEOUT, retryable=True):
     """Another buyersync process holds the lock for this database."""
 
-    category = ErrorCategory.TIMEOUT
-    retryable = True
 
-
-class SyncRefused(BuyersyncError):
+class SyncRefused(BuyersyncError, category=ErrorCategory.VALIDATION, retryable=False):
     """A safety rule refused the sync (for example the sheet came back empty).
 
     Not retried: the same sheet would be refused again; a person checks the sheet
     (or lowers ``--max-shrink-ratio``).
     """
 
-    category = ErrorCategory.VALIDATION
-    retryable = False
 
-
-class SchemaFixError(BuyersyncError):
+class SchemaFixError(BuyersyncError, category=ErrorCategory.SCHEMA_MISMATCH, retryable=False):
     """Migration 050 could not convert one or more columns (rolled back)."""
 
-    category = ErrorCategory.SCHEMA_MISMATCH
-    retryable = False
 
-
-class SchemaFixBusy(SchemaFixError):
+class SchemaFixBusy(SchemaFixError, category=ErrorCategory.TIMEOUT, retryable=True):
     """Migration 050 could not lock ``buyers``: it stayed busy; nothing was changed."""
 
-    category = ErrorCategory.TIMEOUT
-    retryable = True
 
-
-class NotificationFailed(BuyersyncError):
+class NotificationFailed(BuyersyncError, category=ErrorCategory.UNKNOWN, retryable=True):
     """An alert channel (SMTP, webhook) did not accept the notification."""
-
-    category = ErrorCategory.UNKNOWN
-    retryable = True
