@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from dataclasses import dataclass
@@ -10,31 +11,6 @@ from typing import Any
 
 from buyersync.records import RunStatus
 from buyersync.store.db import Database, utcnow
-
-_FIELDS = (
-    "run_id",
-    "operation",
-    "status",
-    "started_at",
-    "finished_at",
-    "source",
-    "rows_read",
-    "inserted",
-    "updated",
-    "changed",
-    "unchanged",
-    "failed",
-    "not_written",
-    "skipped_blank",
-    "queued_for_retry",
-    "duration_s",
-    "rows_per_s",
-    "batch_size",
-    "batches",
-    "pid",
-    "host",
-    "message",
-)
 
 
 @dataclass(frozen=True)
@@ -67,6 +43,13 @@ class RunRecord:
         out["started_at"] = self.started_at.isoformat()
         out["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
         return out
+
+
+#: The columns read back, in RunRecord's order: the record is the one list of them.
+_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
+#: Counters stored as NULL until a run sets them, read back as 0.
+_COUNTERS = tuple(f.name for f in dataclasses.fields(RunRecord) if f.type == "int")
+_SELECT = f"SELECT {', '.join(_FIELDS)} FROM sync_runs"
 
 
 def start(
@@ -126,18 +109,7 @@ def _record(db: Database, r: dict[str, Any]) -> RunRecord:
     values = {f: r.get(f) for f in _FIELDS}
     values["started_at"] = db.read_ts(r["started_at"])
     values["finished_at"] = db.read_ts(r["finished_at"])
-    for f in (
-        "rows_read",
-        "inserted",
-        "updated",
-        "changed",
-        "unchanged",
-        "failed",
-        "not_written",
-        "skipped_blank",
-        "queued_for_retry",
-        "batches",
-    ):
+    for f in _COUNTERS:
         values[f] = int(values[f] or 0)
     return RunRecord(**values)  # type: ignore[arg-type]
 
@@ -147,21 +119,20 @@ def recent(db: Database, limit: int = 20, operation: str | None = None) -> list[
     if operation:
         where, params = " WHERE operation = %s", [operation]
     rows = db.query(
-        f"SELECT {', '.join(_FIELDS)} FROM sync_runs{where} ORDER BY started_at DESC LIMIT %s",
+        f"{_SELECT}{where} ORDER BY started_at DESC LIMIT %s",
         [*params, limit],
     )
     return [_record(db, r) for r in rows]
 
 
 def get(db: Database, run_id: str) -> RunRecord | None:
-    row = db.query_one(f"SELECT {', '.join(_FIELDS)} FROM sync_runs WHERE run_id = %s", (run_id,))
+    row = db.query_one(f"{_SELECT} WHERE run_id = %s", (run_id,))
     return _record(db, row) if row else None
 
 
 def last_successful(db: Database, operation: str = "sync") -> RunRecord | None:
     row = db.query_one(
-        f"SELECT {', '.join(_FIELDS)} FROM sync_runs WHERE operation = %s AND status IN (%s, %s) "
-        "ORDER BY finished_at DESC LIMIT 1",
+        f"{_SELECT} WHERE operation = %s AND status IN (%s, %s) ORDER BY finished_at DESC LIMIT 1",
         (operation, str(RunStatus.SUCCEEDED), str(RunStatus.COMPLETED_WITH_ERRORS)),
     )
     return _record(db, row) if row else None
