@@ -179,6 +179,17 @@ def build_plan(
     return plan, limited
 
 
+@dataclass(frozen=True)
+class _Locking:
+    """How Migration 050 waits for the table lock: each try's timeout, how many tries,
+    the first wait between them (doubling) and how to wait."""
+
+    timeout_s: float
+    attempts: int
+    backoff_s: float
+    sleep: Callable[[float], None]
+
+
 def apply(
     db: Database,
     *,
@@ -202,6 +213,7 @@ def apply(
             hint="run buyersync sync first: it creates buyers with TEXT columns",
         )
     result = FixResult(dialect=db.dialect)
+    locking = _Locking(lock_timeout_s, attempts, backoff_s, sleep)
     with db.lock("sync", wait_seconds=lock_timeout_s * max(1, attempts)):
         limited = catalog.limited_columns(db)
         add = [c for c in add_columns if c not in db.columns(TABLE)]
@@ -211,13 +223,11 @@ def apply(
             _verify(db, result)
             return result
         if limited:
-            result.backup_table = _backup(
-                db, now, lock_timeout_s, attempts, backoff_s, sleep, result
-            )
+            result.backup_table = _backup(db, now, locking, result)
         if db.sql.alters_column_types:
-            _convert_in_place(db, add, lock_timeout_s, attempts, backoff_s, sleep, result)
+            _convert_in_place(db, add, locking, result)
         else:
-            _convert_by_rebuild(db, add, lock_timeout_s, attempts, backoff_s, sleep, result)
+            _convert_by_rebuild(db, add, locking, result)
         result.added_columns = add
         if result.backup_table and result.before is not None:
             result.backup_identical = fingerprint(db, result.backup_table) == result.before
@@ -241,10 +251,7 @@ def _retrying(
     db: Database,
     what: str,
     step: Callable[[], None],
-    lock_timeout_s: float,
-    attempts: int,
-    backoff_s: float,
-    sleep: Callable[[float], None],
+    locking: _Locking,
     result: FixResult,
 ) -> None:
     """Run ``step`` (one transaction); retry it while the table lock is not available."""
@@ -254,22 +261,25 @@ def _retrying(
         log.warning(
             "migration 050: buyers is busy (attempt %d of %d, lock timeout %.1fs)",
             failure.attempt,
-            attempts,
-            lock_timeout_s,
+            locking.attempts,
+            locking.timeout_s,
         )
 
     # Waits of backoff_s, doubling; no jitter: one migration runs at a time.
     policy = BackoffPolicy(
-        max_attempts=max(1, attempts) - 1, base_seconds=backoff_s, max_seconds=60.0, jitter=0.0
+        max_attempts=max(1, locking.attempts) - 1,
+        base_seconds=locking.backoff_s,
+        max_seconds=60.0,
+        jitter=0.0,
     )
-    retrying = Retrying(policy, retry_on=LockNotAvailable, on_failure=busy, sleep=sleep)
+    retrying = Retrying(policy, retry_on=LockNotAvailable, on_failure=busy, sleep=locking.sleep)
     try:
         retrying.call(step)
     except LockNotAvailable as exc:
         holders = _lock_holders(db)
         raise SchemaFixBusy(
             f"Migration 050 could not lock the buyers table while {what}: it stayed busy for "
-            f"{attempts} attempt(s) of {lock_timeout_s:g}s each{holders}; nothing was changed",
+            f"{locking.attempts} attempt(s) of {locking.timeout_s:g}s each{holders}; nothing was changed",
             hint="end or wait for the long-running transactions on buyers, then run buyersync "
             "schema fix --apply again (or pass a larger --lock-timeout / --attempts)",
         ) from exc
@@ -314,10 +324,7 @@ def _set_timeout(db: Database, lock_timeout_s: float) -> None:
 def _backup(
     db: Database,
     now: datetime | None,
-    lock_timeout_s: float,
-    attempts: int,
-    backoff_s: float,
-    sleep: Callable[[float], None],
+    locking: _Locking,
     result: FixResult,
 ) -> str:
     plan, _ = build_plan(db, now=now)
@@ -325,14 +332,14 @@ def _backup(
     def step() -> None:
         # a whole-file lock is waited for by BEGIN itself; a table lock inside the transaction
         if db.sql.locks_whole_file:
-            _set_timeout(db, lock_timeout_s)
+            _set_timeout(db, locking.timeout_s)
         with db.transaction():
             if not db.sql.locks_whole_file:
-                _set_timeout(db, lock_timeout_s)
+                _set_timeout(db, locking.timeout_s)
             for statement in plan.backup:
                 db.execute(Verbatim(statement))
 
-    _retrying(db, "backing up buyers", step, lock_timeout_s, attempts, backoff_s, sleep, result)
+    _retrying(db, "backing up buyers", step, locking, result)
     result.backup_rows = int(
         db.query_value(SQL("SELECT count(*) AS n FROM {}").format(Identifier(plan.backup_table)))
     )
@@ -341,19 +348,13 @@ def _backup(
 
 
 def _convert_in_place(
-    db: Database,
-    add: Sequence[str],
-    lock_timeout_s: float,
-    attempts: int,
-    backoff_s: float,
-    sleep: Callable[[float], None],
-    result: FixResult,
+    db: Database, add: Sequence[str], locking: _Locking, result: FixResult
 ) -> None:
     def step() -> None:
         converted: list[dict[str, Any]] = []
         refused: list[dict[str, Any]] = []
         with db.transaction():
-            _set_timeout(db, lock_timeout_s)
+            _set_timeout(db, locking.timeout_s)
             db.execute(SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(Identifier(TABLE)))
             # Plan again under the lock: the dependents are now exactly what we see.
             plan, limited = build_plan(db, add_columns=add)
@@ -402,20 +403,14 @@ def _convert_in_place(
         result.dependents = list(plan.dependents)
         result.notes = list(plan.notes)
 
-    _retrying(db, "converting columns", step, lock_timeout_s, attempts, backoff_s, sleep, result)
+    _retrying(db, "converting columns", step, locking, result)
 
 
 def _convert_by_rebuild(
-    db: Database,
-    add: Sequence[str],
-    lock_timeout_s: float,
-    attempts: int,
-    backoff_s: float,
-    sleep: Callable[[float], None],
-    result: FixResult,
+    db: Database, add: Sequence[str], locking: _Locking, result: FixResult
 ) -> None:
     def step() -> None:
-        _set_timeout(db, lock_timeout_s)
+        _set_timeout(db, locking.timeout_s)
         db.execute("PRAGMA foreign_keys = OFF")  # only outside a transaction (SQLite docs)
         try:
             with db.transaction():
@@ -467,4 +462,4 @@ def _convert_by_rebuild(
         ]
         result.dependents = list(plan.dependents)
 
-    _retrying(db, "rebuilding buyers", step, lock_timeout_s, attempts, backoff_s, sleep, result)
+    _retrying(db, "rebuilding buyers", step, locking, result)
