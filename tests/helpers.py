@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import os
+import subprocess
+import sys
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from buyersync.cli.main import cli
 from buyersync.rules.normalize import normalize_key
 from buyersync.store.db import Database
 
@@ -18,6 +24,36 @@ def write_csv(
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    unset: Collection[str] = (),
+) -> subprocess.CompletedProcess[str]:
+    """``buyersync ARGS`` as its own process, as an operator runs it: without this
+    environment's ``BUYERSYNC_*`` settings (nor the variables named in ``unset``), with
+    ``env`` added."""
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_") and k not in unset
+    }
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "buyersync", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """``buyersync ARGS`` in this process (click's CliRunner): exit code, stdout, stderr."""
+    result = CliRunner().invoke(cli, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
 
 
 def buyers_table(db: Database, columns: Sequence[str] = ()) -> dict[str, dict]:

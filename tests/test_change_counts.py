@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from buyersync.services.sync import sync
 from buyersync.sources.csv_source import CsvSource
 from buyersync.store.db import Database
-from tests.helpers import buyers_table, write_csv
-from tests.test_cli_core import run
+from tests.helpers import buyers_table, run_cli, write_csv
 
 HEADER = ["buyer_number", "name", "city"]
 
@@ -23,21 +22,21 @@ def _rows(n: int) -> list[list[str]]:
 
 def test_cli_reports_changed_and_unchanged(tmp_path: Path, db_url: str) -> None:
     src = write_csv(tmp_path / "b.csv", HEADER, _rows(5))
-    first = json.loads(run("sync", "--source", str(src), "--db", db_url, "--json").stdout)
+    first = json.loads(run_cli("sync", "--source", str(src), "--db", db_url, "--json").stdout)
     assert (first["inserted"], first["changed"], first["unchanged"]) == (5, 0, 0)
-    same = run("sync", "--source", str(src), "--db", db_url)
+    same = run_cli("sync", "--source", str(src), "--db", db_url)
     assert same.returncode == 0, same.stderr
     assert "inserted 0, changed 0, unchanged 5" in same.stdout
     rows = _rows(5)
     rows[2][2] = "Bergen"
     write_csv(src, HEADER, rows)
-    out = run("sync", "--source", str(src), "--db", db_url)
+    out = run_cli("sync", "--source", str(src), "--db", db_url)
     assert out.returncode == 0, out.stderr
     assert "inserted 0, changed 1, unchanged 4" in out.stdout
     rows[0][1] = ""  # a value that becomes NULL is a change too
     rows.append(["B6", "New", ""])
     write_csv(src, HEADER, rows)
-    doc = json.loads(run("sync", "--source", str(src), "--db", db_url, "--json").stdout)
+    doc = json.loads(run_cli("sync", "--source", str(src), "--db", db_url, "--json").stdout)
     assert (doc["inserted"], doc["changed"], doc["unchanged"], doc["updated"]) == (1, 1, 4, 5)
 
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -15,24 +12,9 @@ from click.testing import CliRunner
 
 from buyersync.cli.main import COMMANDS, cli
 from buyersync.settings import SETTINGS, load_settings
-from tests.helpers import write_csv
+from tests.helpers import run_cli, write_csv
 
 HEADER = ["buyer_number", "name", "note"]
-
-
-def run(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "buyersync", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_every_command_has_help_text() -> None:
@@ -78,7 +60,7 @@ def test_a_command_module_that_cannot_be_imported_is_not_hidden(
 
 def test_sync_json_contract_and_exit_codes(tmp_path: Path, db_url: str) -> None:
     src = write_csv(tmp_path / "b.csv", HEADER, [["B1", "Ann", ""], ["B2", "Bob", "x"]])
-    out = run("sync", "--source", str(src), "--db", db_url, "--json")
+    out = run_cli("sync", "--source", str(src), "--db", db_url, "--json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     for field in (
@@ -94,11 +76,11 @@ def test_sync_json_contract_and_exit_codes(tmp_path: Path, db_url: str) -> None:
         assert field in doc
     assert (doc["rows_read"], doc["inserted"], doc["failed"]) == (2, 2, 0)
     write_csv(src, HEADER, [["B1", "Ann", ""], ["", "nobody", ""]])
-    out = run("sync", "--source", str(src), "--db", db_url, "--json")
+    out = run_cli("sync", "--source", str(src), "--db", db_url, "--json")
     assert out.returncode == 1
     doc = json.loads(out.stdout)
     assert (doc["updated"], doc["failed"]) == (1, 1)
-    errors = run("errors", "--db", db_url, "--json", "--type", "validation")
+    errors = run_cli("errors", "--db", db_url, "--json", "--type", "validation")
     assert errors.returncode == 0
     edoc = json.loads(errors.stdout)
     assert edoc["counts_by_type"] == {"validation": 1}
@@ -115,13 +97,14 @@ def test_sync_json_contract_and_exit_codes(tmp_path: Path, db_url: str) -> None:
         assert field in entry
     assert entry["row_number"] == 3 and entry["run_id"] == doc["run_id"]
     assert (
-        json.loads(run("errors", "--db", db_url, "--json", "--run", "nope").stdout)["errors"] == []
+        json.loads(run_cli("errors", "--db", db_url, "--json", "--run", "nope").stdout)["errors"]
+        == []
     )
 
 
 def test_quick_start_uses_the_embedded_default(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "b.csv", HEADER, [["B1", "Ann", ""]])
-    out = run("sync", "--source", "b.csv", cwd=tmp_path)
+    out = run_cli("sync", "--source", "b.csv", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "buyersync.db").exists()
     assert "inserted" in out.stdout and src.exists()
@@ -130,27 +113,27 @@ def test_quick_start_uses_the_embedded_default(tmp_path: Path) -> None:
 def test_dry_run_says_what_would_happen(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "b.csv", HEADER, [["B1", "Ann", ""]])
     db = tmp_path / "d.db"
-    out = run("sync", "--source", str(src), "--db", f"sqlite:///{db}", "--dry-run")
+    out = run_cli("sync", "--source", str(src), "--db", f"sqlite:///{db}", "--dry-run")
     assert out.returncode == 0 and "nothing was written" in out.stdout
     assert "inserted" in out.stdout
 
 
 def test_bad_configuration_exits_2_with_one_line(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "b.csv", HEADER, [["B1", "Ann", ""]])
-    out = run(
+    out = run_cli(
         "sync", "--source", str(src), "--batch-size", "0", "--db", "sqlite:///x.db", cwd=tmp_path
     )
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "batch size" in out.stderr
-    out = run("sync", "--db", "sqlite:///x.db", cwd=tmp_path)
+    out = run_cli("sync", "--db", "sqlite:///x.db", cwd=tmp_path)
     assert out.returncode == 2 and "--source" in out.stderr
-    out = run("sync", "--source", str(src), "--db", "mysql://x/y")
+    out = run_cli("sync", "--source", str(src), "--db", "mysql://x/y")
     assert out.returncode == 2 and "unsupported database URL" in out.stderr
 
 
 def test_unreachable_database_is_a_clear_error_without_the_password(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "b.csv", HEADER, [["B1", "Ann", ""]])
-    out = run(
+    out = run_cli(
         "sync",
         "--source",
         str(src),
@@ -167,9 +150,9 @@ def test_unreachable_database_is_a_clear_error_without_the_password(tmp_path: Pa
 def test_wrong_encoding_names_the_fix_and_writes_nothing(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "sjis.csv", HEADER, [["B1", "山田太郎", "東京"]], encoding="cp932")
     db = tmp_path / "d.db"
-    out = run("sync", "--source", str(path), "--db", f"sqlite:///{db}")
+    out = run_cli("sync", "--source", str(path), "--db", f"sqlite:///{db}")
     assert out.returncode == 2 and "--encoding" in out.stderr and "Traceback" not in out.stderr
-    out = run(
+    out = run_cli(
         "sync", "--source", str(path), "--db", f"sqlite:///{db}", "--encoding", "cp932", "--json"
     )
     assert out.returncode == 0, out.stderr
@@ -213,7 +196,7 @@ def test_every_setting_has_a_flag_and_env_var() -> None:
 
 @pytest.mark.parametrize("args", [["--help"], ["sync", "--help"], ["errors", "--help"]])
 def test_help_runs(args: list[str]) -> None:
-    out = run(*args)
+    out = run_cli(*args)
     assert out.returncode == 0 and "Usage" in out.stdout
 
 
@@ -231,11 +214,11 @@ def test_configuration_reference_lists_every_setting() -> None:
 def test_shrunken_sheet_is_refused_until_the_guard_is_lifted(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'd.db'}"
     src = write_csv(tmp_path / "b.csv", HEADER, [[f"B{i}", "x", ""] for i in range(10)])
-    assert run("sync", "--source", str(src), "--db", db).returncode == 0
+    assert run_cli("sync", "--source", str(src), "--db", db).returncode == 0
     write_csv(src, HEADER, [["B1", "y", ""]])
-    refused = run("sync", "--source", str(src), "--db", db)
+    refused = run_cli("sync", "--source", str(src), "--db", db)
     assert refused.returncode == 3 and "--max-shrink-ratio 0" in refused.stderr
-    lifted = run("sync", "--source", str(src), "--db", db, "--max-shrink-ratio", "0", "--json")
+    lifted = run_cli("sync", "--source", str(src), "--db", db, "--max-shrink-ratio", "0", "--json")
     assert lifted.returncode == 0 and json.loads(lifted.stdout)["updated"] == 1
 
 
@@ -246,7 +229,7 @@ def test_a_database_url_without_password_is_shown_and_a_password_is_not() -> Non
         {"database_url": "postgresql://app:pw-77z@db/buyers?sslpassword=k-88q"}, env={}
     )
     assert set(s.secrets()) == {"pw-77z", "k-88q"}
-    out = run(
+    out = run_cli(
         "sync",
         "--source",
         "x.csv",

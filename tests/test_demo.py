@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,21 +10,7 @@ import pytest
 from buyersync.demo import HEADER, LIMIT, LONG_BUYERS, TOTAL_BUYERS, generate_buyers
 from buyersync.rules.normalize import normalize_key
 from buyersync.store import open_database
-
-
-def run(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "buyersync", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.helpers import run_cli
 
 
 def assert_story(doc: dict) -> None:
@@ -70,7 +53,7 @@ def test_generated_sheet_has_exactly_the_incidents_long_values() -> None:
 
 
 def test_demo_on_sqlite_reproduces_and_fixes_the_incident(tmp_path: Path) -> None:
-    out = run("demo", "--dir", str(tmp_path / "demo"), "--json")
+    out = run_cli("demo", "--dir", str(tmp_path / "demo"), "--json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert_story(doc)
@@ -84,13 +67,13 @@ def test_demo_on_sqlite_reproduces_and_fixes_the_incident(tmp_path: Path) -> Non
         ddl = db.query_value("SELECT sql FROM sqlite_master WHERE name = 'buyers'")
         assert "varchar" not in ddl.lower() and "length(" not in ddl.lower()
     # keep exploring: the commands the demo prints work from its folder
-    missing = run("missing", "--json", cwd=folder)
+    missing = run_cli("missing", "--json", cwd=folder)
     assert missing.returncode == 0, missing.stderr
     assert json.loads(missing.stdout)["missing_count"] == 0
-    errors = run("errors", "--type", "value_too_long", "--json", "--limit", "0", cwd=folder)
+    errors = run_cli("errors", "--type", "value_too_long", "--json", "--limit", "0", cwd=folder)
     assert json.loads(errors.stdout)["counts_by_type"] == {"value_too_long": LONG_BUYERS}
     # a second demo in the same folder replaces its own files and tells the same story
-    again = run("demo", "--dir", str(folder), "--json")
+    again = run_cli("demo", "--dir", str(folder), "--json")
     assert again.returncode == 0, again.stderr
     assert_story(json.loads(again.stdout))
 
@@ -98,7 +81,7 @@ def test_demo_on_sqlite_reproduces_and_fixes_the_incident(tmp_path: Path) -> Non
 def test_demo_text_output_shows_each_command_and_the_numbers(tmp_path: Path) -> None:
     # the demo never runs on the database the environment names (it may be production)
     real = tmp_path / "real.db"
-    out = run(
+    out = run_cli(
         "demo", "--dir", str(tmp_path / "d"), env={"BUYERSYNC_DATABASE_URL": f"sqlite:///{real}"}
     )
     assert out.returncode == 0, out.stderr
@@ -125,7 +108,7 @@ def test_demo_text_output_shows_each_command_and_the_numbers(tmp_path: Path) -> 
 @pytest.mark.postgres
 def test_demo_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     secret_url = pg_url  # trust auth: no password to hide, but the URL must not leak env
-    out = run("demo", "--db", secret_url, "--dir", str(tmp_path), "--json")
+    out = run_cli("demo", "--db", secret_url, "--dir", str(tmp_path), "--json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert_story(doc)
@@ -135,13 +118,13 @@ def test_demo_on_postgresql(pg_url: str, tmp_path: Path) -> None:
         assert types["address"] == "text" and types["name"] == "text"
         assert db.query_value("SELECT count(*) FROM buyers") == TOTAL_BUYERS
     # the demo never writes into a database that is in use
-    again = run("demo", "--db", pg_url, "--dir", str(tmp_path / "again"))
+    again = run_cli("demo", "--db", pg_url, "--dir", str(tmp_path / "again"))
     assert again.returncode == 2
     assert "already has a buyers table" in again.stderr and "Traceback" not in again.stderr
 
 
 def test_demo_refuses_a_folder_with_a_foreign_database(tmp_path: Path) -> None:
     (tmp_path / "buyersync.db").write_bytes(b"")
-    out = run("demo", "--dir", str(tmp_path))
+    out = run_cli("demo", "--dir", str(tmp_path))
     assert out.returncode == 2 and "not made by the demo" in out.stderr
     assert (tmp_path / "buyersync.db").exists()

@@ -18,23 +18,14 @@ import pytest
 
 from buyersync.testing import SheetsServer, write_service_account
 from tests.conftest import PG_ADMIN_URL
-from tests.helpers import write_csv
+from tests.helpers import run_cli, write_csv
 from tests.test_notify import PASSWORD, _http_server, _smtp_server, free_port, server_tls_context
 
 HEADER = ["buyer_number", "name"]
 
 
 def doctor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
-    full_env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "buyersync", "doctor", *args],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli("doctor", *args, env=env, timeout=120, unset=("GOOGLE_APPLICATION_CREDENTIALS",))
 
 
 def checks(out: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:

@@ -7,30 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from buyersync.cli.main import cli
-from tests.helpers import write_csv
+from tests.helpers import invoke, write_csv
 
 HEADER = ["buyer_number", "name", "note"]
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def setup(tmp_path: Path, db_url: str) -> tuple[Path, list[str]]:
     rows = [[f"B{i}", f"名前 {i}", "line1\nline2" if i % 3 == 0 else ""] for i in range(1, 9)]
     path = write_csv(tmp_path / "s.csv", HEADER, rows)
-    code, out, err = run("sync", "--source", str(path), "--db", db_url, "--json")
+    code, out, err = invoke("sync", "--source", str(path), "--db", db_url, "--json")
     assert code == 0, err
     return path, ["--source", str(path), "--db", db_url]
 
 
 def test_missing_sync_missing_and_verify_round_trip(tmp_path: Path, db_url: str) -> None:
     path, common = setup(tmp_path, db_url)
-    code, out, err = run("missing", *common, "--json")
+    code, out, err = invoke("missing", *common, "--json")
     assert code == 0, err
     doc = json.loads(out)
     assert (doc["spreadsheet_count"], doc["database_count"], doc["missing_count"]) == (8, 8, 0)
@@ -39,7 +31,7 @@ def test_missing_sync_missing_and_verify_round_trip(tmp_path: Path, db_url: str)
     rows = [[f"B{i}", f"名前 {i}", ""] for i in range(1, 11)]
     rows += [["B1", "again", ""], ["", "no key", ""]]
     write_csv(path, HEADER, rows)
-    code, out, err = run("missing", *common, "--json")
+    code, out, err = invoke("missing", *common, "--json")
     assert code == 1, err
     doc = json.loads(out)
     assert doc["missing"] == [
@@ -50,10 +42,10 @@ def test_missing_sync_missing_and_verify_round_trip(tmp_path: Path, db_url: str)
     assert doc["duplicates"] == [{"buyer_number": "B1", "row_number": 12, "first_row": 2}]
     assert doc["blank_key_rows"] == [13]
 
-    code, out, err = run("missing", *common)
+    code, out, err = invoke("missing", *common)
     assert code == 1 and "row 10: B9" in out and "sync-missing" in out
 
-    code, out, err = run("sync-missing", *common, "--json")
+    code, out, err = invoke("sync-missing", *common, "--json")
     doc = json.loads(out)
     assert code == 0, err
     assert (doc["attempted"], doc["synced"], doc["failed"]) == (2, 2, 0)
@@ -62,11 +54,11 @@ def test_missing_sync_missing_and_verify_round_trip(tmp_path: Path, db_url: str)
         "B10": "synced",
     }
 
-    code, out, err = run("missing", *common, "--json")
+    code, out, err = invoke("missing", *common, "--json")
     assert code == 0 and json.loads(out)["missing_count"] == 0
 
     # B3/B6 had notes with newlines; the sheet now has none: verify says exactly that.
-    code, out, err = run("verify", *common, "--full", "--json")
+    code, out, err = invoke("verify", *common, "--full", "--json")
     doc = json.loads(out)
     assert code == 1, err
     assert {
@@ -74,8 +66,8 @@ def test_missing_sync_missing_and_verify_round_trip(tmp_path: Path, db_url: str)
     } == {("B3", "note", None, "line1\nline2"), ("B6", "note", None, "line1\nline2")}
     assert doc["missing"] == [] and doc["extra"] == [] and doc["checked"] == 10
 
-    code, out, err = run("sync", *common, "--json")
-    code, out, err = run("verify", *common, "--full", "--json")
+    code, out, err = invoke("sync", *common, "--json")
+    code, out, err = invoke("verify", *common, "--full", "--json")
     assert code == 0 and json.loads(out)["ok"] is True
 
 
@@ -83,7 +75,7 @@ def test_verify_writes_reports_and_refuses_bad_usage(tmp_path: Path, sqlite_url:
     path, common = setup(tmp_path, sqlite_url)
     write_csv(path, HEADER, [["B1", "changed", ""], ["B99", "new", ""]])
     report = tmp_path / "verify.html"
-    code, out, err = run(
+    code, out, err = invoke(
         "verify", *common, "--sample", "5", "--seed", "1", "--output", str(report), "--allow-extra"
     )
     assert code == 1, err
@@ -91,13 +83,13 @@ def test_verify_writes_reports_and_refuses_bad_usage(tmp_path: Path, sqlite_url:
     assert "B99" in page and "changed" in page and "<!DOCTYPE html>" in page
     assert "written to" in out
     md = tmp_path / "verify.md"
-    code, out, err = run("verify", *common, "--full", "--output", str(md))
+    code, out, err = invoke("verify", *common, "--full", "--output", str(md))
     text = md.read_text(encoding="utf-8")
     assert code == 1 and "| 3 | B99 |" in text and "| B8 |" in text
     assert "| 2 | B1 | name | changed |" in text
-    code, out, err = run("verify", *common, "--full", "--seed", "3")
+    code, out, err = invoke("verify", *common, "--full", "--seed", "3")
     assert code == 2 and "--seed" in err
-    code, out, err = run("verify", *common, "--sample", "0", "--format", "json")
+    code, out, err = invoke("verify", *common, "--sample", "0", "--format", "json")
     doc = json.loads(out)
     assert doc["mode"] == "completeness" and doc["checked"] == 0
     assert doc["missing"] == [{"buyer_number": "B99", "row_number": 3}]
@@ -105,7 +97,7 @@ def test_verify_writes_reports_and_refuses_bad_usage(tmp_path: Path, sqlite_url:
 
 def test_commands_have_help() -> None:
     for name in ("missing", "sync-missing", "verify"):
-        code, out, _ = run(name, "--help")
+        code, out, _ = invoke(name, "--help")
         assert code == 0 and len(out) > 200
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -25,7 +23,7 @@ from buyersync.settings import Settings
 from buyersync.sources.csv_source import CsvSource
 from buyersync.store import retryqueue
 from buyersync.store.db import Database, utcnow
-from tests.helpers import write_csv
+from tests.helpers import run_cli, write_csv
 
 HEADER = ("buyer_number", "name", "city")
 
@@ -316,20 +314,6 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
         server.server_close()
 
 
-def run_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
-    env.update(env_extra or {})
-    return subprocess.run(
-        [sys.executable, "-m", "buyersync", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-
-
 def test_health_command_end_to_end(
     db_url: str, tmp_path: Path, webhook: tuple[str, list[dict]]
 ) -> None:
@@ -338,7 +322,7 @@ def test_health_command_end_to_end(
     common = ["--db", db_url, "--source", str(path)]
     assert run_cli("sync", *common, "--json").returncode == 0
     env = {"BUYERSYNC_WEBHOOK_URL": url}
-    ok = run_cli("health", *common, "--json", env_extra=env)
+    ok = run_cli("health", *common, "--json", env=env)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["healthy"] is True and not received
 
@@ -348,7 +332,7 @@ def test_health_command_end_to_end(
         db.execute(
             "DELETE FROM buyers WHERE buyer_number IN (%s, %s, %s)", ("B002", "B003", "B007")
         )
-    bad = run_cli("health", *common, "--json", env_extra=env)
+    bad = run_cli("health", *common, "--json", env=env)
     assert bad.returncode == 1, bad.stderr
     doc = json.loads(bad.stdout)
     for key in (
@@ -369,7 +353,7 @@ def test_health_command_end_to_end(
     assert "buyersync sync-missing" in text
     assert "T0K3N" not in bad.stdout + bad.stderr
 
-    again = run_cli("health", *common, env_extra=env)  # the human dashboard
+    again = run_cli("health", *common, env=env)  # the human dashboard
     assert again.returncode == 1
     assert "UNHEALTHY" in again.stdout and "already reported" in again.stdout
     assert len(received) == 1, "a second run within the cooldown must not re-send"

@@ -10,9 +10,6 @@ one redaction function knows.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,24 +20,13 @@ from buyersync.cli.common import SafeFormatter
 from buyersync.redact import redact, redact_url, url_problem, url_secrets
 from buyersync.settings import load_settings
 from buyersync.store import migrations, open_database
+from tests.helpers import run_cli
 from tests.test_notify import _http_server
 from tests.test_serve import start_serve, stop, wait_for_port, write_sheet
 
 QUERY_PASSWORD = "Qpw-9f3k2-never-shown"
 MALFORMED_PASSWORD = "p@ss:w/rd"
 TOKEN = "file-token-" + "k" * 32
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
-    full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "buyersync", *args],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def with_query_password(pg_url: str) -> str:
@@ -84,7 +70,7 @@ def test_query_string_password_is_not_in_alerts(
     url = with_query_password(pg_url)
     url_file = tmp_path / "db-url"
     url_file.write_text(url + "\n", encoding="utf-8")
-    checked = run(
+    checked = run_cli(
         "health",
         "--source",
         str(sheet),
@@ -106,7 +92,7 @@ def test_malformed_url_says_to_percent_encode_and_prints_none_of_it(tmp_path: Pa
         (["errors", "--db", url], None),
         (["errors"], {"BUYERSYNC_DATABASE_URL": url}),
     ):
-        result = run(*args, env=env)
+        result = run_cli(*args, env=env)
         assert result.returncode == 2, result.stderr
         out = result.stdout + result.stderr
         assert "percent-encode" in out and "%40" in out
@@ -130,7 +116,7 @@ def test_secrets_from_files(tmp_path: Path) -> None:
     assert load_settings({"api_token": TOKEN}, env={}).secret_flags == ("--api-token",)
 
     def refused(flags: dict[str, str], env: dict[str, str]) -> str:
-        result = run(
+        result = run_cli(
             "serve", *[a for k, v in flags.items() for a in (k, v)], "--port", "0", env=env
         )
         assert result.returncode == 2, result.stderr
@@ -167,7 +153,7 @@ def test_token_file_guards_a_real_serve(sqlite_url: str, tmp_path: Path) -> None
 
 
 def test_short_token_is_refused_for_a_non_loopback_bind(sqlite_url: str) -> None:
-    result = run("serve", "--host", "0.0.0.0", "--port", "0", "--db", sqlite_url,
+    result = run_cli("serve", "--host", "0.0.0.0", "--port", "0", "--db", sqlite_url,
                  env={"BUYERSYNC_API_TOKEN": "x"})  # fmt: skip
     assert result.returncode == 2
     assert "at least 32" in result.stderr and "1 characters" in result.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -20,14 +19,9 @@ from buyersync.records import RowFailure
 from buyersync.services.retry import RetryManager
 from buyersync.store import migrations, open_database, retryqueue
 from buyersync.store.db import utcnow
+from tests.helpers import run_cli, write_csv
 
-
-def write_sheet(path: Path, rows: list[list[str]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["buyer_number", "name"])
-        w.writerows(rows)
-    return path
+HEADER = ["buyer_number", "name"]
 
 
 def seed_queue(url: str, keys: list[str], *, due: bool = True) -> None:
@@ -42,18 +36,6 @@ def seed_queue(url: str, keys: list[str], *, due: bool = True) -> None:
         RetryManager(db, None, clock=lambda: when).add_to_retry_queue(failures, run_id="seed")
 
 
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
-    return subprocess.run(
-        [sys.executable, "-m", "buyersync", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_retry_has_help_text() -> None:
     result = CliRunner().invoke(cli, ["retry", "--help"])
     assert result.exit_code == 0
@@ -62,9 +44,9 @@ def test_retry_has_help_text() -> None:
 
 
 def test_json_reports_the_contract_fields_and_exit_0(db_url: str, tmp_path: Path) -> None:
-    sheet = write_sheet(tmp_path / "s.csv", [["B1", "Ann"], ["B2", "Bob"]])
+    sheet = write_csv(tmp_path / "s.csv", HEADER, [["B1", "Ann"], ["B2", "Bob"]])
     seed_queue(db_url, ["B1", "B2"])
-    done = run(["retry", "--json", "--db", db_url, "--source", str(sheet)], tmp_path)
+    done = run_cli(*["retry", "--json", "--db", db_url, "--source", str(sheet)], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert {k: doc[k] for k in ("processed", "succeeded", "failed", "permanently_failed")} == {
@@ -81,13 +63,13 @@ def test_json_reports_the_contract_fields_and_exit_0(db_url: str, tmp_path: Path
 
 
 def test_nothing_due_before_its_time_unless_all(db_url: str, tmp_path: Path) -> None:
-    sheet = write_sheet(tmp_path / "s.csv", [["B1", "Ann"]])
+    sheet = write_csv(tmp_path / "s.csv", HEADER, [["B1", "Ann"]])
     seed_queue(db_url, ["B1"], due=False)
     base = ["retry", "--json", "--db", db_url, "--source", str(sheet)]
-    waiting = run(base, tmp_path)
+    waiting = run_cli(*base, cwd=tmp_path)
     assert waiting.returncode == 0, waiting.stderr
     assert json.loads(waiting.stdout)["processed"] == 0
-    forced = run([*base, "--all"], tmp_path)
+    forced = run_cli(*[*base, "--all"], cwd=tmp_path)
     assert json.loads(forced.stdout)["succeeded"] == 1
 
 
@@ -98,9 +80,9 @@ def test_exit_1_when_a_retry_fails(sqlite_url: str, tmp_path: Path) -> None:
             "name text CHECK (length(name) <= 5), created_at TEXT NOT NULL, "
             "synced_at TEXT NOT NULL, db_updated_at TEXT NOT NULL)"
         )
-    sheet = write_sheet(tmp_path / "s.csv", [["B1", "far too long a name"]])
+    sheet = write_csv(tmp_path / "s.csv", HEADER, [["B1", "far too long a name"]])
     seed_queue(sqlite_url, ["B1"])
-    done = run(["retry", "--json", "--db", sqlite_url, "--source", str(sheet)], tmp_path)
+    done = run_cli(*["retry", "--json", "--db", sqlite_url, "--source", str(sheet)], cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     doc = json.loads(done.stdout)
     assert (doc["processed"], doc["failed"], doc["not_retryable"]) == (1, 1, 1)
@@ -108,29 +90,29 @@ def test_exit_1_when_a_retry_fails(sqlite_url: str, tmp_path: Path) -> None:
 
 
 def test_buyer_by_hand_and_a_buyer_not_queued(db_url: str, tmp_path: Path) -> None:
-    sheet = write_sheet(tmp_path / "s.csv", [["B1", "Ann"]])
+    sheet = write_csv(tmp_path / "s.csv", HEADER, [["B1", "Ann"]])
     seed_queue(db_url, ["B1"], due=False)
     with open_database(db_url) as db:
         RetryManager(db, None).mark_as_permanently_failed("B1", "gave up")
     base = ["retry", "--json", "--db", db_url, "--source", str(sheet)]
-    assert json.loads(run([*base, "--all"], tmp_path).stdout)["processed"] == 0
-    done = run([*base, "--buyer", "B1"], tmp_path)
+    assert json.loads(run_cli(*[*base, "--all"], cwd=tmp_path).stdout)["processed"] == 0
+    done = run_cli(*[*base, "--buyer", "B1"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert [(r["buyer_number"], r["outcome"], r["manual"]) for r in doc["results"]] == [
         ("B1", "succeeded", True)
     ]
-    missing = run([*base, "--buyer", "B7"], tmp_path)
+    missing = run_cli(*[*base, "--buyer", "B7"], cwd=tmp_path)
     assert missing.returncode == 1
     assert json.loads(missing.stdout)["not_in_queue"] == ["B7"]
 
 
 def test_usage_errors_exit_2(sqlite_url: str, tmp_path: Path) -> None:
-    clash = run(["retry", "--db", sqlite_url, "--buyer", "B1", "--all"], tmp_path)
+    clash = run_cli(*["retry", "--db", sqlite_url, "--buyer", "B1", "--all"], cwd=tmp_path)
     assert clash.returncode == 2
     assert "cannot be combined" in clash.stderr
     seed_queue(sqlite_url, ["B1"])
-    no_sheet = run(["retry", "--db", sqlite_url], tmp_path)
+    no_sheet = run_cli(*["retry", "--db", sqlite_url], cwd=tmp_path)
     assert no_sheet.returncode == 2
     assert "--source" in no_sheet.stderr and "Traceback" not in no_sheet.stderr
     with open_database(sqlite_url) as db:
@@ -139,9 +121,9 @@ def test_usage_errors_exit_2(sqlite_url: str, tmp_path: Path) -> None:
 
 
 def test_list_and_the_terminal_table(sqlite_url: str, tmp_path: Path) -> None:
-    sheet = write_sheet(tmp_path / "s.csv", [["B1", "Ann"]])
+    sheet = write_csv(tmp_path / "s.csv", HEADER, [["B1", "Ann"]])
     seed_queue(sqlite_url, ["B1", "B2"])
-    listed = run(["retry", "--list", "--json", "--db", sqlite_url], tmp_path)
+    listed = run_cli(*["retry", "--list", "--json", "--db", sqlite_url], cwd=tmp_path)
     doc = json.loads(listed.stdout)
     assert doc["by_status"] == {"pending": 2}
     assert [e["buyer_number"] for e in doc["entries"]] == ["B1", "B2"]
@@ -154,7 +136,7 @@ def test_list_and_the_terminal_table(sqlite_url: str, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_two_concurrent_retry_processes_take_each_entry_once(db_url: str, tmp_path: Path) -> None:
     keys = [f"C{i:04d}" for i in range(1000)]
-    sheet = write_sheet(tmp_path / "s.csv", [[k, f"name {k}"] for k in keys])
+    sheet = write_csv(tmp_path / "s.csv", HEADER, [[k, f"name {k}"] for k in keys])
     seed_queue(db_url, keys)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
     args = [

@@ -7,7 +7,6 @@ fail retryably); everything else runs on both databases.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from buyersync.sources.base import SheetData, Source
 from buyersync.store import buyers, migrations, retryqueue
 from buyersync.store.db import Database, utcnow
 from buyersync.store.retryqueue import QueueStatus, Settlement
+from tests.helpers import write_csv
 
 DB_PROPERTY = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -49,11 +49,7 @@ class Clock:
 
 
 def write_sheet(path: Path, rows: Sequence[Sequence[str]]) -> Source:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["buyer_number", "name"])
-        w.writerows(rows)
-    return open_source(str(path))
+    return open_source(str(write_csv(path, ["buyer_number", "name"], rows)))
 
 
 def queue_keys(db: Database) -> set[str]:

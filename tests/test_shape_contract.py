@@ -14,21 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from buyersync.cli.main import cli
 from buyersync.errors import SyncRefused
 from buyersync.services.scheduler import sync_job
 from buyersync.settings import Settings
 from buyersync.store import open_database
-from tests.helpers import write_csv
+from tests.helpers import invoke, write_csv
 
 HEADER = ["buyer_number", "name", "email"]
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), env=env)
-    return result.exit_code, result.stdout, result.stderr
 
 
 def rows(n: int, domain: str = "example.com") -> list[list[str]]:
@@ -90,10 +83,10 @@ def test_a_renamed_column_is_refused_until_mapped(
     url, received = webhook
     src = write_csv(tmp_path / "buyers.csv", HEADER, rows(10))
     common = ["sync", "--source", str(src), "--db", db_url]
-    assert run(*common)[0] == 0
+    assert invoke(*common)[0] == 0
     write_csv(tmp_path / "buyers.csv", ["buyer_number", "name", "E-mail"], rows(10, "new.example"))
 
-    code, out, err = run(*common, env={"BUYERSYNC_WEBHOOK_URL": url})
+    code, out, err = invoke(*common, env={"BUYERSYNC_WEBHOOK_URL": url})
     assert code == 3, (out, err)
     assert "'email'" in err and "'E-mail'" in err  # the missing and the new header
     assert '[mapping] "E-mail" = "email"' in err and "--accept-header-change" in err
@@ -104,19 +97,19 @@ def test_a_renamed_column_is_refused_until_mapped(
     assert state and bool(state[0]["active"])
 
     # verify no longer says OK: buyers.email is not fed and holds stale values
-    code, out, err = run("verify", "--source", str(src), "--db", db_url, "--full", "--json")
+    code, out, err = invoke("verify", "--source", str(src), "--db", db_url, "--full", "--json")
     doc = json.loads(out)
     assert code == 1 and doc["unfed_columns"] == ["email"] and doc["no_longer_fed"] == ["email"]
-    code, out, _ = run("verify", "--source", str(src), "--db", db_url, "--format", "markdown")
+    code, out, _ = invoke("verify", "--source", str(src), "--db", db_url, "--format", "markdown")
     assert code == 1 and "no longer by the sheet" in out
 
     # the first way forward: map the new header onto the old column
     config = tmp_path / "buyersync.toml"
     config.write_text('[mapping]\n"E-mail" = "email"\n', encoding="utf-8")
-    code, out, err = run(*common, "--config", str(config), "--json")
+    code, out, err = invoke(*common, "--config", str(config), "--json")
     assert code == 0, err
     assert set(emails(db_url).values()) == {f"b{i}@new.example" for i in range(1, 11)}
-    code, out, err = run(
+    code, out, err = invoke(
         "verify", "--source", str(src), "--db", db_url, "--config", str(config), "--json"
     )
     assert code == 0 and json.loads(out)["unfed_columns"] == []
@@ -127,13 +120,13 @@ def test_a_deleted_column_is_refused_everywhere_until_accepted_once(
 ) -> None:
     src = write_csv(tmp_path / "buyers.csv", HEADER, rows(10))
     common = ["--source", str(src), "--db", db_url]
-    assert run("sync", *common)[0] == 0
+    assert invoke("sync", *common)[0] == 0
     # the email column is deleted, and two buyers are missing from the database
     write_csv(tmp_path / "buyers.csv", ["buyer_number", "name"], [r[:2] for r in rows(12)])
 
-    code, out, err = run("sync", *common)
+    code, out, err = invoke("sync", *common)
     assert code == 3 and "'email' (fed buyers.email)" in err, err
-    code, out, err = run("sync-missing", *common)
+    code, out, err = invoke("sync-missing", *common)
     assert code == 3 and "--accept-header-change" in err, err
     db = open_database(db_url)
     try:
@@ -146,11 +139,11 @@ def test_a_deleted_column_is_refused_everywhere_until_accepted_once(
         )
     finally:
         db.close()
-    code, out, err = run("retry", *common, "--all")
+    code, out, err = invoke("retry", *common, "--all")
     assert code == 3 and "headers changed" in err, err
     assert "B11" not in emails(db_url)
 
-    code, out, err = run("sync", *common, "--accept-header-change", "--json")
+    code, out, err = invoke("sync", *common, "--accept-header-change", "--json")
     assert code == 0, err
     doc = json.loads(out)
     assert doc["header_change_accepted"] is True
@@ -158,17 +151,17 @@ def test_a_deleted_column_is_refused_everywhere_until_accepted_once(
     accepted = query(db_url, "SELECT run_id, change, accepted_by FROM header_changes")
     assert [r["run_id"] for r in accepted] == [doc["run_id"]] and accepted[0]["accepted_by"]
     # the accepted map is the new baseline: the next syncs run without the flag
-    assert run("sync", *common)[0] == 0
-    assert run("sync-missing", *common)[0] == 0
+    assert invoke("sync", *common)[0] == 0
+    assert invoke("sync-missing", *common)[0] == 0
     assert statuses(db_url) == ["succeeded", "refused", "succeeded", "succeeded"]
 
 
 def test_new_columns_keep_todays_warning_and_do_not_refuse(tmp_path: Path, db_url: str) -> None:
     src = write_csv(tmp_path / "buyers.csv", HEADER, rows(5))
     common = ["sync", "--source", str(src), "--db", db_url]
-    assert run(*common)[0] == 0
+    assert invoke(*common)[0] == 0
     write_csv(src, [*HEADER, "phone"], [[*r, "555"] for r in rows(5)])
-    code, out, err = run(*common, "--json")
+    code, out, err = invoke(*common, "--json")
     doc = json.loads(out)
     assert code == 0 and doc["unmapped_sheet_columns"] == ["phone"]
     assert doc["header_change"]["new"] == [{"header": "phone", "column": "phone"}]
@@ -177,7 +170,7 @@ def test_new_columns_keep_todays_warning_and_do_not_refuse(tmp_path: Path, db_ur
 
 def test_a_scheduled_sync_keeps_refusing_and_alerts(tmp_path: Path, db_url: str) -> None:
     src = write_csv(tmp_path / "buyers.csv", HEADER, rows(5))
-    assert run("sync", "--source", str(src), "--db", db_url)[0] == 0
+    assert invoke("sync", "--source", str(src), "--db", db_url)[0] == 0
     write_csv(src, ["buyer_number", "name", "mail"], rows(5))
     job = sync_job(Settings(database_url=db_url, source=str(src)))
     for _ in range(2):
@@ -195,10 +188,10 @@ def test_the_dry_run_shows_the_verdict_before_anything_is_written(
 ) -> None:
     src = write_csv(tmp_path / "buyers.csv", HEADER, rows(10))
     common = ["sync", "--source", str(src), "--db", db_url]
-    assert run(*common)[0] == 0
+    assert invoke(*common)[0] == 0
     write_csv(src, ["buyer_number", "name", "E-mail"], rows(12))
 
-    code, out, err = run(*common, "--dry-run", "--json")
+    code, out, err = invoke(*common, "--dry-run", "--json")
     doc = json.loads(out)
     assert code == 0, err
     verdict = doc["verdict"]
@@ -209,14 +202,14 @@ def test_the_dry_run_shows_the_verdict_before_anything_is_written(
     assert doc["header_change"]["new"] == [{"header": "E-mail", "column": "e-mail"}]
     assert doc["share"]["shared_keys"] == 10 and doc["share"]["sheet_keys"] == 12
 
-    code, out, err = run(*common, "--dry-run")
+    code, out, err = invoke(*common, "--dry-run")
     assert code == 0 and "verdict: a real sync would be refused" in out
     assert "no longer in the sheet: 'email'" in out
     assert statuses(db_url) == ["succeeded"]  # the dry runs recorded nothing
     assert len(emails(db_url)) == 10
 
     write_csv(src, HEADER, rows(12))
-    code, out, err = run(*common, "--dry-run")
+    code, out, err = invoke(*common, "--dry-run")
     assert code == 0 and "verdict: a real sync would run: would insert 2, would update 10" in out
     assert "headers: the same as the last successful sync" in out
 
@@ -225,21 +218,21 @@ def test_a_sheet_that_holds_every_buyer_and_many_more_passes(tmp_path: Path, db_
     # a first sync that stopped early, or a sheet that grew tenfold: not another sheet
     src = write_csv(tmp_path / "buyers.csv", HEADER, rows(10))
     common = ["sync", "--source", str(src), "--db", db_url, "--json"]
-    assert run(*common)[0] == 0
+    assert invoke(*common)[0] == 0
     write_csv(src, HEADER, rows(100))
-    code, out, err = run(*common)
+    code, out, err = invoke(*common)
     doc = json.loads(out)
     assert code == 0, err
     assert (doc["share"]["key_share"], doc["share"]["database_share"]) == (0.1, 1.0)
     assert doc["inserted"] == 90
     # while a sheet sharing only a few of them, however long, is refused
     write_csv(src, HEADER, rows(3) + [[f"X{i}", "x", ""] for i in range(200)])
-    code, out, err = run(*common[:-1])
+    code, out, err = invoke(*common[:-1])
     assert code == 3 and "and they are 3% of its 100 buyers" in err, err
 
 
 def price_list_sync(realdata: Path, db_url: str, *extra: str) -> tuple[int, str, str]:
-    return run(
+    return invoke(
         "sync",
         "--source",
         str(realdata / "xlsx" / "poi__no_drawing_patriarch.xlsx"),
@@ -255,7 +248,7 @@ def price_list_sync(realdata: Path, db_url: str, *extra: str) -> tuple[int, str,
 
 def test_a_price_list_is_refused_by_a_customer_database(realdata: Path, db_url: str) -> None:
     customers = realdata / "csv" / "datablist__customers-1000.csv"
-    code, out, err = run(
+    code, out, err = invoke(
         "sync", "--source", str(customers), "--key", "Customer Id", "--db", db_url, "--json"
     )
     assert code == 0 and json.loads(out)["inserted"] == 1000, err
@@ -287,7 +280,7 @@ def test_ordinary_edits_with_a_fifth_new_buyers_pass(
 ) -> None:
     customers = realdata / "csv" / "datablist__customers-1000.csv"
     common = ["sync", "--key", "Customer Id", "--db", db_url, "--json"]
-    code, out, err = run(*common, "--source", str(customers))
+    code, out, err = invoke(*common, "--source", str(customers))
     assert code == 0, err
     with customers.open(encoding="utf-8", newline="") as f:
         table = list(csv.reader(f))
@@ -313,7 +306,7 @@ def test_ordinary_edits_with_a_fifth_new_buyers_pass(
         for i in range(200)
     ]
     copy = write_csv(tmp_path / "datablist__customers-1000.csv", header, edited + new)
-    code, out, err = run(*common, "--source", str(copy))
+    code, out, err = invoke(*common, "--source", str(copy))
     doc = json.loads(out)
     assert code == 0, err
     assert (doc["inserted"], doc["updated"]) == (200, 1000)
@@ -328,11 +321,11 @@ def test_rows_rejected_for_a_bad_cell_still_count_as_the_sheets_buyers(
     # would do; a NUL is refused on every backend): the sheet is still the same sheet.
     src = write_csv(tmp_path / "buyers.csv", HEADER, rows(10))
     common = ["sync", "--source", str(src), "--db", db_url, "--json"]
-    assert run(*common)[0] == 0
+    assert invoke(*common)[0] == 0
     broken = [[k, "bad\x00name", e] for k, _, e in rows(8)] + rows(10)[8:] + rows(14)[10:]
     write_csv(src, HEADER, broken)
     for dry in (["--dry-run"], []):  # the dry run first: the sync adds B11–B14
-        code, out, err = run(*common, *dry)
+        code, out, err = invoke(*common, *dry)
         doc = json.loads(out)
         assert "does not look like the sheet" not in err, err
         assert doc["share"]["shared_keys"] == 10 and doc["share"]["sheet_keys"] == 14, doc

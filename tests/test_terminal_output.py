@@ -9,9 +9,6 @@ database keeps the real values and ``--json`` prints them unchanged.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,24 +18,12 @@ from buyersync.cli.output import plain, term
 from buyersync.errors import ErrorCategory
 from buyersync.records import RowFailure
 from buyersync.store import migrations, open_database, retryqueue
-from tests.helpers import write_csv
+from tests.helpers import run_cli, write_csv
 
 CLOSING_TAG = "[/x]"
 LINK = "[link=http://evil.example/]click me[/link]"
 OSC_LINK = "\x1b]8;;http://evil.example/\x1b\\osc\x1b]8;;\x1b\\"
 COLOUR = "\x1b[31mRED\x1b[0m\x07"
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
-    env["COLUMNS"] = "400"  # wide tables: values are not folded across lines
-    return subprocess.run(
-        [sys.executable, "-m", "buyersync", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def assert_no_control(text: str) -> None:
@@ -66,22 +51,22 @@ def hostile(db_url: str, tmp_path: Path) -> tuple[str, Path]:
 
 def test_hostile_values_are_printed_as_text(hostile: tuple[str, Path]) -> None:
     db_url, sheet = hostile
-    listed = run("retry", "--list", "--db", db_url)
+    listed = run_cli("retry", "--list", "--db", db_url)
     assert listed.returncode == 0, listed.stderr
     assert_no_control(listed.stdout + listed.stderr)
     assert CLOSING_TAG in listed.stdout and LINK in listed.stdout
 
-    retried = run("retry", "--all", "--db", db_url, "--source", str(sheet))
+    retried = run_cli("retry", "--all", "--db", db_url, "--source", str(sheet))
     assert retried.returncode in (0, 1), retried.stderr
     assert "internal error" not in retried.stderr
     assert_no_control(retried.stdout + retried.stderr)
     assert CLOSING_TAG in retried.stdout and LINK in retried.stdout
 
-    synced = run("sync", "--db", db_url, "--source", str(sheet))
+    synced = run_cli("sync", "--db", db_url, "--source", str(sheet))
     assert synced.returncode == 1, synced.stderr  # the duplicates failed
     assert_no_control(synced.stdout + synced.stderr)
 
-    shown = run("errors", "--db", db_url)
+    shown = run_cli("errors", "--db", db_url)
     assert shown.returncode == 0, shown.stderr
     assert_no_control(shown.stdout + shown.stderr)
     assert CLOSING_TAG in shown.stdout
@@ -91,8 +76,8 @@ def test_hostile_values_are_printed_as_text(hostile: tuple[str, Path]) -> None:
 
 def test_json_and_database_keep_the_real_values(hostile: tuple[str, Path]) -> None:
     db_url, sheet = hostile
-    run("sync", "--db", db_url, "--source", str(sheet))
-    shown = run("errors", "--db", db_url, "--json")
+    run_cli("sync", "--db", db_url, "--source", str(sheet))
+    shown = run_cli("errors", "--db", db_url, "--json")
     assert shown.returncode == 0, shown.stderr
     keys = {e["buyer_number"] for e in json.loads(shown.stdout)["errors"]}
     assert {CLOSING_TAG, LINK, OSC_LINK, COLOUR} <= keys

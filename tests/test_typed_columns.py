@@ -16,8 +16,7 @@ from buyersync.services.sync import sync
 from buyersync.sources.csv_source import CsvSource
 from buyersync.store import open_database
 from buyersync.store.db import Database
-from tests.helpers import assert_every_row_accounted, write_csv
-from tests.test_cli_core import run
+from tests.helpers import assert_every_row_accounted, run_cli, write_csv
 
 HEADER = ["buyer_number", "name", "credit_limit", "joined_on", "active", "employees"]
 ROWS = [
@@ -53,7 +52,7 @@ def _stored(db: Database) -> dict[str, dict]:
 def _sync(
     db_url: str, src: Path, *extra: str, env: dict[str, str] | None = None
 ) -> tuple[int, dict]:
-    out = run("sync", "--source", str(src), "--db", db_url, "--json", *extra, env=env)
+    out = run_cli("sync", "--source", str(src), "--db", db_url, "--json", *extra, env=env)
     return out.returncode, json.loads(out.stdout)
 
 
@@ -208,7 +207,7 @@ def test_verify_compares_typed_values(tmp_path: Path, db_url: str, mode: list[st
     src = write_csv(tmp_path / "b.csv", HEADER, TYPED_OK)
     assert _sync(db_url, src, env=env)[0] == 0
     flag = ["--date-order", "DMY"]  # the flag, as the environment variable above
-    out = run("verify", "--source", str(src), "--db", db_url, "--json", *mode, *flag)
+    out = run_cli("verify", "--source", str(src), "--db", db_url, "--json", *mode, *flag)
     doc = json.loads(out.stdout)
     assert out.returncode == 0 and doc["mismatch_count"] == 0, doc["mismatches"]
     assert doc["checked"] == 3
@@ -217,7 +216,7 @@ def test_verify_compares_typed_values(tmp_path: Path, db_url: str, mode: list[st
             "UPDATE buyers SET credit_limit = 1234.51, active = NULL WHERE buyer_number = 'B1'"
         )
         db.execute("UPDATE buyers SET employees = 4 WHERE buyer_number = 'B3'")
-    out = run("verify", "--source", str(src), "--db", db_url, "--json", *mode, env=env)
+    out = run_cli("verify", "--source", str(src), "--db", db_url, "--json", *mode, env=env)
     doc = json.loads(out.stdout)
     assert out.returncode == 1
     found = {(m["buyer_number"], m["column"], m["sheet_value"]) for m in doc["mismatches"]}
@@ -256,7 +255,7 @@ def test_schema_check_reports_typed_columns_and_unparsable_values(
 ) -> None:
     with open_database(db_url) as db:
         make_table(db)
-    out = run("schema", "check", "--db", db_url, "--json")
+    out = run_cli("schema", "check", "--db", db_url, "--json")
     doc = json.loads(out.stdout)
     typed = {t["column"]: t for t in doc["typed_columns"]}
     assert {c: t["type"].lower() for c, t in typed.items()} == {
@@ -267,7 +266,7 @@ def test_schema_check_reports_typed_columns_and_unparsable_values(
     }
     assert all(t["unparsable"] is None for t in typed.values())
     src = write_csv(tmp_path / "b.csv", HEADER, ROWS)
-    out = run("schema", "check", "--db", db_url, "--source", str(src), "--json")
+    out = run_cli("schema", "check", "--db", db_url, "--source", str(src), "--json")
     assert out.returncode == 1
     doc = json.loads(out.stdout)
     assert doc["ok"] is False and doc["unparsable_count"] == 5
@@ -283,11 +282,11 @@ def test_schema_check_reports_typed_columns_and_unparsable_values(
         ("D5", "03/04/2024", "date_order_needed"),
         ("D7", "31/12/2024", "date_order_needed"),
     ]
-    text = run("schema", "check", "--db", db_url, "--source", str(src))
+    text = run_cli("schema", "check", "--db", db_url, "--source", str(src))
     assert "typed column: joined_on — date: 3 sheet value(s) would not parse" in text.stdout
     assert "D4 '2024-02-30' (invalid_date)" in text.stdout
     assert "every sheet value parses" in text.stdout.split("typed column: employees")[1]
-    fine = run(
+    fine = run_cli(
         "schema",
         "check",
         "--db",

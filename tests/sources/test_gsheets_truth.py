@@ -8,9 +8,7 @@ local stand-in server.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,32 +17,21 @@ import pytest
 from buyersync.sources.gsheets import METADATA_FIELDS
 from buyersync.store import open_database
 from buyersync.testing import SheetsServer, write_authorized_user
+from tests.helpers import run_cli
 
 HEADER = ["buyer_number", "name", "city"]
+
+
+def run_without_google_credentials(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, env=env, timeout=timeout, unset=("GOOGLE_APPLICATION_CREDENTIALS",))
 
 
 @pytest.fixture
 def server() -> Iterator[SheetsServer]:
     with SheetsServer() as s:
         yield s
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("BUYERSYNC_") and k != "GOOGLE_APPLICATION_CREDENTIALS"
-    }
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "buyersync", *args],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def common(server: SheetsServer, db_url: str, sid: str = "book") -> list[str]:
@@ -79,7 +66,7 @@ def test_error_values_are_logged_per_cell_like_xlsx(server: SheetsServer, db_url
             ["B5", "#ERROR!", "#SPILL!"],
         ],
     )
-    out = run("sync", *common(server, db_url), "--json")
+    out = run_without_google_credentials("sync", *common(server, db_url), "--json")
     assert out.returncode == 1, out.stderr
     doc = json.loads(out.stdout)
     assert doc["inserted"] == 1 and doc["failed"] == 4
@@ -111,18 +98,18 @@ def test_merged_section_rows_are_counted_not_stored(server: SheetsServer, db_url
         ],
         merges=["A2:C2", "A5:C5", "C3:C4"],
     )
-    out = run("sync", *common(server, db_url), "--json")
+    out = run_without_google_credentials("sync", *common(server, db_url), "--json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["section_rows"] == 2 and doc["rows_read"] == 4 and doc["skipped_blank"] == 0
     assert set(stored(db_url)) == {"B1", "B2", "B3", "B4"}
     assert any("2 section row(s) skipped" in w and "rows 2, 5" in w for w in doc["warnings"])
     assert any("merged range(s) inside the table (C3:C4)" in w for w in doc["warnings"])
-    text = run("sync", *common(server, db_url))
+    text = run_without_google_credentials("sync", *common(server, db_url))
     assert "section rows skipped" in text.stdout and "2" in text.stdout
     # The checks that read the sheet do not take the titles for missing buyers.
-    assert run("missing", *common(server, db_url)).returncode == 0
-    assert run("health", *common(server, db_url)).returncode == 0
+    assert run_without_google_credentials("missing", *common(server, db_url)).returncode == 0
+    assert run_without_google_credentials("health", *common(server, db_url)).returncode == 0
     fields = [r.query.get("fields", [""])[0] for r in server.metadata_requests()]
     assert fields and set(fields) == {METADATA_FIELDS}
 
@@ -133,7 +120,7 @@ def test_rows_that_disagree_with_the_key_column_stop_the_sync(
     rows = [HEADER] + [[f"B{i}", f"N{i}", "x"] for i in range(1, 11)]
     server.add_sheet("book", "Sheet1", rows)
     server.blank_next(1)  # the answer keeps only its first (header) and last rows
-    out = run("sync", *common(server, db_url), "--json")
+    out = run_without_google_credentials("sync", *common(server, db_url), "--json")
     assert out.returncode == 3, (out.stdout, out.stderr)
     assert "the rows returned hold 1 buyer numbers but column A read on its own holds 10" in (
         out.stderr
@@ -143,7 +130,7 @@ def test_rows_that_disagree_with_the_key_column_stop_the_sync(
         (run_row,) = db.query("SELECT status, message FROM sync_runs")
     assert run_row["status"] == "failed" and "inconsistently" in run_row["message"]
     # Once Google answers consistently again, the same sync succeeds.
-    assert run("sync", *common(server, db_url)).returncode == 0
+    assert run_without_google_credentials("sync", *common(server, db_url)).returncode == 0
     assert len(stored(db_url)) == 10
 
 
@@ -154,13 +141,15 @@ def test_application_default_credentials_authorized_user(tmp_path: Path, db_url:
         gcloud.mkdir()
         # Where gcloud auth application-default login writes it: no key file is named.
         write_authorized_user(gcloud / "application_default_credentials.json", strict.token_uri)
-        out = run("sync", *common(strict, db_url), env={"CLOUDSDK_CONFIG": str(gcloud)})
+        out = run_without_google_credentials(
+            "sync", *common(strict, db_url), env={"CLOUDSDK_CONFIG": str(gcloud)}
+        )
         assert out.returncode == 0, out.stderr
         assert strict.token_requests == 1
         assert all(r.authorized for r in strict.requests)
         # The same file named by GOOGLE_APPLICATION_CREDENTIALS.
         named = write_authorized_user(tmp_path / "user.json", strict.token_uri)
-        out = run(
+        out = run_without_google_credentials(
             "sync",
             *common(strict, db_url),
             env={"GOOGLE_APPLICATION_CREDENTIALS": str(named), "CLOUDSDK_CONFIG": str(tmp_path)},
@@ -178,7 +167,9 @@ def test_no_credentials_anywhere_says_what_was_tried(tmp_path: Path, db_url: str
         "GCE_METADATA_HOST": "127.0.0.1:9",
         "GCE_METADATA_IP": "127.0.0.1:9",
     }
-    out = run("sync", "--source", "gsheets:book", "--db", db_url, env=env)
+    out = run_without_google_credentials(
+        "sync", "--source", "gsheets:book", "--db", db_url, env=env
+    )
     assert out.returncode == 2, out.stderr
     assert "no Google credentials found; tried: GOOGLE_APPLICATION_CREDENTIALS (not set)" in (
         out.stderr
@@ -204,7 +195,9 @@ def test_a_named_range_is_read_where_a_sheet_name_is(server: SheetsServer, db_ur
         ],
     )
     server.add_named_range("book", "BuyerRange", "Sheet1", "B3:D6")
-    out = run("sync", *common(server, db_url), "--sheet", "BuyerRange", "--json")
+    out = run_without_google_credentials(
+        "sync", *common(server, db_url), "--sheet", "BuyerRange", "--json"
+    )
     assert out.returncode == 1, out.stderr
     doc = json.loads(out.stdout)
     assert doc["inserted"] == 2 and doc["failed"] == 1
@@ -213,7 +206,7 @@ def test_a_named_range_is_read_where_a_sheet_name_is(server: SheetsServer, db_ur
     assert "notes" not in rows["B1"] and "other" not in rows["B1"]
     (entry,) = logged(db_url)
     assert entry["row_number"] == 5 and "cell C5 holds the error #N/A" in entry["error_message"]
-    bad = run("sync", *common(server, db_url), "--sheet", "NoSuchRange")
+    bad = run_without_google_credentials("sync", *common(server, db_url), "--sheet", "NoSuchRange")
     assert bad.returncode == 2
     assert "no sheet or named range 'NoSuchRange'" in bad.stderr
     assert "its named ranges: 'BuyerRange'" in bad.stderr
