@@ -125,7 +125,7 @@ def test_a_list_of_exactly_ten_has_no_more() -> None:
 def test_error_rate_alert_numbers_rows_types_and_fixes() -> None:
     first = tuple((f"b{i}", i + 2) for i in range(9)) + ((None, 40),)
     run = run_facts(
-        errors_by_type={"value_too_long": 15, "constraint": 10},
+        errors_by_type={"value_too_long": 10, "constraint": 15},
         first_failures=first,
         failed_then=30,
     )
@@ -146,14 +146,14 @@ def test_error_rate_alert_numbers_rows_types_and_fixes() -> None:
     lines = alert.text.splitlines()
     assert lines[0].startswith(alert.title)
     assert "r-7" in lines[1]
-    assert re.search(r"constraint 10\W+value_too_long 15", lines[1]), lines[1]
+    assert re.search(r"constraint 15\W+value_too_long 10", lines[1]), lines[1]
     rows = lines[2]
     for b, r in first[:9]:
         assert f"{b} (row {r})" in rows
     assert "(no buyer number) (row 40)" in rows
     assert numbers_in(rows.split("(row 40)")[1]) == ["15"]  # 25 failing, 10 shown
-    # the command goes to the most frequent type
-    assert alert.command == "buyersync errors --run r-7 --type value_too_long"
+    # the command goes to the most frequent type (not the last name)
+    assert alert.command == "buyersync errors --run r-7 --type constraint"
     fixes = {c: fix_for(c) for c in ("constraint", "value_too_long")}
     fix_lines = [line for line in lines if line.startswith("Fix")]
     assert len(fix_lines) == 2
@@ -321,6 +321,7 @@ def test_sheet_alert_carries_the_problem_and_the_command() -> None:
     assert "the tab is gone" in alert.text
     assert alert.command == "buyersync sync --dry-run -v"
     assert_recommends(alert)
+    assert_sentence_case(alert.text)
     assert alert.numbers == {}
     assert alert.to_json()["command"] == "buyersync sync --dry-run -v"
 
@@ -332,6 +333,7 @@ def test_refused_alert_says_why_and_the_way_forward() -> None:
     assert "the sheet has 3 rows, the table 300" in alert.text
     assert alert.command == "buyersync sync --dry-run -v"
     assert_recommends(alert, "buyersync sync --max-shrink-ratio 0")
+    assert_sentence_case(alert.text)
     assert alert.numbers == {"reason": "the sheet has 3 rows, the table 300"}
     hinted = R.refused_alert("headers changed", hint="accept them: buyersync sync --accept-headers")
     assert "accept them: buyersync sync --accept-headers" in hinted.text

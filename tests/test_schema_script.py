@@ -20,8 +20,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from buyersync.rules.schema import FixPlan
 from buyersync.services.schema import SchemaValidator
-from buyersync.store import open_database
+from buyersync.store import open_database, schemafix
 
 NOW = datetime(2026, 3, 4, 5, 6, 7)
 BACKUP = "buyers_backup_20260304"
@@ -35,6 +36,14 @@ def statements(script: str) -> list[str]:
 
 def comments(script: str) -> list[str]:
     return [line for line in script.splitlines() if line.startswith("--")]
+
+
+def build_plan(url: str, **kw: object) -> tuple[FixPlan, object]:
+    db = open_database(url)
+    try:
+        return schemafix.build_plan(db, now=NOW, **kw)  # type: ignore[arg-type]
+    finally:
+        db.close()
 
 
 def generate(url: str, **kw: object) -> str:
@@ -60,7 +69,7 @@ CREATE TABLE buyers (
 );
 INSERT INTO buyers VALUES ('B1', 'Ann', 'AB1 2CD', 'n1', 'first', 5),
                           ('B2', 'Bob''s', 'EF3', 'n2', 'second', 7);
-CREATE VIEW buyer_names WITH (security_barrier = true) AS
+CREATE VIEW buyer_names WITH (security_barrier = true, check_option = local) AS
     SELECT buyer_number, name, postcode FROM buyers;
 COMMENT ON VIEW buyer_names IS 'names for the ''front'' desk';
 COMMENT ON COLUMN buyer_names.name IS 'as in the sheet';
@@ -113,7 +122,7 @@ def test_postgres_script_statements_in_order_and_run_by_hand(
         'ALTER TABLE "buyers" ALTER COLUMN "postcode" TYPE text',
         'ALTER TABLE "buyers" ALTER COLUMN "area" TYPE text',
         # ... and come back shallowest first, as they were
-        'CREATE VIEW "public"."buyer_names" WITH (security_barrier=true) AS'
+        'CREATE VIEW "public"."buyer_names" WITH (security_barrier=true, check_option=local) AS'
         " SELECT buyers.buyer_number, buyers.name, buyers.postcode FROM buyers",
         f'ALTER VIEW "public"."buyer_names" OWNER TO "{owner}"',
         'GRANT SELECT ON "public"."buyer_names" TO PUBLIC',
@@ -138,6 +147,13 @@ def test_postgres_script_statements_in_order_and_run_by_hand(
     steps = [re.match(r"-- (\d+b?)\. ", n) for n in notes]
     assert [m.group(1) for m in steps if m] == ["1", "2", "2b", "3", "4"]
     assert "buyersync schema check" in notes[-1]
+    assert all(re.search("[a-z]", n) for n in notes), notes  # comments are prose, not shouted
+    assert "CHECK" in next(n for n in notes if n.startswith("-- 2b."))
+    plan, _ = build_plan(pg_url, add_columns=["email"])
+    assert (plan.dialect, plan.backup_table) == ("postgresql", BACKUP)
+    assert plan.dependents == ("public.buyer_names", "public.buyer_areas")
+    assert [k.name for k in plan.kept] == ["name_sane"]
+    assert len(plan.notes) == 2
 
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(script.encode())  # as printed, one script
@@ -179,7 +195,7 @@ def test_postgres_script_statements_in_order_and_run_by_hand(
         # the view and the materialized view are back as they were
         assert conn.execute(
             "SELECT reloptions FROM pg_class WHERE relname = 'buyer_names'"
-        ).fetchone() == (["security_barrier=true"],)
+        ).fetchone() == (["security_barrier=true", "check_option=local"],)
         assert conn.execute(
             "SELECT obj_description('buyer_names'::regclass, 'pg_class'),"
             " col_description('buyer_names'::regclass, 2)"
@@ -283,6 +299,10 @@ def test_sqlite_script_rebuilds_the_table_and_runs_by_hand(tmp_path: Path) -> No
         "PRAGMA foreign_keys = ON",
     ]
     assert "name <> ''" in next(n for n in comments(script) if "NOT dropped" in n)
+    plan, _ = build_plan(url, add_columns=["email"])
+    assert (plan.dialect, plan.backup_table) == ("sqlite", BACKUP)
+    assert plan.dependents == ("buyer_names", "buyer_names_b")
+    assert len(plan.kept) == 1 and plan.alters == ()
 
     with sqlite3.connect(path) as conn:
         conn.executescript(script)  # as printed
