@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from buyersync.rules.schema import FixPlan
+from buyersync.rules.schema import FixPlan, backup_table_name, render_script
 from buyersync.services.schema import SchemaValidator
 from buyersync.store import open_database, schemafix
 
@@ -65,7 +65,7 @@ CREATE TABLE buyers (
     area short_code,
     notes text CONSTRAINT notes_len CHECK (length(notes) <= 30),
     credit integer,
-    CONSTRAINT name_sane CHECK (length(name) <= 40 AND name <> '')
+    CONSTRAINT name_sane CHECK (length(name) <= 40 AND name <> buyer_number)
 );
 INSERT INTO buyers VALUES ('B1', 'Ann', 'AB1 2CD', 'n1', 'first', 5),
                           ('B2', 'Bob''s', 'EF3', 'n2', 'second', 7);
@@ -143,6 +143,7 @@ def test_postgres_script_statements_in_order_and_run_by_hand(
     assert any("postcode" in n and "char" in n and "padding" in n for n in notes)
     kept = next(i for i, n in enumerate(notes) if "name_sane" in n)
     assert "NOT dropped" in notes[kept] and "length(" in notes[kept]
+    assert re.search(r"\bon (name, buyer_number|buyer_number, name):", notes[kept]), notes[kept]
     assert notes[kept + 1].startswith("--   why:") and notes[kept + 2].startswith("--   what to")
     steps = [re.match(r"-- (\d+b?)\. ", n) for n in notes]
     assert [m.group(1) for m in steps if m] == ["1", "2", "2b", "3", "4"]
@@ -153,7 +154,12 @@ def test_postgres_script_statements_in_order_and_run_by_hand(
     assert (plan.dialect, plan.backup_table) == ("postgresql", BACKUP)
     assert plan.dependents == ("public.buyer_names", "public.buyer_areas")
     assert [k.name for k in plan.kept] == ["name_sane"]
-    assert len(plan.notes) == 2
+    assert [a.column for a in plan.alters] == ["buyer_number", "name", "postcode", "area"]
+    domain, padded = plan.notes  # what an operator is told beyond the type change
+    assert "area" in domain and "short_code" in domain and "no longer apply" in domain
+    assert "postcode" in padded and "padding spaces" in padded and "PostgreSQL" in padded
+    for note in plan.notes:
+        assert not re.search("[A-Z]{2,}", note.replace("PostgreSQL", "")), note
 
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(script.encode())  # as printed, one script
@@ -298,7 +304,8 @@ def test_sqlite_script_rebuilds_the_table_and_runs_by_hand(tmp_path: Path) -> No
         "COMMIT",
         "PRAGMA foreign_keys = ON",
     ]
-    assert "name <> ''" in next(n for n in comments(script) if "NOT dropped" in n)
+    kept = next(n for n in comments(script) if "NOT dropped" in n)
+    assert "name <> ''" in kept and "(unnamed)" in kept  # SQLite's CHECK has no name
     plan, _ = build_plan(url, add_columns=["email"])
     assert (plan.dialect, plan.backup_table) == ("sqlite", BACKUP)
     assert plan.dependents == ("buyer_names", "buyer_names_b")
@@ -336,6 +343,9 @@ def test_sqlite_nothing_limited_only_adds_columns(tmp_path: Path) -> None:
         conn.execute("CREATE TABLE buyers (buyer_number TEXT PRIMARY KEY)")
     conn.close()
     script = generate(f"sqlite:///{path}", add_columns=["email"])
+    plan, _ = build_plan(f"sqlite:///{path}", add_columns=["email"])
+    assert (plan.dialect, plan.backup_table) == ("sqlite", BACKUP)
+    assert (plan.backup, plan.before, plan.alters) == ((), (), ())  # nothing to back up
     assert statements(script) == [
         "PRAGMA foreign_keys = OFF",
         "BEGIN IMMEDIATE",
@@ -350,3 +360,15 @@ def test_sqlite_nothing_limited_only_adds_columns(tmp_path: Path) -> None:
             "email",
         ]
     conn.close()
+
+
+def test_backup_names_count_up_from_two() -> None:
+    taken = [BACKUP, f"{BACKUP}_050607", f"{BACKUP}_050607_2", f"{BACKUP}_050607_3"]
+    assert backup_table_name(NOW, taken) == f"{BACKUP}_050607_4"
+
+
+def test_render_defaults_two_second_lock_timeout_and_no_header() -> None:
+    plan = FixPlan("postgresql", BACKUP, (), (), (), (), ("SET x = '{lock_timeout_ms}ms';",), ())
+    lines = render_script(plan).splitlines()
+    assert lines[0].startswith("-- Migration 050") and lines[1] == ""
+    assert "SET x = '2000ms';" in lines
