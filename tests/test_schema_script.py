@@ -305,7 +305,7 @@ def test_sqlite_script_rebuilds_the_table_and_runs_by_hand(tmp_path: Path) -> No
         "PRAGMA foreign_keys = ON",
     ]
     kept = next(n for n in comments(script) if "NOT dropped" in n)
-    assert "name <> ''" in kept and "(unnamed)" in kept  # SQLite's CHECK has no name
+    assert "name <> ''" in kept and "constraint (unnamed) on name:" in kept  # SQLite's CHECK has no name
     plan, _ = build_plan(url, add_columns=["email"])
     assert (plan.dialect, plan.backup_table) == ("sqlite", BACKUP)
     assert plan.dependents == ("buyer_names", "buyer_names_b")
@@ -363,8 +363,9 @@ def test_sqlite_nothing_limited_only_adds_columns(tmp_path: Path) -> None:
 
 
 def test_backup_names_count_up_from_two() -> None:
-    taken = [BACKUP, f"{BACKUP}_050607", f"{BACKUP}_050607_2", f"{BACKUP}_050607_3"]
-    assert backup_table_name(NOW, taken) == f"{BACKUP}_050607_4"
+    taken = [BACKUP, f"{BACKUP}_050607", f"{BACKUP}_050607_2"]
+    assert backup_table_name(NOW, taken) == f"{BACKUP}_050607_3"
+    assert backup_table_name(NOW, [*taken, f"{BACKUP}_050607_3"]) == f"{BACKUP}_050607_4"
 
 
 def test_render_defaults_two_second_lock_timeout_and_no_header() -> None:
