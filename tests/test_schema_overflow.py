@@ -30,11 +30,13 @@ def test_blank_cells_and_short_rows_are_not_refused() -> None:
         SheetRow(3, ("  ", "", "")),  # a blank row is skipped, though "  " is over 1
         SheetRow(4, ("xx",)),  # a short row: no buyer number, the name still counts
         SheetRow(5, ("", "", "n" * 4)),  # no buyer number; the notes over their limit
+        SheetRow(6, ("yy", "B6")),  # ends before the notes
     ]
     out = list(rules.would_fail(rows, COLMAP, {"name": 1, "notes": 3, "buyer_number": 2}))
     assert [(r.row_number, r.buyer_number, r.overflows) for r in out] == [
         (4, None, (rules.Overflow("name", 1, 2),)),
         (5, None, (rules.Overflow("notes", 3, 4),)),
+        (6, "B6", (rules.Overflow("name", 1, 2),)),
     ]
 
 
