@@ -305,7 +305,9 @@ def test_sqlite_script_rebuilds_the_table_and_runs_by_hand(tmp_path: Path) -> No
         "PRAGMA foreign_keys = ON",
     ]
     kept = next(n for n in comments(script) if "NOT dropped" in n)
-    assert "name <> ''" in kept and "constraint (unnamed) on name:" in kept  # SQLite's CHECK has no name
+    assert (
+        "name <> ''" in kept and "constraint (unnamed) on name:" in kept
+    )  # SQLite's CHECK has no name
     plan, _ = build_plan(url, add_columns=["email"])
     assert (plan.dialect, plan.backup_table) == ("sqlite", BACKUP)
     assert plan.dependents == ("buyer_names", "buyer_names_b")
