@@ -16,6 +16,7 @@ from buyersync.cli.common import (
     stdout_console,
 )
 from buyersync.cli.output import term
+from buyersync.store import feedback as feedback_store
 from buyersync.store import migrations
 from buyersync.store import problems as store
 from buyersync.store.db import utcnow
@@ -62,7 +63,7 @@ def problems(
                     if show_list or ctx.json
                     else []
                 )
-            return _show(ctx, groups, listed)
+            return _show(ctx, groups, listed, feedback_store.last(db))
         if not ids:
             raise click.UsageError(f"{action} needs the id of at least one problem")
         migrations.ensure_schema(db)
@@ -86,7 +87,12 @@ def problems(
     return EXIT_OK if not unknown else EXIT_PROBLEMS
 
 
-def _show(ctx: Context, groups: list[store.ProblemGroup], listed: list[store.Problem]) -> int:
+def _show(
+    ctx: Context,
+    groups: list[store.ProblemGroup],
+    listed: list[store.Problem],
+    fed: dict[str, Any] | None = None,
+) -> int:
     open_groups = [g for g in groups if g.open]
     unacked = sum(g.count - g.acknowledged for g in open_groups)
     if ctx.json:
@@ -96,6 +102,7 @@ def _show(ctx: Context, groups: list[store.ProblemGroup], listed: list[store.Pro
                 "open_unacknowledged": unacked,
                 "groups": [g.to_json() for g in groups],
                 "problems": [p.to_json() for p in listed],
+                "sheet_feedback": fed,
             }
         )
         return EXIT_PROBLEMS if unacked else EXIT_OK
@@ -123,7 +130,26 @@ def _show(ctx: Context, groups: list[store.ProblemGroup], listed: list[store.Pro
                 term(p.message),
             )
         console.print(table)
+    if fed is not None:
+        _print_feedback(console, fed)
     return EXIT_PROBLEMS if unacked else EXIT_OK
+
+
+def _print_feedback(console: Any, fed: dict[str, Any]) -> None:
+    """The last write-back to the sheet (sheet_feedback), a failure in yellow."""
+    when = f"{fed['at'][:16].replace('T', ' ')} UTC" if fed.get("at") else "?"
+    if fed.get("error"):
+        console.print(
+            f"\nsheet feedback ({fed['mode']}, {when}) FAILED: {fed['error']}",
+            markup=False,
+            style="yellow",
+        )
+    else:
+        console.print(
+            f"\nsheet feedback ({fed['mode']}, {when}): {fed['notes_written']} notes written, "
+            f"{fed['notes_removed']} removed, {fed['tab_rows']} tab lines",
+            markup=False,
+        )
 
 
 def _print_group(console: Any, g: store.ProblemGroup) -> None:
