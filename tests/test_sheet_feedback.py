@@ -204,3 +204,76 @@ def test_a_file_source_gets_no_write_back_but_says_how(tmp_path: Path, sqlite_ur
     )
     assert out.returncode == 0, out.stderr
     assert "--format xlsx" in doc_of(out)["sheet_feedback"]["skipped"]
+
+
+def test_problems_workbook_for_a_file_source(tmp_path: Path, db_url: str) -> None:
+    """XLSX and CSV sources: the open problems as a workbook a sheet editor can open."""
+    from openpyxl import load_workbook
+
+    from buyersync.demo import write_sheet
+
+    rows = generate_buyers()
+    sheet = tmp_path / "buyers.csv"
+    write_sheet(sheet, rows)
+    with open_database(db_url) as db:
+        create_legacy_table(db)
+        old_sync(db, rows)
+    common = ["--db", db_url, "--json"]
+    src = ["--source", str(sheet)]
+    assert cli("sync", *src, *common).returncode == 1
+    out = tmp_path / "problems.xlsx"
+    made = cli("problems", "--format", "xlsx", "--output", str(out), *src, *common)
+    assert made.returncode == 1, made.stderr  # problems are open
+    assert doc_of(made) == {"output": str(out), "problems": LONG_BUYERS}
+    book = load_workbook(out)
+    lines = list(book["problems"].iter_rows(values_only=True))
+    assert lines[0] == (
+        "cell",
+        "row",
+        "buyer number",
+        "column",
+        "what is wrong",
+        "what to do",
+        "since",
+    )
+    assert len(lines) == LONG_BUYERS + 1
+    cell, number = _long_cell(rows, 0)
+    first = lines[1]
+    assert (first[0], first[1]) == (cell, number)
+    assert first[2] == rows[number - 2][0]
+    assert first[3] == HEADER["ABCDEFG".index(cell[0])]
+    assert "the database holds at most 50 characters" in first[4]
+    # errors --format xlsx writes the same open problems, here of one column.
+    by_errors = tmp_path / "address.xlsx"
+    made = cli(
+        "errors",
+        "--format",
+        "xlsx",
+        "--type",
+        "value_too_long",
+        "--output",
+        str(by_errors),
+        *src,
+        *common,
+    )
+    assert doc_of(made)["problems"] == LONG_BUYERS
+    assert cli("schema", "fix", "--apply", *common).returncode == 0
+    assert cli("sync-missing", *src, *common).returncode == 0
+    empty = cli("problems", "--format", "xlsx", "--output", str(out), *src, *common)
+    assert empty.returncode == 0 and doc_of(empty)["problems"] == 0
+    assert len(list(load_workbook(out)["problems"].iter_rows())) == 1
+
+
+def test_a_workbook_value_that_looks_like_a_formula_stays_text(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    from openpyxl import load_workbook
+
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("buyer_number,name\n=1+1,a\n=1+1,b\n", encoding="utf-8")
+    common = ["--source", str(sheet), "--db", sqlite_url, "--json"]
+    cli("sync", *common)
+    out = tmp_path / "p.xlsx"
+    assert cli("problems", "--format", "xlsx", "--output", str(out), *common).returncode == 1
+    cell = load_workbook(out)["problems"]["C2"]
+    assert (cell.value, cell.data_type) == ("=1+1", "s")

@@ -148,17 +148,55 @@ def _locate(
     database column the header feeds."""
     tab = writer.locate()
     header = writer.header(tab)
+    key_index, by_column = column_map(header, settings.key_column, settings.mapping)
+    return tab, header, key_index, by_column
+
+
+@dataclass(frozen=True)
+class Located:
+    """An open problem with the sheet column it is about and the advice for its editors."""
+
+    problem: problem_store.Problem
+    index: int | None  # the sheet column within the table (None: the problem names none)
+    label: str | None  # that column's header, as the sheet's editors read it
+    advice: Advice
+
+
+def locate(
+    db: Database,
+    header: list[str],
+    by_column: dict[str, int],
+    problems: list[problem_store.Problem] | None = None,
+) -> list[Located]:
+    """The open problems (or ``problems``), each with its column and advice."""
+    from buyersync.store.catalog import column_limits
+
+    try:
+        limited = set(column_limits(db))
+    except BuyersyncError:
+        limited = set()
+    out = []
+    for p in problem_store.list_problems(db) if problems is None else problems:
+        index = _column_index(p.column, header, by_column)
+        label = header[index] if index is not None and index < len(header) else p.column
+        advice = advice_for(p, column_label=label, column_limited=(p.column or "") in limited)
+        out.append(Located(p, index, label, advice))
+    return out
+
+
+def column_map(header: list[str], key_column: str, mapping: Any) -> tuple[int, dict[str, int]]:
+    """The key column's index and the index of every database column ``header`` feeds."""
     by_column: dict[str, int] = {}
     try:
-        colmap = map_headers(header, key_header=settings.key_column, mapping=settings.mapping)
-        key_index = colmap.key_index
+        colmap = map_headers(header, key_header=key_column, mapping=mapping)
         for i, name in enumerate(colmap.columns):
             if name is not None:
                 by_column.setdefault(name, i)
+        return colmap.key_index, by_column
     except HeaderError:
-        wanted = normalize_header(settings.key_column)
-        key_index = next((i for i, h in enumerate(header) if normalize_header(h) == wanted), 0)
-    return tab, header, key_index, by_column
+        wanted = normalize_header(key_column)
+        key = next((i for i, h in enumerate(header) if normalize_header(h) == wanted), 0)
+        return key, by_column
 
 
 def _targets(
@@ -168,17 +206,9 @@ def _targets(
     by_column: dict[str, int],
     tab: _Tab,
 ) -> list[_Target]:
-    from buyersync.store.catalog import column_limits
-
-    try:
-        limited = set(column_limits(db))
-    except BuyersyncError:
-        limited = set()
     out = []
-    for p in problem_store.list_problems(db):
-        index = _column_index(p.column, header, by_column)
-        label = header[index] if index is not None and index < len(header) else p.column
-        advice = advice_for(p, column_label=label, column_limited=(p.column or "") in limited)
+    for found in locate(db, header, by_column):
+        p, index, label, advice = found.problem, found.index, found.label, found.advice
         cell: Cell | None = None
         if p.kind != "run" and p.row_number is not None:
             if tab.header_row < p.row_number <= tab.last_row:
