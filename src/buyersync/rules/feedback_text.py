@@ -95,8 +95,8 @@ def advice(
         limit = f"{found.group(3)} {found.group(2)}" if found else "the limit"
         if not column_limited:
             return Advice(
-                f"this {what} is {length}",
-                "the database accepts it after the next sync — nothing to do",
+                f"this {what} is {length}; the database accepts it after the next sync",
+                "nothing to do",
             )
         return Advice(
             f"this {what} is {length}; the database holds at most {limit}",
@@ -142,7 +142,7 @@ def advice(
         return Advice(
             "this row was not saved because of a passing fault (the database or the "
             "network was unavailable)",
-            "nothing to do — buyersync tries again by itself",
+            "nothing to do: buyersync tries again by itself",
         )
     return Advice(
         f"this row was not saved: {_reason(message)}",
