@@ -176,6 +176,11 @@ def test_a_refused_write_back_never_fails_the_sync(server: SheetsServer, db_url:
     assert "HTTP 403" in fed["error"] and "Editor" in fed["error"]
     shown = doc_of(cli("problems", "--db", db_url, "--json"))
     assert shown["sheet_feedback"]["error"] == fed["error"]
+    read = ["--source", f"gsheets:{BOOK}", "--sheets-api-url", server.url, "--no-alerts"]
+    health = cli("health", *read, "--db", db_url, "--json")
+    assert doc_of(health)["sheet_feedback"]["error"] == fed["error"]
+    said = cli("health", *read, "--db", db_url)
+    assert "sheet feedback (notes) failed: Google refused to write" in said.stdout
 
     server.refuse_writes = False
     ok = doc_of(cli("sync", *_src(server, "notes"), *common))["sheet_feedback"]
