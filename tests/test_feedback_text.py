@@ -91,3 +91,10 @@ def test_every_category_gets_words_and_a_persons_note_is_not_ours() -> None:
         assert note.startswith(PREFIX)
     assert not is_ours("Call Mrs Ito") and not is_ours("") and not is_ours(None)
     assert not is_ours(" buyersync: a copy moved by a person")
+
+
+def test_a_run_problem_is_not_the_editors_to_fix() -> None:
+    note = advice("database_connection", column=None, message="connection lost", kind="run")
+    assert (
+        note.wrong.startswith("the last sync stopped") and "nothing to do in the sheet" in note.todo
+    )

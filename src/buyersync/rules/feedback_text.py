@@ -89,6 +89,11 @@ def advice(
     except ValueError:
         cat = ErrorCategory.UNKNOWN
     what = column or "value"
+    if kind == "run":
+        return Advice(
+            f"the last sync stopped before it saved every row: {_reason(message)}",
+            "nothing to do in the sheet: buyersync (or the person who runs it) finishes the job",
+        )
     if cat is ErrorCategory.VALUE_TOO_LONG:
         found = _LENGTH.search(example or "") or _LENGTH.search(message)
         length = f"{found.group(1)} {found.group(2)}" if found else "too long"

@@ -287,7 +287,9 @@ def _note_requests(
         else {}
     )
     requests: list[dict[str, Any]] = []
-    listed: list[_Target] = [t for t in targets if t.cell is None]
+    # Rows outside the tab as read now go on the tab; a run's problem is not the
+    # sheet editors' to fix, so notes mode leaves it to the operator's tools.
+    listed: list[_Target] = [t for t in targets if t.cell is None and t.problem.kind != "run"]
     for cell, t in sorted(current.items()):
         text = t.advice.note()
         note = existing.get(cell)
