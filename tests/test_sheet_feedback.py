@@ -282,3 +282,15 @@ def test_a_workbook_value_that_looks_like_a_formula_stays_text(
     assert cli("problems", "--format", "xlsx", "--output", str(out), *common).returncode == 1
     cell = load_workbook(out)["problems"]["C2"]
     assert (cell.value, cell.data_type) == ("=1+1", "s")
+
+
+def test_the_problems_tab_is_never_the_synced_tab(server: SheetsServer, sqlite_url: str) -> None:
+    server.add_sheet(BOOK, TAB, [["buyer_number", "name"], ["B1", "a"], ["", "no key"]])
+    before = copy.deepcopy(server.spreadsheets[BOOK].sheets[0].rows)
+    out = cli(
+        "sync", *_src(server, "tab"), "--sheet-feedback-tab", TAB, "--db", sqlite_url, "--json"
+    )
+    assert out.returncode == 1, out.stderr  # the row without a key
+    assert "is the synced tab itself" in doc_of(out)["sheet_feedback"]["error"]
+    assert server.spreadsheets[BOOK].sheets[0].rows == before
+    assert server.write_requests() == []

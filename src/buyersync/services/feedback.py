@@ -247,10 +247,13 @@ def give(db: Database, writer: SheetsWriter, settings: Settings, report: Feedbac
     title = settings.sheet_feedback_tab
     existing = next((t for t in tabs if t.get("title") == title), None)
     if existing is not None and int(existing.get("sheetId", -1)) == tab.sheet_id:
-        raise ConfigError(
-            f"the problems tab {title!r} is the synced tab itself; buyersync will not write it",
-            hint="set sheet_feedback_tab to another title",
-        )
+        if report.mode == "tab" or listed:
+            raise ConfigError(
+                f"the problems tab {title!r} is the synced tab itself; buyersync will not "
+                "write its values",
+                hint="set sheet_feedback_tab to another title",
+            )
+        existing = None  # notes only: nothing to list, and that tab is not ours to empty
     if report.mode == "tab" or listed or existing is not None:
         rows = _tab_rows(listed, tab)
         report.tab_rows = len(rows) - 1
