@@ -181,6 +181,8 @@ def test_a_refused_write_back_never_fails_the_sync(server: SheetsServer, db_url:
     assert doc_of(health)["sheet_feedback"]["error"] == fed["error"]
     said = cli("health", *read, "--db", db_url)
     assert "sheet feedback (notes) failed: Google refused to write" in said.stdout
+    status = cli("feedback", "--db", db_url, "--json")
+    assert status.returncode == 1 and doc_of(status)["last"]["error"] == fed["error"]
 
     server.refuse_writes = False
     ok = doc_of(cli("sync", *_src(server, "notes"), *common))["sheet_feedback"]

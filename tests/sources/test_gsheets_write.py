@@ -195,6 +195,16 @@ def test_writes_are_retried_under_the_read_policy(server: SheetsServer) -> None:
     assert server.notes("book", "Buyers") == {"A2": "buyersync: x"}
 
 
+def test_a_write_that_keeps_failing_says_it_was_not_applied(server: SheetsServer) -> None:
+    server.add_sheet("book", "Buyers", [["buyer_number"], ["B1"]], sheet_id=0)
+    server.fail_next(5, 503)
+    with pytest.raises(SourceUnavailable) as failed:
+        writer(server, max_attempts=3).batch_update([note_request(0, (2, 0), "buyersync: x")])
+    assert "failed after 3 attempts" in str(failed.value)
+    assert "this batchUpdate was not applied" in str(failed.value)
+    assert "not read whole" not in str(failed.value)
+
+
 def test_large_write_backs_are_split_under_googles_recommended_size() -> None:
     requests = [note_request(0, (r, 2), "buyersync: " + "x" * 490) for r in range(2, 10_002)]
     chunks = list(split_batches(requests))

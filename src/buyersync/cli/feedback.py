@@ -76,26 +76,25 @@ def print_feedback(report: FeedbackReport | None) -> None:
     )
 
 
-@click.group()
-def feedback() -> None:
+@click.command()
+@click.argument("action", required=False, default="status", type=click.Choice(["status", "clear"]))
+@command_settings(DB_SETTINGS, SOURCE_SETTINGS, "sheet_feedback_tab")
+def feedback(ctx: Context, action: str) -> int:
     """The problems written back to a Google Sheet (setting sheet_feedback).
 
     With sheet_feedback = notes, each sync puts a note on every failing cell; with
-    tab, it rewrites a problems tab. See docs/sheet-feedback.md.
-    """
+    tab, it rewrites a problems tab (docs/sheet-feedback.md). `buyersync feedback`
+    shows what the last write-back did, and exits 1 when it failed.
 
-
-@feedback.command()
-@command_settings(DB_SETTINGS, SOURCE_SETTINGS, "sheet_feedback_tab")
-def clear(ctx: Context) -> int:
-    """Remove every note buyersync wrote on the synced tab and empty the problems tab.
-
-    Run it after turning sheet_feedback off. Only notes that start with buyersync's
-    prefix are removed: a note a person wrote stays. Needs the read-write scope.
-    Exits 3 when Google refused the write.
+    `buyersync feedback clear` removes every note buyersync wrote on the synced tab
+    and empties the problems tab: run it after turning sheet_feedback off. Only notes
+    that start with buyersync's prefix are removed; a note a person wrote stays. It
+    needs the read-write scope; exits 3 when Google refused the write.
 
     Example: buyersync feedback clear
     """
+    if action == "status":
+        return _status(ctx)
     from buyersync.services.feedback import clear as clear_feedback
 
     source = ctx.open_source()
@@ -108,3 +107,22 @@ def clear(ctx: Context) -> int:
     else:
         click.echo(f"removed {report.notes_removed} buyersync notes; {report.requests} request(s)")
     return 0
+
+
+def _status(ctx: Context) -> int:
+    from buyersync.store import feedback as feedback_store
+
+    with ctx.database() as db:
+        last = feedback_store.last(db)
+    if ctx.json:
+        emit_json({"last": last, "mode": ctx.settings.sheet_feedback})
+    elif last is None:
+        click.echo(f"sheet_feedback is {ctx.settings.sheet_feedback}; nothing written back yet")
+    else:
+        state = f"FAILED: {last['error']}" if last["error"] else "ok"
+        click.echo(
+            f"last write-back ({last['mode']}, run {last['run_id']}, {last['at']}): {state}; "
+            f"{last['notes_written']} notes written, {last['notes_removed']} removed, "
+            f"{last['person_notes']} cells with a person's note, {last['tab_rows']} tab lines"
+        )
+    return 1 if last is not None and last["error"] else 0

@@ -41,6 +41,7 @@ from buyersync.sources.gsheets import (
 
 #: Google's recommended largest request body; a batch is split before it.
 MAX_BATCH_BYTES = 2_000_000
+_READ_TAIL = "; the sheet was not read whole and nothing from it may be used"
 #: Rows of notes read back per request.
 NOTE_PAGE_ROWS = 10_000
 #: The field mask of a notes read: nothing of a cell but its note.
@@ -127,13 +128,21 @@ class SheetsWriter(GoogleSheetsSource):
         replies: list[Any] = []
         calls = 0
         for chunk in split_batches(requests):
-            body = self._get(
-                self._path(":batchUpdate"),
-                {},
-                "batchUpdate (writing problems back)",
-                _check_replies(len(chunk)),
-                payload={"requests": chunk},
-            )
+            try:
+                body = self._get(
+                    self._path(":batchUpdate"),
+                    {},
+                    "batchUpdate (writing problems back)",
+                    _check_replies(len(chunk)),
+                    payload={"requests": chunk},
+                )
+            except SourceError as exc:
+                # The reader's words ("not read whole") do not fit a write; Google
+                # applies a batchUpdate whole or not at all.
+                exc.message = exc.message.replace(
+                    _READ_TAIL, "; this batchUpdate was not applied (the next run writes it again)"
+                )
+                raise
             calls += 1
             replies.extend(body.get("replies") or [])
         return calls, replies

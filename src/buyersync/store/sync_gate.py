@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime, timedelta
 
 from buyersync.errors import LockHeld
@@ -38,12 +37,10 @@ def running_sync(db: Database) -> tuple[bool, str | None]:
 def claim(db: Database, *, now: datetime, min_interval_seconds: float) -> float | None:
     """Claim the right to start a sync now: None when claimed, else the seconds until
     the next claim can succeed."""
-    with contextlib.suppress(Exception):  # the row exists already (any database)
-        db.execute(
-            "INSERT INTO api_sync_gate (name, last_at) VALUES (%s, NULL) "
-            "ON CONFLICT (name) DO NOTHING",
-            (GATE,),
-        )
+    db.execute(
+        "INSERT INTO api_sync_gate (name, last_at) VALUES (%s, NULL) ON CONFLICT (name) DO NOTHING",
+        (GATE,),
+    )
     cutoff = now - timedelta(seconds=min_interval_seconds)
     changed = db.execute(
         "UPDATE api_sync_gate SET last_at = %s "
