@@ -296,3 +296,23 @@ def test_the_problems_tab_is_never_the_synced_tab(server: SheetsServer, sqlite_u
     assert "is the synced tab itself" in doc_of(out)["sheet_feedback"]["error"]
     assert server.spreadsheets[BOOK].sheets[0].rows == before
     assert server.write_requests() == []
+
+
+def test_notes_over_the_cap_go_on_the_tab(server: SheetsServer, sqlite_url: str) -> None:
+    rows = [["buyer_number", "name"], ["B1", "a"], ["B1", "b"], ["", "c"], ["B1", "d"]]
+    server.add_sheet(BOOK, TAB, rows)
+    out = cli(
+        "sync",
+        *_src(server, "notes"),
+        "--sheet-feedback-max-notes",
+        "1",
+        "--db",
+        sqlite_url,
+        "--json",
+    )
+    fed = doc_of(out)["sheet_feedback"]
+    assert (fed["notes_written"], fed["capped"], fed["tab_rows"]) == (1, 2, 2)
+    assert list(_ours(server)) == ["A3"]  # the first problem by sheet row
+    tab = server.tab_rows(BOOK, "buyersync problems")
+    assert tab is not None and [r[0] for r in tab[1:]] == ["row 4", "row 5"]
+    assert "has no buyer number" in tab[1][3]
