@@ -55,6 +55,8 @@ from buyersync.store.db import Database, utcnow
 
 log = logging.getLogger(__name__)
 
+#: How long a write-back waits for another one (of a sync that just ended) to finish.
+FEEDBACK_LOCK_WAIT_SECONDS = 60.0
 #: Most problem lines on the tab; a last line says how many more there are.
 MAX_TAB_ROWS = 10_000
 NOT_GOOGLE = (
@@ -119,7 +121,9 @@ def after_run(
         try:
             writer = SheetsWriter.like(source, credentials_file=settings.google_credentials)
             try:
-                give(db, writer, settings, report)
+                # The sync lock is released by now: two write-backs must not interleave.
+                with db.lock("sheet-feedback", wait_seconds=FEEDBACK_LOCK_WAIT_SECONDS):
+                    give(db, writer, settings, report)
             finally:
                 writer.close()
         except BuyersyncError as exc:
