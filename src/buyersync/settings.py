@@ -431,6 +431,39 @@ SETTINGS: tuple[Spec, ...] = (
         "memory a parsed answer takes.",
         "--http-max-json-values",
     ),
+    # -- Feedback to the people who edit the sheet (docs/sheet-feedback.md) --
+    Spec(
+        "sheet_feedback",
+        str,
+        "off",
+        "Write open problems back to a Google Sheet after each sync: off, notes (a note "
+        "on each failing cell) or tab (a tab listing them). notes and tab need the "
+        "read-write scope https://www.googleapis.com/auth/spreadsheets.",
+        "--sheet-feedback",
+    ),
+    Spec(
+        "sheet_feedback_tab",
+        str,
+        "buyersync problems",
+        "Title of the tab that lists the open problems (sheet_feedback = tab, and the "
+        "problems that could not get a note).",
+        "--sheet-feedback-tab",
+    ),
+    Spec(
+        "sheet_feedback_max_notes",
+        int,
+        1000,
+        "Most notes written in one run; the rest are listed on the problems tab.",
+        "--sheet-feedback-max-notes",
+    ),
+    Spec(
+        "api_sync_min_interval_seconds",
+        float,
+        60.0,
+        "serve: POST /api/sync starts at most one sync per this many seconds, across "
+        "every replica sharing the database (429 with Retry-After before; 0: no limit).",
+        "--api-sync-min-interval",
+    ),
     Spec(
         "sync_interval_seconds",
         float,
@@ -522,6 +555,10 @@ class Settings:
     http_max_response_bytes: int = 64 * 1024 * 1024
     http_max_json_depth: int = 32
     http_max_json_values: int = 2_000_000
+    sheet_feedback: str = "off"
+    sheet_feedback_tab: str = "buyersync problems"
+    sheet_feedback_max_notes: int = 1000
+    api_sync_min_interval_seconds: float = 60.0
     sync_interval_seconds: float = 900.0
     retry_interval_seconds: float = 60.0
     health_interval_seconds: float = 300.0
@@ -729,6 +766,10 @@ def read_secret_file(path: str, origin: str) -> str:
     return value
 
 
+#: The values of ``sheet_feedback``.
+SHEET_FEEDBACK_MODES = ("off", "notes", "tab")
+
+
 def validate(settings: Settings) -> None:
     """Raise :class:`ConfigError` for values that cannot work."""
     if settings.batch_size < 1:
@@ -801,6 +842,16 @@ def validate(settings: Settings) -> None:
     for name in ("http_max_response_bytes", "http_max_json_depth", "http_max_json_values"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1 (got {getattr(settings, name)})")
+    if settings.sheet_feedback not in SHEET_FEEDBACK_MODES:
+        raise ConfigError(
+            f"sheet_feedback must be one of {', '.join(SHEET_FEEDBACK_MODES)} "
+            f"(got {settings.sheet_feedback!r})",
+            hint="see docs/sheet-feedback.md",
+        )
+    if not settings.sheet_feedback_tab.strip() or len(settings.sheet_feedback_tab) > 100:
+        raise ConfigError("sheet_feedback_tab must be a tab title of 1 to 100 characters")
+    if settings.sheet_feedback_max_notes < 0 or settings.api_sync_min_interval_seconds < 0:
+        raise ConfigError("sheet_feedback_max_notes and api_sync_min_interval cannot be negative")
     scheme = settings.database_url.split(":", 1)[0].lower()
     if not (scheme.startswith("sqlite") or scheme.startswith("postgres")):
         raise ConfigError(

@@ -37,7 +37,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from buyersync import __version__, wiring
-from buyersync.api import data
+from buyersync.api import data, sync_trigger
 from buyersync.api.metrics import render
 from buyersync.errors import BuyersyncError, ConfigError, ErrorCategory
 from buyersync.records import ErrorQuery
@@ -346,5 +346,6 @@ def create_app(
             render(data.metrics_snapshot(db)), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
+    sync_trigger.register(app, settings)  # POST /api/sync, only with a token
     app.state.started_at = datetime.now(UTC)
     return app

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from buyersync.cli.common import DB_SETTINGS, Context, command_settings, emit_json, stdout_console
+from buyersync.cli.common import (
+    DB_SETTINGS,
+    SOURCE_SETTINGS,
+    Context,
+    command_settings,
+    emit_json,
+    stdout_console,
+)
 from buyersync.cli.output import term
 from buyersync.errors import ErrorCategory
 from buyersync.records import ErrorQuery
@@ -29,7 +36,17 @@ MAX_LIMIT = 1_000_000_000
     show_default=True,
     help="At most this many entries (0: no limit).",
 )
-@command_settings(DB_SETTINGS)
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(["table", "xlsx"]),
+    default="table",
+    show_default=True,
+    help="xlsx: write the open problems (of --type / --buyer) as a workbook for the "
+    "sheet's editors, as `buyersync problems --format xlsx` does (--output).",
+)
+@click.option("--output", type=click.Path(dir_okay=False), help="The file --format xlsx writes.")
+@command_settings(DB_SETTINGS, SOURCE_SETTINGS)
 def errors(
     ctx: Context,
     error_type: str | None,
@@ -38,12 +55,32 @@ def errors(
     since: str | None,
     until: str | None,
     limit: int,
+    out_format: str,
+    output: str | None,
 ) -> int:
     """Query the error log: the failed rows, newest first, with counts per type.
+
+    `--format xlsx --output problems.xlsx` writes what is still wrong instead: the
+    open problems, one row per problem with its cell and what to do, for the people
+    who edit an XLSX or CSV sheet.
 
     Example: buyersync errors --type value_too_long --since 24h
     """
     from buyersync.rules.normalize import normalize_key
+
+    if out_format == "xlsx":
+        from buyersync.cli.problems import export_xlsx
+
+        if run_id or since or until:
+            raise click.UsageError(
+                "--format xlsx writes the open problems; it takes --type and --buyer only"
+            )
+        return export_xlsx(
+            ctx,
+            output,
+            category=error_type,
+            buyer_number=normalize_key(buyer) if buyer else None,
+        )
 
     query = ErrorQuery(
         error_type=error_type,

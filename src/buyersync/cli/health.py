@@ -42,6 +42,9 @@ def health(ctx: Context, no_alerts: bool) -> int:
     with ctx.database() as db:
         monitor = SyncMonitor.from_settings(db, ctx.settings, source=source)
         report = monitor.check_health(send=not no_alerts)
+        from buyersync.store.feedback import last as last_feedback
+
+        fed = last_feedback(db)
         dashboard = (
             None
             if ctx.json
@@ -49,6 +52,7 @@ def health(ctx: Context, no_alerts: bool) -> int:
         )
 
     doc = report.to_json()
+    doc["sheet_feedback"] = fed  # the last write-back to the sheet (docs/sheet-feedback.md)
     if ctx.json:
         emit_json(doc)
     else:
@@ -82,6 +86,11 @@ def _print(doc: dict[str, Any], dash: dict[str, Any]) -> None:
     console.print(table)
     if doc["sheet_problem"]:
         console.print(f"sheet: {doc['sheet_problem']}", style="yellow", markup=False)
+    fed = doc.get("sheet_feedback")
+    if fed and fed.get("error"):
+        console.print(
+            f"sheet feedback ({fed['mode']}) failed: {fed['error']}", style="yellow", markup=False
+        )
     for alert in doc["alerts"]:
         how = "sent" if alert["sent"] else "already reported, within the cooldown"
         console.print(f"\nALERT [{alert['condition']}] ({how})", style="bold red", markup=False)

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "verify": "buyersync.cli.verify:verify",
     "errors": "buyersync.cli.errors:errors",
     "problems": "buyersync.cli.problems:problems",
+    "feedback": "buyersync.cli.feedback:feedback",
     "serve": "buyersync.cli.serve:serve",
     "demo": "buyersync.cli.demo:demo",
     "doctor": "buyersync.cli.doctor:doctor",

@@ -14,6 +14,7 @@ from buyersync.cli.common import (
     emit_json,
     stdout_console,
 )
+from buyersync.cli.feedback import FEEDBACK_SETTINGS, after_runs, print_feedback, with_feedback
 from buyersync.cli.output import term
 from buyersync.services.missing import MissingReport, SyncMissingReport
 
@@ -119,6 +120,7 @@ def print_sync_missing(report: SyncMissingReport, *, limit: int = SHOWN) -> None
     "lock_wait_seconds",
     "row_lock_timeout_seconds",
     RETRY_SETTINGS,
+    FEEDBACK_SETTINGS,
 )
 def sync_missing(ctx: Context) -> int:
     """Sync only the buyers that are missing from the database.
@@ -138,8 +140,10 @@ def sync_missing(ctx: Context) -> int:
         options.pop(name, None)
     with ctx.database() as db:
         report = run_sync_missing(db, source, **options)
+        fed = after_runs(ctx, db, source, [report.run.run_id] if report.run else [])
     if ctx.json:
-        emit_json(report.to_json())
+        emit_json(with_feedback(report.to_json(), fed))
     else:
         print_sync_missing(report)
+        print_feedback(fed)
     return 0 if report.ok else 1

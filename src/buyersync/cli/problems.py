@@ -10,12 +10,14 @@ from buyersync.cli.common import (
     DB_SETTINGS,
     EXIT_OK,
     EXIT_PROBLEMS,
+    SOURCE_SETTINGS,
     Context,
     command_settings,
     emit_json,
     stdout_console,
 )
 from buyersync.cli.output import term
+from buyersync.store import feedback as feedback_store
 from buyersync.store import migrations
 from buyersync.store import problems as store
 from buyersync.store.db import utcnow
@@ -29,7 +31,16 @@ _ACTIONS = ("list", "ack", "unack")
 @click.option("--all", "show_all", is_flag=True, help="Also show resolved problems.")
 @click.option("--list", "show_list", is_flag=True, help="List every problem, not only the groups.")
 @click.option("--note", help="With ack: why the problem is known and left open.")
-@command_settings(DB_SETTINGS)
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(["table", "xlsx"]),
+    default="table",
+    show_default=True,
+    help="xlsx: write the open problems as a workbook for the sheet's editors (--output).",
+)
+@click.option("--output", type=click.Path(dir_okay=False), help="The file --format xlsx writes.")
+@command_settings(DB_SETTINGS, SOURCE_SETTINGS)
 def problems(
     ctx: Context,
     action: str,
@@ -37,6 +48,8 @@ def problems(
     show_all: bool,
     show_list: bool,
     note: str | None,
+    out_format: str,
+    output: str | None,
 ) -> int:
     """Show what is wrong now: open problems grouped by cause, with the fix for each.
 
@@ -49,8 +62,15 @@ def problems(
     `buyersync problems ack ID…` acknowledges known problems: they stay open but no
     longer alert; `unack ID…` undoes it.
 
+    `--format xlsx --output problems.xlsx` writes the open problems as a workbook
+    the people who edit an XLSX or CSV sheet can open: one row per problem with the
+    cell, the buyer number, the column, what is wrong and what to do (with
+    --source, cells are named by the sheet's own column letters).
+
     Example: buyersync problems --all --json
     """
+    if out_format == "xlsx":
+        return export_xlsx(ctx, output)
     with ctx.database() as db:
         if action == "list":
             if not db.table_exists(store.TABLE):
@@ -62,7 +82,7 @@ def problems(
                     if show_list or ctx.json
                     else []
                 )
-            return _show(ctx, groups, listed)
+            return _show(ctx, groups, listed, feedback_store.last(db))
         if not ids:
             raise click.UsageError(f"{action} needs the id of at least one problem")
         migrations.ensure_schema(db)
@@ -86,7 +106,44 @@ def problems(
     return EXIT_OK if not unknown else EXIT_PROBLEMS
 
 
-def _show(ctx: Context, groups: list[store.ProblemGroup], listed: list[store.Problem]) -> int:
+def export_xlsx(ctx: Context, output: str | None, **filters: Any) -> int:
+    """Write the open problems as a workbook (``--format xlsx``); exits 1 when any."""
+    from buyersync.services.problems_workbook import write_workbook
+
+    if not output:
+        raise click.UsageError("--format xlsx needs --output FILE.xlsx")
+    source = ctx.open_source() if ctx.settings.source else None
+    with ctx.database() as db:
+        chosen = None
+        if not db.table_exists(store.TABLE):
+            chosen = []
+        elif filters:
+            chosen = [
+                p
+                for p in store.list_problems(db)
+                if all(v is None or getattr(p, k) == v for k, v in filters.items())
+            ]
+        count = write_workbook(
+            db,
+            output,
+            source=source,
+            key_column=ctx.settings.key_column,
+            mapping=ctx.settings.mapping,
+            problems=chosen,
+        )
+    if ctx.json:
+        emit_json({"output": output, "problems": count})
+    else:
+        click.echo(f"wrote {count} open problem(s) to {output}")
+    return EXIT_PROBLEMS if count else EXIT_OK
+
+
+def _show(
+    ctx: Context,
+    groups: list[store.ProblemGroup],
+    listed: list[store.Problem],
+    fed: dict[str, Any] | None = None,
+) -> int:
     open_groups = [g for g in groups if g.open]
     unacked = sum(g.count - g.acknowledged for g in open_groups)
     if ctx.json:
@@ -96,6 +153,7 @@ def _show(ctx: Context, groups: list[store.ProblemGroup], listed: list[store.Pro
                 "open_unacknowledged": unacked,
                 "groups": [g.to_json() for g in groups],
                 "problems": [p.to_json() for p in listed],
+                "sheet_feedback": fed,
             }
         )
         return EXIT_PROBLEMS if unacked else EXIT_OK
@@ -123,7 +181,26 @@ def _show(ctx: Context, groups: list[store.ProblemGroup], listed: list[store.Pro
                 term(p.message),
             )
         console.print(table)
+    if fed is not None:
+        _print_feedback(console, fed)
     return EXIT_PROBLEMS if unacked else EXIT_OK
+
+
+def _print_feedback(console: Any, fed: dict[str, Any]) -> None:
+    """The last write-back to the sheet (sheet_feedback), a failure in yellow."""
+    when = f"{fed['at'][:16].replace('T', ' ')} UTC" if fed.get("at") else "?"
+    if fed.get("error"):
+        console.print(
+            f"\nsheet feedback ({fed['mode']}, {when}) FAILED: {fed['error']}",
+            markup=False,
+            style="yellow",
+        )
+    else:
+        console.print(
+            f"\nsheet feedback ({fed['mode']}, {when}): {fed['notes_written']} notes written, "
+            f"{fed['notes_removed']} removed, {fed['tab_rows']} tab lines",
+            markup=False,
+        )
 
 
 def _print_group(console: Any, g: store.ProblemGroup) -> None:

@@ -14,6 +14,7 @@ from buyersync.cli.common import (
     emit_json,
     stdout_console,
 )
+from buyersync.cli.feedback import FEEDBACK_SETTINGS, after_runs, print_feedback, with_feedback
 from buyersync.cli.output import plain, term
 from buyersync.errors import ConfigError
 from buyersync.services.retry import (
@@ -78,7 +79,9 @@ _STYLE = {
     help="How long claimed entries stay with this process; a "
     "process that dies gives them back after this.",
 )
-@command_settings(DB_SETTINGS, SOURCE_SETTINGS, TYPED_SETTINGS, "batch_size", RETRY_SETTINGS)
+@command_settings(
+    DB_SETTINGS, SOURCE_SETTINGS, TYPED_SETTINGS, "batch_size", RETRY_SETTINGS, FEEDBACK_SETTINGS
+)
 def retry(
     ctx: Context,
     any_time: bool,
@@ -114,10 +117,12 @@ def retry(
             report = manager.retry_buyer(buyer)
         else:
             report = manager.process_queue(any_time=any_time, permanent=permanent, limit=limit)
+        fed = after_runs(ctx, db, source, report.run_ids)
     if ctx.json:
-        emit_json(report.to_json())
+        emit_json(with_feedback(report.to_json(), fed))
     else:
         _print(report)
+        print_feedback(fed)
     return 0 if report.ok else 1
 
 

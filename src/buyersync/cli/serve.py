@@ -18,6 +18,7 @@ from buyersync.cli.common import (
     Context,
     command_settings,
 )
+from buyersync.cli.feedback import FEEDBACK_SETTINGS
 from buyersync.errors import BuyersyncError, ConfigError
 from buyersync.redact import url_secrets
 from buyersync.rules.hosts import is_loopback
@@ -84,6 +85,8 @@ def _listen(host: str, port: int) -> socket.socket:
     "api_token",
     "allowed_hosts",
     SCHEDULE_SETTINGS,
+    "api_sync_min_interval_seconds",
+    FEEDBACK_SETTINGS,
 )
 def serve(ctx: Context, host: str, port: int) -> int:
     """Serve the dashboard and HTTP API, and run sync, retry, health and verify on a timer.

@@ -19,6 +19,7 @@ from buyersync.cli.common import (
     stderr_console,
     stdout_console,
 )
+from buyersync.cli.feedback import FEEDBACK_SETTINGS, after_runs, print_feedback, with_feedback
 from buyersync.cli.interrupt import STOP, Interrupted
 from buyersync.cli.output import plain, term
 from buyersync.errors import SyncRefused
@@ -186,6 +187,7 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
     "problems_retention_days",
     RETRY_SETTINGS,
     "alert_slow_sync_seconds",
+    FEEDBACK_SETTINGS,
 )
 def sync(ctx: Context, dry_run: bool, accept_header_change: bool) -> int:
     """Sync every buyer from the sheet into the database.
@@ -232,10 +234,12 @@ def sync(ctx: Context, dry_run: bool, accept_header_change: bool) -> int:
                 raise  # nothing was being written: the plain "interrupted" is the whole story
             return interrupted(ctx, engine.report, stop)
         after_sync(ctx, db, report)
+        fed = after_runs(ctx, db, source, [report.run_id]) if not report.dry_run else None
     if ctx.json:
-        emit_json(report.to_json())
+        emit_json(with_feedback(report.to_json(), fed))
     else:
         print_report(report)
+        print_feedback(fed)
     return 0 if report.failed == 0 and report.not_written == 0 else 1
 
 

@@ -29,7 +29,7 @@ from buyersync import wiring
 from buyersync.errors import BuyersyncError, LockHeld, SyncRefused
 from buyersync.redact import redact
 from buyersync.rules.backoff import BackoffPolicy
-from buyersync.services import integrity, monitor, retry
+from buyersync.services import feedback, integrity, monitor, retry
 from buyersync.services.sync import SyncEngine
 from buyersync.settings import Settings, parse_options
 
@@ -249,11 +249,13 @@ def sync_job(settings: Settings) -> JobFn:
                 monitor.after_refused(db, s, refused.message, hint=refused.hint)
                 raise
             monitor.after_sync(db, s, report)
+            fed = feedback.after_run(db, s, source, [report.run_id])
         return {
             "run_id": report.run_id,
             "status": str(report.status),
             "rows_read": report.rows_read,
             "failed": report.failed,
+            **({"sheet_feedback_error": fed.error} if fed is not None and fed.error else {}),
         }
 
     return run
@@ -263,8 +265,10 @@ def retry_job(settings: Settings) -> JobFn:
     """One pass over the due retry-queue entries."""
 
     def run(stop: threading.Event) -> dict[str, Any] | None:
+        source = wiring.optional_source(settings)
         with wiring.database(settings) as db:
-            result = retry.process_due(db, settings)
+            result = retry.process_due(db, settings, source=source)
+            feedback.after_run(db, settings, source, result.run_ids)
         return _summary(result)
 
     return run

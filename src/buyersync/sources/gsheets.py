@@ -55,6 +55,8 @@ from buyersync.sources.base import SheetData, Source, make_row
 from buyersync.sources.cells import GOOGLE_ERROR_VALUES, error_problem
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets.readonly"]
+#: The scope of :mod:`buyersync.sources.gsheets_write` (sheet_feedback on): notes and a tab.
+SCOPES_READ_WRITE = ["https://www.googleapis.com/auth/spreadsheets"]
 #: Rows per values request: at most one request per this many rows.
 PAGE_ROWS = 10_000
 #: Bounds used when the metadata does not say how big the grid is.
@@ -100,6 +102,8 @@ class _Tab:
     last_col: int
     #: ``(first_row, last_row, first_col, last_col)`` of each merge, same convention.
     merges: list[tuple[int, int, int, int]] = field(default_factory=list)
+    #: The tab's ``sheetId`` (the ``#gid=`` of its URL).
+    sheet_id: int = 0
 
 
 class GoogleSheetsSource(Source):
@@ -111,6 +115,9 @@ class GoogleSheetsSource(Source):
     Every request (and token refresh) is made under ``http``, the outbound policy
     (:mod:`buyersync.outbound`); without one, ``timeout`` is its total deadline.
     """
+
+    #: The OAuth scopes asked for: read-only (the writer asks for read-write).
+    scopes: tuple[str, ...] = tuple(SCOPES)
 
     def __init__(
         self,
@@ -156,16 +163,17 @@ class GoogleSheetsSource(Source):
     # ------------------------------------------------------------------ auth
 
     def _load_credentials(self, path: str | None) -> Any:
+        scopes = list(self.scopes)
         if path:
-            return _credentials_from_file(path)
+            return _credentials_from_file(path, scopes)
         adc = _adc_file()
         if adc.is_file():
             # gcloud auth application-default login: read as google.auth.default would,
             # but keeping a token_uri the file names (a private OAuth endpoint).
-            return _credentials_from_file(str(adc))
+            return _credentials_from_file(str(adc), scopes)
         if _is_loopback(self.api_url):
             return None  # the local stand-in server: no token needed
-        return _default_credentials()
+        return _default_credentials(scopes)
 
     def _auth_headers(self) -> dict[str, str]:
         creds = self._credentials
@@ -206,7 +214,7 @@ class GoogleSheetsSource(Source):
             self._client.close()
             self._client = None
 
-    def _fetch(self, url: str, params: dict[str, str], what: str) -> Answer:
+    def _fetch(self, url: str, params: dict[str, str], what: str, payload: Any = None) -> Answer:
         """GET ``url`` within the policy: the status, headers and (bounded) body.
 
         The body of a 200 is returned apart from httpx's Response: the Response and its
@@ -214,11 +222,16 @@ class GoogleSheetsSource(Source):
         until the cyclic collector's rare full pass.
         """
         client = self._http()
-        request = client.build_request("GET", url, params=params, headers=self._auth_headers())
+        if payload is not None:  # a write (buyersync.sources.gsheets_write)
+            request = client.build_request(
+                "POST", url, params=params, json=payload, headers=self._auth_headers()
+            )
+        else:
+            request = client.build_request("GET", url, params=params, headers=self._auth_headers())
         return outbound.fetch(client, request, self.policy, f"the answer to the {what}")
 
     def _get(
-        self, path: str, params: dict[str, str], what: str, check: Any = None
+        self, path: str, params: dict[str, str], what: str, check: Any = None, payload: Any = None
     ) -> dict[str, Any]:
         """GET with retries; returns parsed JSON that ``check`` accepted.
 
@@ -245,7 +258,7 @@ class GoogleSheetsSource(Source):
             rand=self._rand,
         )
         try:
-            return retrying.call(lambda: self._get_once(url, params, what, check))
+            return retrying.call(lambda: self._get_once(url, params, what, check, payload))
         except _Transient as exc:
             kind = "rate limit (HTTP 429)" if exc.error is RateLimited else "failure"
             raise exc.error(
@@ -261,10 +274,13 @@ class GoogleSheetsSource(Source):
                 },
             ) from exc
 
-    def _get_once(self, url: str, params: dict[str, str], what: str, check: Any) -> dict[str, Any]:
-        """One GET: the accepted JSON, or :class:`_Transient` (try again), or a final error."""
+    def _get_once(
+        self, url: str, params: dict[str, str], what: str, check: Any, payload: Any = None
+    ) -> dict[str, Any]:
+        """One request (a GET, or a POST of ``payload``): the accepted JSON, or
+        :class:`_Transient` (try again), or a final error."""
         try:
-            response = self._fetch(url, params, what)
+            response = self._fetch(url, params, what, payload)
         except LimitExceeded as exc:
             if exc.retryable:  # silent until the deadline: another try may be answered
                 raise _Transient(f"no answer within {self.timeout:g} s") from exc
@@ -409,7 +425,8 @@ class GoogleSheetsSource(Source):
                 f"{where} has {last_row} rows; there is no header row on row {header_row}",
                 hint="check --header-row",
             )
-        return _Tab(title, header_row, last_row, first_col, last_col, merges)
+        sheet_id = props.get("sheetId", 0)
+        return _Tab(title, header_row, last_row, first_col, last_col, merges, sheet_id)
 
     def _values(
         self, title: str, first_row: int, last_row: int, first_col: int, last_col: int
@@ -746,7 +763,7 @@ def _adc_file() -> Path:
     return Path(_cloud_sdk.get_application_default_credentials_path())
 
 
-def _credentials_from_file(path: str) -> Any:
+def _credentials_from_file(path: str, scopes: list[str] = SCOPES) -> Any:
     """Credentials from a JSON file of any type google-auth knows."""
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
@@ -770,16 +787,16 @@ def _credentials_from_file(path: str) -> Any:
         if kind == "service_account":
             from google.oauth2 import service_account
 
-            return service_account.Credentials.from_service_account_file(path, scopes=SCOPES)
+            return service_account.Credentials.from_service_account_file(path, scopes=scopes)
         if kind == "authorized_user":
             from google.oauth2.credentials import Credentials as UserCredentials
 
-            user = UserCredentials.from_authorized_user_info(info, scopes=SCOPES)
+            user = UserCredentials.from_authorized_user_info(info, scopes=scopes)
             # google-auth always sets Google's endpoint here; a token_uri in the file
             # (a Private Service Connect endpoint, the local stand-in) is kept.
             token_uri = info.get("token_uri")
             return user.with_token_uri(token_uri) if isinstance(token_uri, str) else user
-        credentials, _project = google.auth.load_credentials_from_file(path, scopes=SCOPES)
+        credentials, _project = google.auth.load_credentials_from_file(path, scopes=scopes)
         return credentials
     except (ValueError, KeyError, DefaultCredentialsError) as exc:
         # The message names the type and the exception, never the key material.
@@ -791,7 +808,7 @@ def _credentials_from_file(path: str) -> Any:
         ) from None
 
 
-def _default_credentials() -> Any:
+def _default_credentials(scopes: list[str] = SCOPES) -> Any:
     """Application Default Credentials, or an error saying what was tried."""
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
@@ -800,7 +817,7 @@ def _default_credentials() -> Any:
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # "No project ID could be determined": not needed here
     try:
-        credentials, _project = google.auth.default(scopes=SCOPES)
+        credentials, _project = google.auth.default(scopes=scopes)
         return credentials
     except DefaultCredentialsError:
         tried = (
@@ -881,4 +898,4 @@ def _is_loopback(url: str) -> bool:
     return is_loopback(urlsplit(url).hostname or "")
 
 
-__all__ = ["COLUMN_PAGE_ROWS", "PAGE_ROWS", "SCOPES", "GoogleSheetsSource"]
+__all__ = ["COLUMN_PAGE_ROWS", "PAGE_ROWS", "SCOPES", "SCOPES_READ_WRITE", "GoogleSheetsSource"]

@@ -281,6 +281,38 @@ STEPS: tuple[Step, ...] = (
             "CREATE INDEX IF NOT EXISTS header_changes_run_idx ON header_changes (run_id)",
         ),
     ),
+    Step(
+        60,
+        "sheet_feedback",
+        (
+            # What the last write-backs to the sheet did (docs/sheet-feedback.md); a
+            # failed write-back is recorded here, never as a failed sync.
+            """
+        CREATE TABLE IF NOT EXISTS sheet_feedback_runs (
+            id {id},
+            run_id text,                        -- the sync the feedback followed
+            mode text NOT NULL,                 -- notes | tab | clear
+            at {ts} NOT NULL,
+            notes_written integer NOT NULL DEFAULT 0,
+            notes_removed integer NOT NULL DEFAULT 0,
+            notes_kept integer NOT NULL DEFAULT 0,
+            person_notes integer NOT NULL DEFAULT 0,
+            capped integer NOT NULL DEFAULT 0,
+            tab_rows integer NOT NULL DEFAULT 0,
+            requests integer NOT NULL DEFAULT 0,
+            error text
+        )
+        """,
+            # One row per gate: POST /api/sync claims it with one conditional UPDATE, so
+            # the rate limit holds across every serve replica sharing the database.
+            """
+        CREATE TABLE IF NOT EXISTS api_sync_gate (
+            name text PRIMARY KEY,
+            last_at {ts}
+        )
+        """,
+        ),
+    ),
 )
 
 LATEST = max(step.version for step in STEPS)

@@ -25,6 +25,10 @@ class Sheet:
     column_count: int = 0
     #: Merged ranges as Google's GridRange objects (0-based, end exclusive).
     merges: list[dict[str, int]] = field(default_factory=list)
+    #: Cell notes by ``(row, column)``, 0-based (written by ``batchUpdate``).
+    notes: dict[tuple[int, int], str] = field(default_factory=dict)
+    #: Formulas entered by ``batchUpdate`` by ``(row, column)``; ``rows`` holds what they show.
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 @dataclass

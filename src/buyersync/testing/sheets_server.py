@@ -5,7 +5,10 @@ the ``refresh_token`` grant of ``authorized_user`` credentials),
 ``GET /v4/spreadsheets/{id}`` (sheet properties, merges and named ranges in Google's
 format, honouring ``fields``), ``GET .../values/{range}`` (an A1 range or the name of a
 named range) and
-``GET .../values:batchGet``, with Google's behaviour where it matters: ranges in A1
+``GET .../values:batchGet``, ``GET /v4/spreadsheets/{id}?includeGridData=true`` (cell
+notes) and ``POST /v4/spreadsheets/{id}:batchUpdate`` (notes, a tab: see
+:mod:`buyersync.testing.sheets_writes`, which also checks the token's scope), with
+Google's behaviour where it matters: ranges in A1
 notation with quoted titles, ragged rows (trailing empty cells and rows omitted, an
 empty row in the middle as ``[]``), no ``values`` key for an empty range, a 400 for a
 range beyond the grid, and Google's 404 body for an unknown spreadsheet.
@@ -48,6 +51,7 @@ from buyersync.testing.sheets_model import (
     parse_cells,
     values_answer,
 )
+from buyersync.testing.sheets_writes import WrittenCells, grid_answer, scopes_of, write_answer
 
 
 @dataclass
@@ -60,7 +64,7 @@ class LoggedRequest:
     authorized: bool
 
 
-class SheetsServer:
+class SheetsServer(WrittenCells):
     """The stand-in server; use it as a context manager (``with SheetsServer() as s:``).
 
     ``require_auth=True`` makes API calls without a bearer token issued by ``/token``
@@ -74,9 +78,13 @@ class SheetsServer:
         self.omit_range = False
         #: Send sheet metadata without gridProperties (and so enforce no grid limits).
         self.omit_grid = False
+        #: Answer every write 403 PERMISSION_DENIED, as for an account shared as Viewer.
+        self.refuse_writes = False
         self.spreadsheets: dict[str, Spreadsheet] = {}
         self.requests: list[LoggedRequest] = []
         self.tokens: set[str] = set()
+        #: The scopes each issued token was asked for (from the JWT or the refresh form).
+        self.token_scopes: dict[str, frozenset[str]] = {}
         self.token_requests = 0
         self._faults: list[tuple[str, Any]] = []
         self._lock = threading.Lock()
@@ -327,10 +335,35 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test): nothing to do
 
+    def _refused(self, fault: tuple[str, Any] | None, authorized: bool) -> bool:
+        """Answer an injected status fault, or a missing token when one is required."""
+        if fault and fault[0] == "status":
+            status, retry_after = fault[1]
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            reason = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+            self._send(
+                status, error_body(status, "injected failure", reason.get(status, "ERROR")), headers
+            )
+            return True
+        if self.owner.require_auth and not authorized:
+            self._send(
+                401,
+                error_body(
+                    401, "Request is missing required authentication credential.", "UNAUTHENTICATED"
+                ),
+            )
+            return True
+        return False
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        form = parse_qs(self.rfile.read(length).decode("utf-8"))
-        if urlsplit(self.path).path != "/token":
+        raw = self.rfile.read(length)
+        path = unquote(urlsplit(self.path).path)
+        if path.startswith("/v4/spreadsheets/") and path.endswith(":batchUpdate"):
+            self._batch_update(path, raw)
+            return
+        form = parse_qs(raw.decode("utf-8"))
+        if path != "/token":
             self._send(404, error_body(404, "Not found", "NOT_FOUND"))
             return
         grant = form.get("grant_type", [""])[0]
@@ -343,8 +376,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": "invalid_grant", "error_description": "bad request"})
             return
         token = "stand-in-" + secrets.token_hex(16)
+        scopes = scopes_of(form, grant)
         with self.owner._lock:
             self.owner.tokens.add(token)
+            self.owner.token_scopes[token] = scopes
             self.owner.token_requests += 1
         self._send(200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
 
@@ -365,21 +400,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault[0] == "delay":
             time.sleep(fault[1])
             fault = None
-        if fault and fault[0] == "status":
-            status, retry_after = fault[1]
-            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-            reason = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
-            self._send(
-                status, error_body(status, "injected failure", reason.get(status, "ERROR")), headers
-            )
-            return
-        if owner.require_auth and not authorized:
-            self._send(
-                401,
-                error_body(
-                    401, "Request is missing required authentication credential.", "UNAUTHENTICATED"
-                ),
-            )
+        if self._refused(fault, authorized):
             return
         segs = path.split("/")
         if len(segs) < 4 or segs[1] != "v4" or segs[2] != "spreadsheets":
@@ -392,7 +413,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         partial = bool(fault and fault[0] == "partial")
         blank = bool(fault and fault[0] == "blank")
-        if len(segs) == 4 and not action:
+        if len(segs) == 4 and not action and query.get("includeGridData", [""])[0] == "true":
+            status, body = grid_answer(
+                book, query.get("ranges", []), query.get("fields", [None])[0]
+            )
+        elif len(segs) == 4 and not action:
             status, body = (
                 200,
                 metadata_answer(book, query.get("fields", [None])[0], omit_grid=owner.omit_grid),
@@ -413,6 +438,31 @@ class _Handler(BaseHTTPRequestHandler):
             data = json.dumps(body).encode("utf-8")
             self._send(status, data[: len(data) // 2])
             return
+        self._send(status, body)
+
+    def _batch_update(self, path: str, raw: bytes) -> None:
+        owner = self.owner
+        auth = self.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else None
+        authorized = token is not None and token in owner.tokens
+        with owner._lock:
+            owner.requests.append(LoggedRequest("POST", path, {}, authorized))
+        fault = owner._next_fault()
+        if fault and fault[0] == "delay":
+            time.sleep(fault[1])
+            fault = None
+        if self._refused(fault, authorized):
+            return
+        if owner.refuse_writes:
+            status, body = (
+                403,
+                error_body(403, "The caller does not have permission", "PERMISSION_DENIED"),
+            )
+        else:
+            with owner._lock:
+                status, body = write_answer(
+                    owner.spreadsheets, path, raw, owner.token_scopes, token
+                )
         self._send(status, body)
 
 
