@@ -69,6 +69,7 @@ SOURCE_SETTINGS = (
     "csv_max_field_chars",
     "csv_max_line_chars",
     "key_column",
+    "key_case",
     "sheets_api_url",
     "google_credentials",
     "sheets_timeout_seconds",

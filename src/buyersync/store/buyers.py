@@ -6,6 +6,12 @@ Then each slice of the staging table is *merged* into ``buyers`` with one
 ``INSERT … SELECT … ON CONFLICT (buyer_number) DO UPDATE`` in its own transaction.
 A slice that fails rolls back alone; the caller splits it to find the failing rows.
 ``created_at`` is never in the ``SET`` list, so it is preserved on update.
+
+With keys compared regardless of case (``key_case``, :mod:`buyersync.rules.keys`),
+the staged keys first take the spelling of the buyers they fold like
+(:meth:`Writer.adopt_stored_keys`, one ``UPDATE … FROM`` using an index on the folded
+key), so the merge still matches on ``buyer_number`` itself and an existing buyer
+keeps its spelling.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ def _is_text(declared: str) -> bool:
     return declared.lower().split("(")[0].strip() in _TEXT_TYPES
 
 
+def _plain_text(declared: str) -> bool:
+    """A text type that stores any text as it is (no length, no padding)."""
+    return declared.lower().strip() in ("text", "")
+
+
 @dataclass(frozen=True)
 class MergeResult:
     """What one merge did. ``updated`` rows existed before: ``changed`` of them now
@@ -49,7 +60,21 @@ class MergeResult:
         return self.updated - self.changed
 
 
-def ensure_table(db: Database, columns: Sequence[str]) -> list[str]:
+#: The index on the folded buyer number (keys compared regardless of case).
+FOLD_INDEX = "buyers_buyer_number_fold_idx"
+
+
+def fold_sql(db: Database, expr: Composable) -> Composable:
+    """``expr`` folded as :func:`buyersync.rules.keys.fold_key` folds it."""
+    return SQL(db.sql.key_fold).format(expr)
+
+
+def key_is_text(db: Database) -> bool:
+    """Whether ``buyer_number`` holds text (a legacy integer key has no letter case)."""
+    return _is_text(db.columns(TABLE).get(KEY_COLUMN, "text"))
+
+
+def ensure_table(db: Database, columns: Sequence[str], *, fold_keys: bool = False) -> list[str]:
     """Create ``buyers`` with one TEXT column per mapped sheet column, or extend it.
 
     An existing table keeps its columns and their types; missing timestamp columns
@@ -64,6 +89,8 @@ def ensure_table(db: Database, columns: Sequence[str]) -> list[str]:
         parts += [SQL("{} {} NOT NULL").format(Identifier(c), ts) for c in TIMESTAMP_COLUMNS]
         db.execute(SQL("CREATE TABLE {} ({})").format(table, parts))
         log.info("created table buyers with %d data columns", len(parts) - 4)
+        if fold_keys:
+            ensure_fold_index(db)
         return []
     existing = db.columns(TABLE)
     if KEY_COLUMN not in existing:
@@ -87,7 +114,56 @@ def ensure_table(db: Database, columns: Sequence[str]) -> list[str]:
                 f"{exc.message}",
                 hint="remove the duplicate buyer numbers from buyers, then run the sync again",
             ) from exc
+    if fold_keys and _is_text(existing[KEY_COLUMN]):
+        ensure_fold_index(db)
     return [c for c in columns if c not in existing]
+
+
+def ensure_fold_index(db: Database) -> None:
+    """The index that finds a buyer by its folded number (not unique: a table may hold
+    numbers that collide, which :func:`key_collisions` reports)."""
+    db.execute(
+        SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+            Identifier(FOLD_INDEX), Identifier(TABLE), fold_sql(db, Identifier(KEY_COLUMN))
+        )
+    )
+
+
+def key_collisions(db: Database, *, shown: int = 20) -> tuple[list[list[str]], int]:
+    """Groups of stored buyer numbers that fold alike (at most ``shown``), and how many
+    groups there are. Empty when the table is missing or its key is not text."""
+    if not db.table_exists(TABLE) or not key_is_text(db):
+        return [], 0
+    key = Identifier(KEY_COLUMN)
+    folded = fold_sql(db, key)
+    rows = db.query(
+        SQL(
+            "SELECT {f} AS f, {k} AS k FROM {t} WHERE {f} IN "
+            "(SELECT {f} FROM {t} GROUP BY {f} HAVING count(*) > 1) ORDER BY 1, 2"
+        ).format(f=folded, k=key, t=Identifier(TABLE))
+    )
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        groups.setdefault(r["f"], []).append(r["k"])
+    return list(groups.values())[:shown], len(groups)
+
+
+def count_matching(db: Database, keys: Sequence[str], *, fold_keys: bool) -> int:
+    """How many buyers have one of ``keys`` (compared folded with ``fold_keys``)."""
+    if not keys or not db.table_exists(TABLE):
+        return 0
+    if not fold_keys or not key_is_text(db):
+        return len(fetch(db, keys, ()))
+    total = 0
+    for start in range(0, len(keys), 500):
+        chunk = list(keys[start : start + 500])
+        stmt = SQL("SELECT count(*) AS n FROM {t} WHERE {f} IN ({marks})").format(
+            t=Identifier(TABLE),
+            f=fold_sql(db, Identifier(KEY_COLUMN)),
+            marks=[fold_sql(db, SQL("%s")) for _ in chunk],
+        )
+        total += int(db.query_value(stmt, chunk))
+    return total
 
 
 def add_columns(db: Database, columns: Iterable[str]) -> None:
@@ -151,7 +227,7 @@ class Writer:
     line up with ``columns``. ``None`` stands for an empty cell.
     """
 
-    def __init__(self, db: Database, columns: Sequence[str]) -> None:
+    def __init__(self, db: Database, columns: Sequence[str], *, fold_keys: bool = False) -> None:
         self.db = db
         self.columns = tuple(columns)
         self._stage_cols = ["seq", "row_number", "buyer_number"] + [
@@ -254,6 +330,36 @@ class Writer:
             "SELECT count(*) AS n FROM {stage} s JOIN {table} b "
             "ON b.{key} = {key_expr} WHERE s.seq >= %(lo)s AND s.seq < %(hi)s"
         ).format(**slots)
+        # A dry run counts what the merge would: the old values against the values it
+        # would store, each in the column's type. Where the merge counts in itself
+        # (RETURNING), the value stored is the staged text cast to the column's type.
+        if db.sql.merge_counts_inserts:
+            after = [
+                e
+                if not _is_text(targets.get(c, "text")) or _plain_text(targets.get(c, "text"))
+                else SQL(f"CAST(s.c{i} AS ") + Verbatim(targets[c].lower()) + SQL(")")
+                for i, (c, e) in enumerate(zip(self.columns, exprs, strict=True))
+            ]
+            changed_dry: Composable = SQL("false")
+            if self.columns:
+                changed_dry = SQL(" OR ").join(
+                    differs(SQL("b.{}").format(Identifier(c)), e, c)
+                    for c, e in zip(self.columns, after, strict=True)
+                )
+            self._counts_sql = SQL(
+                "SELECT count(*) AS n, count(*) FILTER (WHERE {changed}) AS changed "
+                "FROM {stage} s JOIN {table} b "
+                "ON b.{key} = {key_expr} WHERE s.seq >= %(lo)s AND s.seq < %(hi)s"
+            ).format(changed=changed_dry, **slots)
+        else:
+            self._counts_sql = self._existing_sql
+        # Staged keys take the spelling of the buyer they fold like (see module doc).
+        self.fold_keys = fold_keys and _is_text(key_type)
+        folded = fold_sql(db, SQL("b.{}").format(Identifier(KEY_COLUMN)))
+        self._adopt_sql = SQL(
+            "UPDATE {stage} AS s SET buyer_number = b.{key} FROM {table} AS b "
+            "WHERE {folded} = {staged} AND b.{key} <> s.buyer_number"
+        ).format(folded=folded, staged=fold_sql(db, SQL("s.buyer_number")), **slots)
         self._create_stage()
 
     def _create_stage(self) -> None:
@@ -273,6 +379,26 @@ class Writer:
         """Prepare the staging table for slice reads (after the bulk load: faster)."""
         for statement in self.db.sql.finish_staging:
             self.db.execute(statement)
+
+    def adopt_stored_keys(self) -> int:
+        """Give each staged key that folds like a stored buyer number that number's
+        spelling (after :meth:`finish_staging`; only with ``fold_keys``). Returns how
+        many staged keys were respelled. Stored numbers must not collide (see
+        :func:`key_collisions`)."""
+        if not self.fold_keys:
+            return 0
+        return self.db.execute(self._adopt_sql)
+
+    def counts(self, lo: int, hi: int) -> MergeResult:
+        """What merging staged rows ``lo <= seq < hi`` would do, without writing:
+        inserted, updated and changed exactly as :meth:`merge` would count them.
+        Raises :class:`StoreError` when a staged value does not fit its column."""
+        row = self.db.query_one(self._counts_sql, {"lo": lo, "hi": hi})
+        assert row is not None
+        existing = int(row["n"])
+        return MergeResult(
+            inserted=(hi - lo) - existing, updated=existing, changed=int(row["changed"] or 0)
+        )
 
     def merge(self, lo: int, hi: int, ts: datetime) -> MergeResult:
         """Merge staged rows ``lo <= seq < hi`` into ``buyers`` in one transaction.
