@@ -346,11 +346,15 @@ class Writer:
                     differs(SQL("b.{}").format(Identifier(c)), e, c)
                     for c, e in zip(self.columns, after, strict=True)
                 )
+            # Every staged row's values are cast, as the merge casts them, inserted rows
+            # too: a value the column's type refuses fails here as it would there.
             self._counts_sql = SQL(
-                "SELECT count(*) AS n, count(*) FILTER (WHERE {changed}) AS changed "
-                "FROM {stage} s JOIN {table} b "
+                "SELECT count(b.{key}) AS n, "
+                "count(*) FILTER (WHERE b.{key} IS NOT NULL AND ({changed})) AS changed, "
+                "count(ROW({casts}, 0)) AS cast_rows "
+                "FROM {stage} s LEFT JOIN {table} b "
                 "ON b.{key} = {key_expr} WHERE s.seq >= %(lo)s AND s.seq < %(hi)s"
-            ).format(changed=changed_dry, **slots)
+            ).format(changed=changed_dry, casts=[key_expr, *after], **slots)
         else:
             self._counts_sql = self._existing_sql
         # Staged keys take the spelling of the buyer they fold like (see module doc).
