@@ -76,6 +76,14 @@ SETTINGS: tuple[Spec, ...] = (
         "--sheet",
     ),
     Spec(
+        "sheet_range",
+        str,
+        None,
+        "What to read, where --sheet is accepted: a sheet name, a named range, or for a "
+        "Google Sheet an A1 range such as 'Buyers!A1:F' (header on its first row).",
+        "--range",
+    ),
+    Spec(
         "header_row",
         int,
         1,
@@ -480,6 +488,7 @@ class Settings:
     database_url: str = "sqlite:///buyersync.db"
     source: str | None = None
     sheet: str | None = None
+    sheet_range: str | None = None
     header_row: int = 1
     encoding: str = "utf-8"
     xlsx_max_part_mb: int = 64
@@ -767,6 +776,12 @@ def validate(settings: Settings) -> None:
                 f"{name.replace('_', ' ')} is a fraction between 0 and 1 (e.g. 0.5)",
                 hint=f"set {SPECS[name].flag} to a value from 0 (off) to 1",
             )
+    if settings.sheet and settings.sheet_range and settings.sheet != settings.sheet_range:
+        raise ConfigError(
+            f"--sheet {settings.sheet!r} and --range {settings.sheet_range!r} both name what "
+            "to read",
+            hint="give one of them",
+        )
     if settings.key_case.strip().lower() not in KEY_CASES:
         raise ConfigError(
             f"key_case {settings.key_case!r} is not one of {', '.join(KEY_CASES)}",

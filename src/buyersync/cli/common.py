@@ -58,6 +58,7 @@ DB_SETTINGS = ("database_url", "connect_timeout_seconds", "connect_attempts")
 SOURCE_SETTINGS = (
     "source",
     "sheet",
+    "sheet_range",
     "header_row",
     "encoding",
     "xlsx_max_part_mb",
