@@ -8,10 +8,11 @@ already turned full-width letters into ASCII ones). With ``"sensitive"`` numbers
 compared exactly.
 
 The fold is ASCII upper case: in Python :func:`fold_key`, in SQL the dialect's
-``key_fold`` (``upper()`` in SQLite, which folds ASCII only; ``translate()`` of a-z
-in PostgreSQL, whose ``upper()`` would follow the database's locale). Upper case
-because most buyer numbers are written in it: they fold to themselves, and the
-comparisons need no second copy of them.
+``key_fold`` (``upper()`` in SQLite, which folds ASCII only; ``upper(… COLLATE "C")``
+in PostgreSQL, whose ``upper()`` would otherwise follow the database's locale). Upper
+case because most buyer numbers are written in it: they fold to themselves, so the
+comparisons need no second copy of them, and the database finds a stored ``B12`` for
+a sheet's ``b12`` through its primary key (no index on the fold is needed).
 
 The sync, ``missing``, ``sync-missing``, ``verify`` and ``retry`` all compare keys
 with :func:`key_fold` of the ``key_case`` setting and :class:`FirstSeen`.

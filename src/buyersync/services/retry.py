@@ -322,9 +322,9 @@ class RetryManager:
         fold = SQL(self.db.sql.key_fold)
         rows = self.db.query(
             SQL("SELECT buyer_number AS k FROM retry_queue WHERE {} = {} ORDER BY 1").format(
-                fold.format(SQL("buyer_number")), fold.format(SQL("%s"))
+                fold.format(SQL("buyer_number")), SQL("%s")
             ),
-            (key,),
+            (self.fold(key),),
         )
         return str(rows[0]["k"]) if rows else key
 

@@ -435,7 +435,7 @@ class SyncEngine:
         db = self.db
         colmap, rows = self._read_rows(report)
         created = not db.table_exists(buyers.TABLE)
-        missing = buyers.ensure_table(db, colmap.data_columns, fold_keys=self.fold is not None)
+        missing = buyers.ensure_table(db, colmap.data_columns)
         self._guard_key_collisions()
         if missing:
             report.unmapped_sheet_columns = missing

