@@ -74,7 +74,7 @@ def test_dry_run_counts_equal_the_real_syncs_counts(tmp_path: Path, db_url: str)
     write_csv(src, HEADER, rows)  # again: nothing changes now
     dry = run("sync", "--source", str(src), "--db", db_url, "--dry-run")
     assert dry.returncode == 1, dry.stderr  # the row that fails still fails
-    assert "would insert 0, change 0, leave unchanged 5" in dry.stdout
+    assert "would be inserted 0, changed 0, unchanged 5" in dry.stdout
     assert "would insert 0, would update 5 (change 0, leave 5 unchanged)" in dry.stdout
     assert len(buyers_rows(db_url)) == len(before) + 1  # the dry runs wrote nothing
 

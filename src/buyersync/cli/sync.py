@@ -105,8 +105,8 @@ def _written(report: SyncReport) -> str:
     """``inserted 0, changed 1, unchanged 4`` (a dry run: what a real sync would write)."""
     if report.dry_run:
         return (
-            f"would insert {report.inserted}, change {report.changed}, "
-            f"leave unchanged {report.unchanged}"
+            f"would be inserted {report.inserted}, changed {report.changed}, "
+            f"unchanged {report.unchanged}"
         )
     return f"inserted {report.inserted}, changed {report.changed}, unchanged {report.unchanged}"
 

@@ -261,6 +261,8 @@ class SyncEngine:
         #: How buyer numbers compare (rules.keys); the selected buyers under it.
         self.fold = key_fold(key_case)
         self._selected: FirstSeen | None = None
+        #: Stored buyer numbers holding a letter a-z (counted once per run), if known.
+        self._unfolded: int | None = None
         if self.select_keys is not None:
             self._selected = FirstSeen(self.fold)
             for key in sorted(self.select_keys):
@@ -458,7 +460,7 @@ class SyncEngine:
         try:
             writer.stage(staged.stage_rows(self._checked_rows(rows, checker, report)))
             writer.finish_staging()
-            writer.adopt_stored_keys()
+            writer.adopt_stored_keys(self._unfolded)
             self._guard_shrink(report, db_count_before)
             rejected = self._rejected_keys(report)
             self._guard_wrong_sheet(
@@ -501,9 +503,10 @@ class SyncEngine:
 
     def _guard_key_collisions(self) -> None:
         """Refuse to merge buyers whose stored numbers differ only in case."""
-        if self.fold is None:
+        if self.fold is None or not buyers.key_is_text(self.db):
             return
-        groups, total = buyers.key_collisions(self.db)
+        self._unfolded = buyers.count_unfolded(self.db)
+        groups, total = buyers.key_collisions(self.db, unfolded=self._unfolded)
         if total:
             message, hint = collisions_message(groups, total)
             raise SyncRefused(

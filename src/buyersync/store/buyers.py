@@ -111,7 +111,9 @@ def ensure_table(db: Database, columns: Sequence[str]) -> list[str]:
     return [c for c in columns if c not in existing]
 
 
-def key_collisions(db: Database, *, shown: int = 20) -> tuple[list[list[str]], int]:
+def key_collisions(
+    db: Database, *, shown: int = 20, unfolded: int | None = None
+) -> tuple[list[list[str]], int]:
     """Groups of stored buyer numbers that fold alike (at most ``shown``), and how many
     groups there are. Empty when the table is missing or its key is not text.
 
@@ -119,7 +121,9 @@ def key_collisions(db: Database, *, shown: int = 20) -> tuple[list[list[str]], i
     (it has a letter a-z): only those are looked at, each joined to the primary key on
     its fold, and grouped among themselves. No index on the fold is needed.
     """
-    if not db.table_exists(TABLE) or not key_is_text(db) or not count_unfolded(db):
+    if not db.table_exists(TABLE) or not key_is_text(db):
+        return [], 0
+    if not (count_unfolded(db) if unfolded is None else unfolded):
         return [], 0
     key = Identifier(KEY_COLUMN)
     slots = {"k": key, "t": Identifier(TABLE), "fo": fold_sql(db, SQL("o.{}").format(key))}
@@ -410,15 +414,15 @@ class Writer:
         for statement in self.db.sql.finish_staging:
             self.db.execute(statement)
 
-    def adopt_stored_keys(self) -> int:
+    def adopt_stored_keys(self, unfolded: int | None = None) -> int:
         """Give each staged key that folds like a stored buyer number that number's
         spelling (after :meth:`finish_staging`; only with ``fold_keys``). Returns how
         many staged keys were respelled. Stored numbers must not collide (see
-        :func:`key_collisions`)."""
+        :func:`key_collisions`); ``unfolded`` is :func:`count_unfolded`, if known."""
         if not self.fold_keys:
             return 0
         respelled = self.db.execute(self._adopt_sql[0])
-        if count_unfolded(self.db):
+        if count_unfolded(self.db) if unfolded is None else unfolded:
             respelled += self.db.execute(self._adopt_sql[1])
         return respelled
 
