@@ -21,6 +21,7 @@ from typing import Any
 from buyersync.errors import ConfigError
 from buyersync.redact import redact_url, register, scrub, url_problem, url_secrets
 from buyersync.rules.backoff import DEFAULT_POLICY
+from buyersync.rules.keys import KEY_CASES
 from buyersync.rules.normalize import column_letter, letter_key
 
 __all__ = ["Settings", "load_settings", "redact_url", "scrub", "url_secrets"]
@@ -73,6 +74,14 @@ SETTINGS: tuple[Spec, ...] = (
         None,
         "Worksheet name in an XLSX file or a Google Sheet (default: the first).",
         "--sheet",
+    ),
+    Spec(
+        "sheet_range",
+        str,
+        None,
+        "What to read, where --sheet is accepted: a sheet name, a named range, or for a "
+        "Google Sheet an A1 range such as 'Buyers!A1:F' (header on its first row).",
+        "--range",
     ),
     Spec(
         "header_row",
@@ -157,6 +166,14 @@ SETTINGS: tuple[Spec, ...] = (
         "buyer_number",
         "Sheet header of the buyer-number column; stored as buyers.buyer_number.",
         "--key",
+    ),
+    Spec(
+        "key_case",
+        str,
+        "insensitive",
+        'How buyer numbers compare: "insensitive" (B100 and b100 are one buyer; only the '
+        'letters A-Z count) or "sensitive" (exact).',
+        "--key-case",
     ),
     Spec(
         "batch_size",
@@ -504,6 +521,7 @@ class Settings:
     database_url: str = "sqlite:///buyersync.db"
     source: str | None = None
     sheet: str | None = None
+    sheet_range: str | None = None
     header_row: int = 1
     encoding: str = "utf-8"
     xlsx_max_part_mb: int = 64
@@ -511,6 +529,7 @@ class Settings:
     xlsx_max_compression_ratio: int = 100
     xlsx_stream_threshold_mb: int = 64
     key_column: str = "buyer_number"
+    key_case: str = "insensitive"
     delimiter: str | None = None
     csv_max_field_lines: int = 20
     csv_max_field_chars: int = 1_000_000
@@ -798,6 +817,17 @@ def validate(settings: Settings) -> None:
                 f"{name.replace('_', ' ')} is a fraction between 0 and 1 (e.g. 0.5)",
                 hint=f"set {SPECS[name].flag} to a value from 0 (off) to 1",
             )
+    if settings.sheet and settings.sheet_range and settings.sheet != settings.sheet_range:
+        raise ConfigError(
+            f"--sheet {settings.sheet!r} and --range {settings.sheet_range!r} both name what "
+            "to read",
+            hint="give one of them",
+        )
+    if settings.key_case.strip().lower() not in KEY_CASES:
+        raise ConfigError(
+            f"key_case {settings.key_case!r} is not one of {', '.join(KEY_CASES)}",
+            hint="set --key-case insensitive (the default) or --key-case sensitive",
+        )
     if settings.connect_attempts < 1:
         raise ConfigError("connect attempts must be at least 1")
     if settings.row_lock_timeout_seconds < 0 or settings.problems_retention_days < 0:

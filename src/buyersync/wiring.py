@@ -49,7 +49,7 @@ def open_source(settings: Settings) -> Source:
     """The sheet named by ``source`` (nothing is read yet). Raises ConfigError."""
     return _open_source(
         settings.source,
-        sheet=settings.sheet,
+        sheet=settings.sheet_range or settings.sheet,
         header_row=settings.header_row,
         encoding=settings.encoding,
         sheets_api_url=settings.sheets_api_url,

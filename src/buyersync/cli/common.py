@@ -58,6 +58,7 @@ DB_SETTINGS = ("database_url", "connect_timeout_seconds", "connect_attempts")
 SOURCE_SETTINGS = (
     "source",
     "sheet",
+    "sheet_range",
     "header_row",
     "encoding",
     "xlsx_max_part_mb",
@@ -69,6 +70,7 @@ SOURCE_SETTINGS = (
     "csv_max_field_chars",
     "csv_max_line_chars",
     "key_column",
+    "key_case",
     "sheets_api_url",
     "google_credentials",
     "sheets_timeout_seconds",

@@ -78,7 +78,9 @@ def missing(ctx: Context) -> int:
     source = ctx.open_source()
     s = ctx.settings
     with ctx.database() as db:
-        report = find_missing(db, source, key_column=s.key_column, mapping=s.mapping)
+        report = find_missing(
+            db, source, key_column=s.key_column, mapping=s.mapping, key_case=s.key_case
+        )
     if ctx.json:
         emit_json(report.to_json())
     else:

@@ -103,9 +103,12 @@ def print_report(report: SyncReport, *, title: str = "sync") -> None:
 
 
 def _written(report: SyncReport) -> str:
-    """``inserted 0, changed 1, unchanged 4`` (a dry run cannot tell changed rows yet)."""
+    """``inserted 0, changed 1, unchanged 4`` (a dry run: what a real sync would write)."""
     if report.dry_run:
-        return f"inserted {report.inserted}, updated {report.updated}"
+        return (
+            f"would be inserted {report.inserted}, changed {report.changed}, "
+            f"unchanged {report.unchanged}"
+        )
     return f"inserted {report.inserted}, changed {report.changed}, unchanged {report.unchanged}"
 
 
@@ -119,7 +122,8 @@ def print_verdict(report: SyncReport) -> None:
     else:
         console.print(
             f"verdict: a real sync would run: would insert {report.inserted}, "
-            f"would update {report.updated}, would fail {report.failed}"
+            f"would update {report.updated} (change {report.changed}, leave "
+            f"{report.unchanged} unchanged), would fail {report.failed}"
         )
     change = report.header_change
     if change is not None and not change.has_baseline:
@@ -147,6 +151,7 @@ def engine_options(ctx: Context, **extra: Any) -> dict[str, Any]:
     s = ctx.settings
     return dict(
         key_column=s.key_column,
+        key_case=s.key_case,
         mapping=s.mapping,
         batch_size=s.batch_size,
         max_shrink_ratio=s.max_shrink_ratio,

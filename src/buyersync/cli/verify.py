@@ -96,6 +96,7 @@ def verify(
             mapping=s.mapping,
             extra_is_finding=not allow_extra,
             parse_options=parse_options(s),
+            key_case=s.key_case,
         )
         report = checker.verify(mode, sample_size=sample, seed=seed)
     if output:

@@ -3,15 +3,18 @@
 "The counts differ" is never the answer on its own: :func:`diff_keys` returns the
 exact set difference of normalized buyer numbers both ways. Callers normalize keys
 with :func:`buyersync.rules.normalize.normalize_key` before they get here, so the
-comparison is the same one the sync makes when it upserts.
+comparison is the same one the sync makes when it upserts. Keys are compared under
+the ``key_case`` fold (:mod:`buyersync.rules.keys`): sheet keys are reported as the
+sheet spells them, database keys as the database does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from buyersync.rules.keys import FirstSeen, Fold
 from buyersync.rules.normalize import normalize_key
 
 
@@ -96,8 +99,9 @@ class KeyScan:
     not buyers of their own, so they are never "missing" (they are reported apart).
     """
 
-    def __init__(self) -> None:
-        self.first_row: dict[str, int] = {}
+    def __init__(self, fold: Fold = None) -> None:
+        self.seen = FirstSeen(fold)
+        self.first_row: dict[str, int] = self.seen.first_row
         self.duplicates: list[Duplicate] = []
         self.blank_key_rows: list[int] = []
 
@@ -108,17 +112,17 @@ class KeyScan:
         if not key:
             self.blank_key_rows.append(row_number)
             return None
-        first = self.first_row.get(key)
-        if first is not None:
-            self.duplicates.append(Duplicate(key, row_number, first))
+        earlier = self.seen.earlier(key)
+        if earlier is not None:
+            self.duplicates.append(Duplicate(key, row_number, self.first_row[earlier]))
             return None
-        self.first_row[key] = row_number
+        self.seen.add(key, row_number)
         return key
 
 
-def scan_keys(rows: Iterable[tuple[int, str | None]]) -> KeyScan:
+def scan_keys(rows: Iterable[tuple[int, str | None]], fold: Fold = None) -> KeyScan:
     """A :class:`KeyScan` over ``(row_number, raw_key)`` pairs of non-blank rows."""
-    scan = KeyScan()
+    scan = KeyScan(fold)
     for row_number, raw in rows:
         scan.add(row_number, raw)
     return scan
@@ -134,9 +138,14 @@ class KeyMatch:
     full at the same time. Feed :meth:`take` every sheet buyer once (its first row, as
     :meth:`KeyScan.add` returns it), in any order; then :meth:`finish`. The container
     is consumed; dict values must not be ``None``. The blank key ``""`` is ignored.
+
+    With ``fold`` keys match under it (:mod:`buyersync.rules.keys`): database keys are
+    held by their fold, and :meth:`stored_key` gives a matched buyer's database
+    spelling. Database keys that fold alike (which a sync refuses) match once; the
+    others are extra.
     """
 
-    def __init__(self, database: set[str] | dict[str, Any]) -> None:
+    def __init__(self, database: set[str] | dict[str, Any], fold: Fold = None) -> None:
         if isinstance(database, dict):
             database.pop("", None)
             self._pop: Any = database.pop
@@ -146,6 +155,46 @@ class KeyMatch:
         self._left = database
         self.database_count = len(database)  # distinct keys in the database
         self.missing: list[tuple[str, int]] = []  # sheet buyers not in the database
+        self.fold = fold
+        #: fold → database spelling, for the database keys that are not their fold
+        self._spelled: dict[str, str] = {}
+        #: database keys that fold like another one: never matched, always extra
+        self._collided: list[str] = []
+        if fold is not None:
+            self._fold_database(fold)
+
+    def _fold_database(self, fold: Callable[[str], str]) -> None:
+        # Most buyer numbers fold to themselves (upper case): only the others move.
+        left = self._left
+        odd = [k for k in left if fold(k) != k]
+        if not odd:
+            return
+        if isinstance(left, dict):
+            moved = [(k, left.pop(k)) for k in odd]
+            for key, value in moved:
+                canon = fold(key)
+                if canon in left:
+                    self._collided.append(key)
+                else:
+                    left[canon] = value
+                    self._spelled[canon] = key
+        else:
+            for key in odd:
+                left.remove(key)
+            for key in odd:
+                canon = fold(key)
+                if canon in left:
+                    self._collided.append(key)
+                else:
+                    left.add(canon)
+                    self._spelled[canon] = key
+
+    def stored_key(self, key: str) -> str:
+        """The database's spelling of a matched sheet buyer (``key`` when no fold)."""
+        if self.fold is None:
+            return key
+        canon = self.fold(key)
+        return self._spelled.get(canon, canon)
 
     def _pop_set(self, key: str, default: None) -> Any:
         left = self._left
@@ -159,22 +208,33 @@ class KeyMatch:
 
         ``None`` means missing: the buyer is recorded with its row number.
         """
-        value = self._pop(key, None)
+        fold = self.fold
+        value = self._pop(key if fold is None else fold(key), None)
         if value is None:
             self.missing.append((key, row_number))
         return value
 
     def take_all(self, sheet_keys: Iterable[tuple[str, int]]) -> None:
         """:meth:`take` each ``(key, row_number)`` pair (e.g. ``first_row.items()``)."""
-        pop, missing = self._pop, self.missing
-        missing.extend(item for item in sheet_keys if pop(item[0], None) is None)
+        pop, missing, fold = self._pop, self.missing, self.fold
+        if fold is None:
+            missing.extend(item for item in sheet_keys if pop(item[0], None) is None)
+        else:
+            missing.extend(item for item in sheet_keys if pop(fold(item[0]), None) is None)
+
+    def _extra(self) -> Iterable[str]:
+        """The database keys no sheet buyer took, as the database spells them."""
+        if not self._spelled and not self._collided:
+            return self._left
+        spelled = self._spelled
+        return [*(spelled.get(k, k) for k in self._left), *self._collided]
 
     def finish(self, sheet_count: int) -> KeyDiff:
         """The difference, given how many distinct sheet buyers were taken."""
         self.missing.sort(key=lambda item: (item[1], item[0]))
         return KeyDiff(
             missing=tuple(self.missing),
-            extra=tuple(sorted(self._left)),
+            extra=tuple(sorted(self._extra())),
             sheet_count=sheet_count,
             database_count=self.database_count,
         )

@@ -3,7 +3,8 @@
 :class:`RowChecker` sees the rows in sheet order and decides, for each, whether it
 is blank (skipped, not a buyer), a failure (logged with its category), or a buyer to
 write. The first occurrence of a buyer number wins; a later row with the same
-normalized number is a ``duplicate_key`` failure naming the first row. This is
+normalized number (compared as :mod:`buyersync.rules.keys` says: by default letter
+case does not count) is a ``duplicate_key`` failure naming the first row. This is
 decided here, before the database sees anything, so PostgreSQL and SQLite behave
 identically.
 """
@@ -19,6 +20,7 @@ from buyersync.errors import ErrorCategory
 from buyersync.records import RowFailure, SheetRow
 from buyersync.rules.categories import is_retryable
 from buyersync.rules.coltypes import ColumnType
+from buyersync.rules.keys import FirstSeen, Fold
 from buyersync.rules.lengths import ColumnLimit, excess
 from buyersync.rules.normalize import ColumnMap, column_letter, normalize_key
 from buyersync.rules.typed import ParseOptions, Problem, parse
@@ -69,6 +71,7 @@ class RowChecker:
         types: Mapping[str, ColumnType] | None = None,
         parse_options: ParseOptions | None = None,
         booleans: tuple[str, str] = ("true", "false"),
+        fold: Fold = None,
     ) -> None:
         self.colmap = colmap
         self.key_index = colmap.key_index
@@ -83,7 +86,9 @@ class RowChecker:
         ]
         self.key_limit = self.limits.get("buyer_number")
         self.width = len(colmap.headers)
-        self.first_row: dict[str, int] = {}
+        #: The buyers seen so far (first row wins), compared under ``fold``.
+        self.seen = FirstSeen(fold)
+        self.first_row: dict[str, int] = self.seen.first_row
         self.operation = operation
         # check() runs once per sheet row (a million times for a big sheet): the
         # stored cells are picked in C rather than by a Python loop.
@@ -143,18 +148,27 @@ class RowChecker:
                 {"column": self.colmap.headers[self.key_index]},
                 op,
             )
-        first = self.first_row.get(key)
-        if first is not None:
+        earlier = self.seen.earlier(key)
+        if earlier is not None:
+            first = self.first_row[earlier]
+            same = (
+                f"buyer number {key!r}"
+                if earlier == key
+                else (
+                    f"buyer number {key!r}, the same buyer as {earlier!r} (letter case does "
+                    "not count: key_case)"
+                )
+            )
             return failure(
                 ErrorCategory.DUPLICATE_KEY,
-                f"row {n} repeats buyer number {key!r} already on row {first}; "
+                f"row {n} repeats {same} already on row {first}; "
                 f"row {first} wins — merge the two rows or give row {n} its own number",
                 n,
                 key,
-                {"first_row": first},
+                {"first_row": first, **({"first_key": earlier} if earlier != key else {})},
                 op,
             )
-        self.first_row[key] = n
+        self.seen.add(key, n)
         row_problems = self._problems(row) if row.problems else ()
         if row_problems or len(values) > width:
             problems = list(row_problems) + [

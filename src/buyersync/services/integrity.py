@@ -51,6 +51,7 @@ from buyersync.rules.compare import (
     text_fingerprint,
 )
 from buyersync.rules.diff import Duplicate, KeyDiff, KeyMatch, KeyScan
+from buyersync.rules.keys import DEFAULT_KEY_CASE, key_fold
 from buyersync.rules.normalize import KEY_COLUMN, ColumnMap
 from buyersync.rules.typed import ParseOptions
 from buyersync.rules.typedcells import canonical_cells
@@ -290,10 +291,14 @@ class IntegrityChecker:
         extra_is_finding: bool = True,
         fetch_chunk: int = FETCH_CHUNK,
         parse_options: ParseOptions | None = None,
+        key_case: str = DEFAULT_KEY_CASE,
     ) -> None:
         if fetch_chunk < 1:
             raise ValueError("fetch_chunk must be at least 1")
         self.parse_options = parse_options or ParseOptions()
+        #: How buyer numbers compare (rules.keys); the match of the check in progress.
+        self.fold = key_fold(key_case)
+        self._match: KeyMatch | None = None
         self._types: Mapping[str, ColumnType] = {}
         self.db = db
         self.source = source
@@ -353,7 +358,7 @@ class IntegrityChecker:
             stored,
         ) as prefetch:
             if prefetch.done():  # no worker (SQLite): read the database first
-                match = KeyMatch(prefetch.result().index)
+                match = self._matching(prefetch.result().index)
             for row in plan.rows:
                 values = row.values
                 raw = values[key_index]  # sources pad rows to the header's width
@@ -385,7 +390,7 @@ class IntegrityChecker:
                     if waiting_chars > WAITING_CHARS or (
                         len(waiting) % 1024 == 0 and prefetch.done()
                     ):
-                        match = KeyMatch(prefetch.result().index)
+                        match = self._matching(prefetch.result().index)
                         checked += _settle(waiting, match, stored, width, suspects)
                         waiting.clear()
                     continue
@@ -399,7 +404,7 @@ class IntegrityChecker:
                         mismatches.extend(self._compare(plan.columns, suspects))
                         suspects.clear()
             if match is None:
-                match = KeyMatch(prefetch.result().index)
+                match = self._matching(prefetch.result().index)
                 checked += _settle(waiting, match, stored, width, suspects)
             del waiting
         mismatches.extend(self._compare(plan.columns, suspects))
@@ -407,6 +412,11 @@ class IntegrityChecker:
         return self._report(VerifyMode.FULL, plan, diff, mismatches, checked, started, clock)
 
     # -- steps -----------------------------------------------------------------
+    def _matching(self, database: set[str] | dict[str, Any]) -> KeyMatch:
+        """The key match of this check, under the ``key_case`` comparison."""
+        self._match = KeyMatch(database, self.fold)
+        return self._match
+
     def _plan(self) -> _Plan:
         colmap, rows, checker = read_sheet(
             self.source, key_column=self.key_column, mapping=self.mapping
@@ -436,6 +446,7 @@ class IntegrityChecker:
             checker.is_blank,
             unfed,
             no_longer_fed,
+            scan=KeyScan(self.fold),
             types=types,
         )
 
@@ -468,7 +479,7 @@ class IntegrityChecker:
             # A sample is drawn from buyers in the database, so it needs the keys while
             # the sheet streams by; completeness needs them only once they are all in.
             if size or prefetch.done():
-                match = KeyMatch(prefetch.result())
+                match = self._matching(prefetch.result())
             rows = 0
             for row in plan.rows:
                 raw = row.values[key_index]  # sources pad rows to the header's width
@@ -480,10 +491,10 @@ class IntegrityChecker:
                     if key is not None and match.take(key, row.row_number) is not None and size:
                         reservoir.offer((key, row.row_number, plan.pick(row.values)))
                 elif rows % 1024 == 0 and (prefetch.done() or rows >= AHEAD_ROWS):
-                    match = KeyMatch(prefetch.result())
+                    match = self._matching(prefetch.result())
                     match.take_all(plan.scan.first_row.items())
             if match is None:
-                match = KeyMatch(prefetch.result())
+                match = self._matching(prefetch.result())
                 match.take_all(plan.scan.first_row.items())
         sample = {key: (row, values) for key, row, values in reservoir.items}
         mismatches = self._compare(plan.columns, sample) if sample else []
@@ -503,10 +514,12 @@ class IntegrityChecker:
         # when something differs, and start-up is a visible part of a check's time.
         from buyersync.store import buyers
 
-        stored = buyers.fetch(self.db, list(rows), columns)
+        # Matched sheet buyers are fetched by the database's spelling of their key.
+        spelled = self._match.stored_key if self._match is not None else str
+        stored = buyers.fetch(self.db, [spelled(k) for k in rows], columns)
         found: list[Mismatch] = []
         for key, (row_number, values) in rows.items():
-            db_values = stored.get(key)
+            db_values = stored.get(spelled(key))
             if db_values is None:
                 continue  # deleted since the first pass; the next check reports it missing
             found.extend(

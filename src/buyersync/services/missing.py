@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from buyersync.errors import ErrorCategory
 from buyersync.records import RowFailure, SheetRow
 from buyersync.rules.diff import Duplicate, KeyDiff, KeyMatch, KeyScan
+from buyersync.rules.keys import DEFAULT_KEY_CASE, key_fold
 from buyersync.rules.normalize import ColumnMap, map_headers
 from buyersync.rules.rows import RowChecker
 from buyersync.sources.base import Source
@@ -178,6 +179,7 @@ def find_missing(
     *,
     key_column: str = "buyer_number",
     mapping: Mapping[str, str] | None = None,
+    key_case: str = DEFAULT_KEY_CASE,
 ) -> MissingReport:
     """Compare the sheet's buyer numbers with the database's: one sheet read, one key pass.
 
@@ -185,7 +187,8 @@ def find_missing(
     mapped, ``StoreError`` when the database cannot be read.
     """
     colmap, rows, checker = read_sheet(source, key_column=key_column, mapping=mapping)
-    scan = KeyScan()
+    fold = key_fold(key_case)
+    scan = KeyScan(fold)
     add, is_blank, key_index = scan.add, checker.is_blank, colmap.key_index
     sheet_rows = 0
     # Once the database's keys are all in, each sheet buyer is matched as it comes by
@@ -194,7 +197,7 @@ def find_missing(
     match: KeyMatch | None = None
     with Prefetch(db, lambda: fingerprints.iter_text_keys(db), set[str]()) as db_keys:
         if db_keys.done():  # no worker (SQLite): read the database first
-            match = KeyMatch(db_keys.result())
+            match = KeyMatch(db_keys.result(), fold)
         for row in rows:
             raw = row.values[key_index]  # sources pad rows to the header's width
             # A key cell with a non-space character makes the row non-blank: the
@@ -207,10 +210,10 @@ def find_missing(
                 if key is not None:
                     match.take(key, row.row_number)
             elif sheet_rows % 1024 == 0 and (db_keys.done() or sheet_rows >= AHEAD_ROWS):
-                match = KeyMatch(db_keys.result())
+                match = KeyMatch(db_keys.result(), fold)
                 match.take_all(scan.first_row.items())
         if match is None:
-            match = KeyMatch(db_keys.result())
+            match = KeyMatch(db_keys.result(), fold)
             match.take_all(scan.first_row.items())
     diff = match.finish(len(scan.first_row))
     log.info(
@@ -267,6 +270,7 @@ def sync_missing(
     *,
     key_column: str = "buyer_number",
     mapping: Mapping[str, str] | None = None,
+    key_case: str = DEFAULT_KEY_CASE,
     **engine_options: Any,
 ) -> SyncMissingReport:
     """Sync only the missing buyers and record each one's outcome in ``sync_outcomes``.
@@ -282,13 +286,19 @@ def sync_missing(
     from buyersync.services.sync import SyncEngine
     from buyersync.store import buyers
 
-    before = find_missing(db, source, key_column=key_column, mapping=mapping)
+    before = find_missing(db, source, key_column=key_column, mapping=mapping, key_case=key_case)
     if not before.diff.missing:
         return SyncMissingReport(before=before, run=None, outcomes=())
     wanted = before.diff.missing_keys
     engine_options.setdefault("operation", "sync-missing")
     report = SyncEngine(
-        db, source, key_column=key_column, mapping=mapping, select_keys=wanted, **engine_options
+        db,
+        source,
+        key_column=key_column,
+        mapping=mapping,
+        select_keys=wanted,
+        key_case=key_case,
+        **engine_options,
     ).run()
     results = decide_outcomes(
         before.diff.missing, report, present=set(buyers.fetch(db, sorted(wanted), ()))

@@ -40,6 +40,7 @@ from buyersync.records import RowFailure
 from buyersync.rules import backoff
 from buyersync.rules.backoff import BackoffPolicy, Decision, Verdict
 from buyersync.rules.categories import is_retryable
+from buyersync.rules.keys import DEFAULT_KEY_CASE, key_fold
 from buyersync.rules.normalize import normalize_key
 from buyersync.rules.problems import is_run_subject
 from buyersync.rules.typed import ParseOptions
@@ -49,6 +50,7 @@ from buyersync.store import buyers, retryqueue
 from buyersync.store.db import Database, utcnow
 from buyersync.store.migrations import ensure_schema
 from buyersync.store.retryqueue import QueueEntry, QueueStatus, Settlement
+from buyersync.store.sql import SQL
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +176,7 @@ class RetryManager:
         rand: backoff.Random = random.random,
         clock: Callable[[], datetime] = utcnow,
         parse_options: ParseOptions | None = None,
+        key_case: str = DEFAULT_KEY_CASE,
     ) -> None:
         if claim_size < 1:
             raise ConfigError("the claim size must be at least 1")
@@ -181,6 +184,9 @@ class RetryManager:
         self.source = source
         self.policy = policy or BackoffPolicy()
         self.key_column = key_column
+        self.key_case = key_case
+        #: How buyer numbers compare (rules.keys): a queued b12 is retried from row B12.
+        self.fold = key_fold(key_case)
         self.mapping = dict(mapping or {})
         self.batch_size = batch_size
         self.parse_options = parse_options
@@ -223,7 +229,7 @@ class RetryManager:
 
     def mark_as_permanently_failed(self, buyer_number: str, reason: str) -> bool:
         """Stop retrying one buyer automatically. Returns whether it was queued."""
-        key = normalize_key(buyer_number)
+        key = self._queued_spelling(normalize_key(buyer_number))
         done = retryqueue.mark_permanently_failed(self.db, key, reason=reason, now=self.clock())
         if done:
             log.warning("buyer %s marked permanently failed: %s", key, reason)
@@ -279,7 +285,7 @@ class RetryManager:
     def retry_buyer(self, buyer_number: str) -> RetryReport:
         """Retry one buyer now, whatever its status — even permanently failed (4.4)."""
         ensure_schema(self.db)
-        key = normalize_key(buyer_number)
+        key = self._queued_spelling(normalize_key(buyer_number))
         report = RetryReport()
         now = self.clock()
         entries = retryqueue.claim(
@@ -308,6 +314,20 @@ class RetryManager:
         report.queue = retryqueue.depth(self.db)
         return report
 
+    def _queued_spelling(self, key: str) -> str:
+        """The retry queue's spelling of a buyer number given by hand (``--buyer b12``
+        finds the queued ``B12``), or ``key`` itself."""
+        if self.fold is None or retryqueue.get(self.db, key) is not None:
+            return key
+        fold = SQL(self.db.sql.key_fold)
+        rows = self.db.query(
+            SQL("SELECT buyer_number AS k FROM retry_queue WHERE {} = {} ORDER BY 1").format(
+                fold.format(SQL("buyer_number")), SQL("%s")
+            ),
+            (self.fold(key),),
+        )
+        return str(rows[0]["k"]) if rows else key
+
     # -- one pass ---------------------------------------------------------------
     def _resume(self, entries: Sequence[QueueEntry], report: RetryReport, *, manual: bool) -> None:
         """Finish runs that stopped part way: one full sync (it takes the sync lock,
@@ -323,6 +343,7 @@ class RetryManager:
             batch_size=self.batch_size,
             retry=self.policy,
             operation="sync",
+            key_case=self.key_case,
         )
         try:
             sync = engine.run()
@@ -435,6 +456,7 @@ class RetryManager:
             lock_name=None,
             queue_failures=False,
             parse_options=self.parse_options,
+            key_case=self.key_case,
         )
         # Concurrent passes never share the sync lock, but two of them creating the buyers
         # table at once would collide (42P07): the first creation is serialized.
@@ -451,17 +473,21 @@ class RetryManager:
             raise
         report.run_ids.append(sync.run_id)
         report.warnings.extend(sync.warnings)
-        synced, gone = set(sync.synced_keys), set(sync.not_found)
+        # The sheet may spell a queued buyer otherwise now (b12 for B12): one comparison.
+        same = self.fold or str
+        synced = {same(k) for k in sync.synced_keys}
+        gone = {same(k) for k in sync.not_found}
         failures: dict[str, list[RowFailure]] = {}
         for f in sync.failures:
             if f.buyer_number:
-                failures.setdefault(f.buyer_number, []).append(f)
+                failures.setdefault(same(f.buyer_number), []).append(f)
         now = self.clock()
         settlements: list[Settlement] = []
         for e in entries:
             by_hand = manual or e.prior_status is QueueStatus.PERMANENTLY_FAILED
-            fails = failures.get(e.buyer_number, [])
-            if e.buyer_number not in synced | gone and not fails:
+            key = same(e.buyer_number)
+            fails = failures.get(key, [])
+            if key not in synced | gone and not fails:
                 # The engine neither wrote nor failed it (should not happen): give it back.
                 log.warning(
                     "retry run %s did not account for buyer %s; released",
@@ -472,8 +498,8 @@ class RetryManager:
             else:
                 decision = backoff.decide(
                     attempts_made=e.attempt_count,
-                    succeeded=e.buyer_number in synced,
-                    gone=e.buyer_number in gone,
+                    succeeded=key in synced,
+                    gone=key in gone,
                     retryable=any(is_retryable(f.category) for f in fails),
                     now=now,
                     policy=self.policy,
@@ -598,6 +624,7 @@ def manager_for(
         source,
         policy=BackoffPolicy.from_settings(s),
         key_column=s.key_column,
+        key_case=s.key_case,
         mapping=dict(s.mapping),
         batch_size=s.batch_size,
         parse_options=parse_options(s),

@@ -241,6 +241,7 @@ def sync_job(settings: Settings) -> JobFn:
                 problems_retention_days=s.problems_retention_days,
                 progress=check_stop,
                 parse_options=parse_options(s),
+                key_case=s.key_case,
             )
             try:
                 report = engine.run()
@@ -298,6 +299,7 @@ def verify_job(settings: Settings, sample_size: int = 100) -> JobFn:
                 key_column=settings.key_column,
                 mapping=settings.mapping,
                 parse_options=parse_options(settings),
+                key_case=settings.key_case,
             ).verify(integrity.VerifyMode.SAMPLE, sample_size=sample_size)
         if not report.ok:
             log.warning(

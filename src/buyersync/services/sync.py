@@ -49,6 +49,7 @@ from buyersync.rules import batching
 from buyersync.rules import headers as header_rules
 from buyersync.rules.backoff import BackoffPolicy
 from buyersync.rules.categories import is_retryable
+from buyersync.rules.keys import DEFAULT_KEY_CASE, FirstSeen, collisions_message, key_fold
 from buyersync.rules.lengths import excess
 from buyersync.rules.normalize import (
     KEY_COLUMN,
@@ -187,6 +188,8 @@ class SyncReport:
                 "reasons": self.would_refuse,
                 "would_insert": self.inserted,
                 "would_update": self.updated,
+                "would_change": self.changed,
+                "would_leave_unchanged": self.unchanged,
                 "would_fail": self.failed,
             }
         }
@@ -239,6 +242,7 @@ class SyncEngine:
         row_lock_timeout_seconds: float = 0.0,
         sleep: Sleep = time.sleep,
         parse_options: ParseOptions | None = None,
+        key_case: str = DEFAULT_KEY_CASE,
     ) -> None:
         self.db = db
         self.source = source
@@ -254,6 +258,16 @@ class SyncEngine:
         self.progress = progress
         self.operation = operation
         self.select_keys = set(select_keys) if select_keys is not None else None
+        #: How buyer numbers compare (rules.keys); the selected buyers under it.
+        self.fold = key_fold(key_case)
+        self._selected: FirstSeen | None = None
+        #: Stored buyer numbers holding a letter a-z (counted once per run), if known.
+        self._unfolded: int | None = None
+        if self.select_keys is not None:
+            self._selected = FirstSeen(self.fold)
+            for key in sorted(self.select_keys):
+                if self._selected.earlier(key) is None:
+                    self._selected.add(key, 0)
         self.slice_rows = slice_rows
         self.lock_name = lock_name
         self._merge_failed: set[str] = set()
@@ -352,7 +366,7 @@ class SyncEngine:
         self, rows: Iterator[Any], checker: RowChecker, report: SyncReport
     ) -> Iterator[Accepted]:
         """Yield the rows that pass the checks; collect the others in the report."""
-        select = self.select_keys
+        select = self._selected
         for row in rows:
             if checker.is_blank(row):
                 if row.section is not None:
@@ -424,6 +438,7 @@ class SyncEngine:
         colmap, rows = self._read_rows(report)
         created = not db.table_exists(buyers.TABLE)
         missing = buyers.ensure_table(db, colmap.data_columns)
+        self._guard_key_collisions()
         if missing:
             report.unmapped_sheet_columns = missing
             report.warnings.append(
@@ -438,13 +453,14 @@ class SyncEngine:
         limits = {} if created else buyers.column_limits(db)
         checker = self._checker(colmap, stored, limits, typed=not created)
         db_count_before = buyers.count(db)
-        writer = buyers.Writer(db, stored)
+        writer = buyers.Writer(db, stored, fold_keys=self.fold is not None)
         if self.row_lock_timeout_seconds > 0:
             writer.lock_timeout_ms = int(self.row_lock_timeout_seconds * 1000)
         staged = _Staged()
         try:
             writer.stage(staged.stage_rows(self._checked_rows(rows, checker, report)))
             writer.finish_staging()
+            writer.adopt_stored_keys(self._unfolded)
             self._guard_shrink(report, db_count_before)
             rejected = self._rejected_keys(report)
             self._guard_wrong_sheet(
@@ -463,12 +479,39 @@ class SyncEngine:
             # Only a failure of the staged row itself unsyncs a buyer: a later duplicate
             # row of the same buyer failing does not.
             report.synced_keys = [k for k in self._written(staged) if k not in self._merge_failed]
-            report.not_found = sorted(self.select_keys.difference(checker.first_row))
+            report.not_found = self._not_found(checker)
         self._settle_written(
             [k for k in self._written(staged) if k not in self._merge_failed], report
         )
         self._log_failures(report)
         self._settle_full_sync(report)
+
+    def _not_found(self, checker: RowChecker) -> list[str]:
+        """The selected buyers the sheet no longer has (as the selection spells them)."""
+        assert self.select_keys is not None
+        return sorted(k for k in self.select_keys if checker.seen.earlier(k) is None)
+
+    def _key_collisions(self) -> str | None:
+        """Why the stored buyer numbers cannot be compared regardless of case, if so."""
+        if self.fold is None:
+            return None
+        groups, total = buyers.key_collisions(self.db)
+        if not total:
+            return None
+        message, hint = collisions_message(groups, total)
+        return f"{message} ({hint})"
+
+    def _guard_key_collisions(self) -> None:
+        """Refuse to merge buyers whose stored numbers differ only in case."""
+        if self.fold is None or not buyers.key_is_text(self.db):
+            return
+        self._unfolded = buyers.count_unfolded(self.db)
+        groups, total = buyers.key_collisions(self.db, unfolded=self._unfolded)
+        if total:
+            message, hint = collisions_message(groups, total)
+            raise SyncRefused(
+                message, hint=hint, details={"key_collisions": groups, "groups": total}
+            )
 
     def _settle_written(self, written: list[str], report: SyncReport) -> None:
         """Buyers this run wrote: their problems are resolved, and a queued one is a
@@ -564,6 +607,7 @@ class SyncEngine:
             types=buyers.column_types(self.db) if typed else None,
             parse_options=self.parse_options,
             booleans=self.db.sql.boolean_literals,
+            fold=self.fold,
         )
 
     def _guard_shrink(self, report: SyncReport, db_count: int) -> None:
@@ -655,7 +699,7 @@ class SyncEngine:
         return sorted(keys)
 
     def _count_in_db(self, keys: list[str]) -> int:
-        return len(buyers.fetch(self.db, keys, ())) if keys else 0
+        return buyers.count_matching(self.db, keys, fold_keys=self.fold is not None)
 
     def _share(
         self,
@@ -1058,22 +1102,25 @@ class SyncEngine:
         report: SyncReport,
         colmap: ColumnMap,
         stored: list[str],
-        existing: set[str],
-        accepted: int,
+        db_count: int,
+        known: Callable[[], int],
+        staged: int,
     ) -> None:
         """Ask every guard a real sync would ask, in its order; collect the refusals."""
         header_map = header_rules.entries(colmap, stored)
         rejected = self._rejected_keys(report)
-        known_rejected = sum(1 for k in rejected if k in existing)
+        collisions = self._key_collisions() if db_count else None
+        if collisions:
+            report.would_refuse.append(collisions)
         checks: list[Callable[[], None]] = [
             lambda: self._guard_header_contract(report, header_map, dry_run=True),
-            lambda: self._guard_shrink(report, len(existing)),
+            lambda: self._guard_shrink(report, db_count),
             lambda: self._guard_wrong_sheet(
                 report,
-                len(existing),
+                db_count,
                 header_map,
-                lambda: report.updated + known_rejected,
-                accepted + len(rejected),
+                lambda: known() + self._count_in_db(rejected),
+                staged + len(rejected),
             ),
         ]
         for check in checks:
@@ -1083,7 +1130,12 @@ class SyncEngine:
                 report.would_refuse.append(str(exc))
 
     def _dry_run(self, report: SyncReport) -> SyncReport:
-        """Check every row and count what would happen; write nothing at all."""
+        """Check every row and count what would happen; write nothing to the database.
+
+        The rows are staged in a temporary table, as a real sync stages them, and
+        compared with the stored buyers by the merge's own comparison, so the
+        inserted / changed / unchanged counts are those a real sync would report.
+        """
         clock = time.perf_counter()
         colmap, rows = self._read_rows(report)
         exists = self.db.table_exists(buyers.TABLE)
@@ -1091,25 +1143,65 @@ class SyncEngine:
         missing = [c for c in colmap.data_columns if exists and c not in columns]
         stored = [c for c in colmap.data_columns if c not in missing]
         limits = buyers.column_limits(self.db) if exists else {}
-        existing = set(buyers.iter_keys(self.db)) if exists else set()
+        db_count = buyers.count(self.db) if exists else 0
         checker = self._checker(colmap, stored, limits, typed=exists)
-        accepted = 0
-        for a in self._checked_rows(rows, checker, report):
-            accepted += 1
-            if a.key in existing:
-                report.updated += 1
-            else:
-                report.inserted += 1
+        checked = self._checked_rows(rows, checker, report)
+        if not exists:
+            # No table yet: every buyer would be inserted.
+            staged_count = sum(1 for _ in checked)
+            report.inserted = staged_count
+            self._dry_verdict(report, colmap, stored, 0, lambda: 0, staged_count)
+        else:
+            # Stored numbers that collide are refused (below), not folded together.
+            fold_keys = self.fold is not None and buyers.key_collisions(self.db)[1] == 0
+            writer = buyers.Writer(self.db, stored, fold_keys=fold_keys)
+            staged = _Staged()
+            try:
+                writer.stage(staged.stage_rows(checked))
+                writer.finish_staging()
+                writer.adopt_stored_keys()
+                staged_count = len(staged)
+                self._dry_counts(writer, staged, report)
+                self._dry_verdict(
+                    report,
+                    colmap,
+                    stored,
+                    db_count,
+                    lambda: writer.count_known(staged_count),
+                    staged_count,
+                )
+            finally:
+                writer.close()
         report.unmapped_sheet_columns = missing
-        report.batches = len(batching.batch_ranges(accepted, self.batch_size))
+        report.batches = len(batching.batch_ranges(staged_count, self.batch_size))
         report.failed = len(report.failures)
         report.queued_for_retry = sum(1 for f in report.failures if f.retryable and f.buyer_number)
         report.status = RunStatus.DRY_RUN
-        self._dry_verdict(report, colmap, stored, existing, accepted)
         report.duration_s = time.perf_counter() - clock
         report.rows_per_s = report.rows_read / report.duration_s if report.duration_s else 0.0
         report.message = "dry run: nothing was written"
         return report
+
+    def _dry_counts(self, writer: buyers.Writer, staged: _Staged, report: SyncReport) -> None:
+        """Count the staged rows as the merge would, without merging; a row whose value
+        the database would refuse is the failure the real sync would log for it."""
+        pending = [(0, len(staged))] if len(staged) else []
+        while pending:
+            lo, hi = pending.pop(0)
+            try:
+                result = writer.counts(lo, hi)
+            except (ResourceExhausted, StoreConnectionError, StoreTimeout):
+                raise
+            except StoreError as exc:
+                if hi - lo > 1:
+                    pending[0:0] = batching.bisect(lo, hi)
+                    continue
+                report.failures.append(self._row_failure(writer, staged, lo, exc))
+                continue
+            report.inserted += result.inserted
+            report.updated += result.updated
+            report.changed += result.changed
+            report.unchanged += result.unchanged
 
 
 #: The lock watch's first look, then how often it repeats while the merge still waits.

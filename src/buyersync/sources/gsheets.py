@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ from buyersync.rules.backoff import BackoffPolicy, Random
 from buyersync.rules.categories import error_class_for_http_status
 from buyersync.rules.hosts import is_loopback
 from buyersync.rules.normalize import normalize_header
-from buyersync.sources.a1 import column_name, quote_title, split_range
+from buyersync.sources.a1 import column_index, column_name, quote_title, split_range
 from buyersync.sources.base import SheetData, Source, make_row
 from buyersync.sources.cells import GOOGLE_ERROR_VALUES, error_problem
 
@@ -369,6 +370,12 @@ class GoogleSheetsSource(Source):
                     chosen = next(
                         (t for t in grid if _index(t["properties"], "sheetId") == sheet_id), None
                     )
+                if chosen is None and "!" in self.sheet:
+                    # An A1 range, 'Buyers'!A1:F: the named tab, bounded like a named range.
+                    title, cells = split_range(self.sheet)
+                    chosen = next((t for t in grid if t["properties"].get("title") == title), None)
+                    if chosen is not None:
+                        bounds = _grid_range(cells, self.sheet)
                 if chosen is None:
                     names = ", ".join(repr(t["properties"].get("title")) for t in grid) or "none"
                     ranges = ", ".join(repr(n.get("name")) for n in named)
@@ -376,7 +383,8 @@ class GoogleSheetsSource(Source):
                         f"spreadsheet {self.spreadsheet_id} has no sheet or named range "
                         f"{self.sheet!r}; its sheets are: {names}"
                         + (f"; its named ranges: {ranges}" if ranges else ""),
-                        hint="pass --sheet with one of those names",
+                        hint="pass --sheet (or --range) with one of those names, or an A1 "
+                        "range such as 'Sheet1!A1:F'",
                     )
         elif self.gid is not None:
             chosen = next((t for t in grid if t["properties"].get("sheetId") == self.gid), None)
@@ -420,7 +428,7 @@ class GoogleSheetsSource(Source):
             first_col = _index(bounds, "startColumnIndex")
             last_col = min(_index(bounds, "endColumnIndex", col_count), col_count) - 1
         if header_row > last_row:
-            where = f"named range {self.sheet!r}" if bounds is not None else f"sheet {title!r}"
+            where = f"range {self.sheet!r}" if bounds is not None else f"sheet {title!r}"
             raise SourceError(
                 f"{where} has {last_row} rows; there is no header row on row {header_row}",
                 hint="check --header-row",
@@ -649,6 +657,31 @@ _MASK = (1 << 64) - 1
 _CELL_TYPES = (str, int, float, bool, type(None))
 
 
+_A1_CELL = re.compile(r"^([A-Za-z]{0,3})(\d*)$")
+
+
+def _grid_range(cells: str, spec: str) -> dict[str, Any]:
+    """An A1 range (``A1:F``, ``B3:G200``, ``A:F``) as a GridRange (0-based, end
+    exclusive, an absent index unbounded), or a ConfigError naming it."""
+    start, _, end = cells.partition(":")
+    first, last = _A1_CELL.match(start.strip()), _A1_CELL.match((end or start).strip())
+    if not cells.strip() or first is None or last is None:
+        raise ConfigError(
+            f"--range {spec!r} is not an A1 range",
+            hint="write it as Sheet!A1:F, Sheet!B3:G200 or Sheet!A:F",
+        )
+    bounds: dict[str, Any] = {}
+    if first.group(1):
+        bounds["startColumnIndex"] = column_index(first.group(1))
+    if first.group(2):
+        bounds["startRowIndex"] = int(first.group(2)) - 1
+    if last.group(1):
+        bounds["endColumnIndex"] = column_index(last.group(1)) + 1
+    if last.group(2):
+        bounds["endRowIndex"] = int(last.group(2))
+    return bounds
+
+
 def _index(obj: dict[str, Any], key: str, default: int = 0) -> int:
     """A GridRange index: absent means ``default``; anything but an integer is refused."""
     value = obj.get(key, default)
@@ -796,7 +829,15 @@ def _credentials_from_file(path: str, scopes: list[str] = SCOPES) -> Any:
             # (a Private Service Connect endpoint, the local stand-in) is kept.
             token_uri = info.get("token_uri")
             return user.with_token_uri(token_uri) if isinstance(token_uri, str) else user
-        credentials, _project = google.auth.load_credentials_from_file(path, scopes=scopes)
+        # external_account: google-auth looks the project up (cloudresourcemanager)
+        # while loading; the reader needs no project, so that lookup is not made.
+        request = _NoProjectLookup()
+        try:
+            credentials, _project = google.auth.load_credentials_from_file(
+                path, scopes=scopes, request=request
+            )
+        finally:
+            request.close()
         return credentials
     except (ValueError, KeyError, DefaultCredentialsError) as exc:
         # The message names the type and the exception, never the key material.
@@ -808,6 +849,32 @@ def _credentials_from_file(path: str, scopes: list[str] = SCOPES) -> Any:
         ) from None
 
 
+class _NoProjectLookup:
+    """A google-auth transport that answers the project lookup of ``external_account``
+    credentials with "not found" instead of asking cloudresourcemanager (which a
+    deployment may not reach), and makes every other request (the token exchange)."""
+
+    def __init__(self) -> None:
+        self._inner: outbound.GoogleAuthRequest | None = None
+
+    def __call__(self, url: str, method: str = "GET", **kwargs: Any) -> Any:
+        if urlsplit(url).hostname == "cloudresourcemanager.googleapis.com":
+            return _NotFound()
+        if self._inner is None:
+            self._inner = outbound.GoogleAuthRequest(HttpPolicy())
+        return self._inner(url, method, **kwargs)
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
+
+
+class _NotFound:
+    status = 404
+    headers: dict[str, str] = {}
+    data = b"{}"
+
+
 def _default_credentials(scopes: list[str] = SCOPES) -> Any:
     """Application Default Credentials, or an error saying what was tried."""
     import google.auth
@@ -817,7 +884,12 @@ def _default_credentials(scopes: list[str] = SCOPES) -> Any:
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # "No project ID could be determined": not needed here
     try:
-        credentials, _project = google.auth.default(scopes=scopes)
+        request = _NoProjectLookup()
+        try:
+            # a google.auth.transport.Request in all but its base class (imported lazily)
+            credentials, _project = google.auth.default(scopes=scopes, request=request)  # type: ignore[arg-type]
+        finally:
+            request.close()
         return credentials
     except DefaultCredentialsError:
         tried = (

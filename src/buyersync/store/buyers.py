@@ -6,6 +6,12 @@ Then each slice of the staging table is *merged* into ``buyers`` with one
 ``INSERT … SELECT … ON CONFLICT (buyer_number) DO UPDATE`` in its own transaction.
 A slice that fails rolls back alone; the caller splits it to find the failing rows.
 ``created_at`` is never in the ``SET`` list, so it is preserved on update.
+
+With keys compared regardless of case (``key_case``, :mod:`buyersync.rules.keys`),
+the staged keys first take the spelling of the buyers they fold like
+(:meth:`Writer.adopt_stored_keys`, set-based ``UPDATE`` statements that find the
+stored number through the primary key), so the merge still matches on
+``buyer_number`` itself and an existing buyer keeps its spelling.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ def _is_text(declared: str) -> bool:
     return declared.lower().split("(")[0].strip() in _TEXT_TYPES
 
 
+def _plain_text(declared: str) -> bool:
+    """A text type that stores any text as it is (no length, no padding)."""
+    return declared.lower().strip() in ("text", "")
+
+
 @dataclass(frozen=True)
 class MergeResult:
     """What one merge did. ``updated`` rows existed before: ``changed`` of them now
@@ -47,6 +58,16 @@ class MergeResult:
     @property
     def unchanged(self) -> int:
         return self.updated - self.changed
+
+
+def fold_sql(db: Database, expr: Composable) -> Composable:
+    """``expr`` folded as :func:`buyersync.rules.keys.fold_key` folds it."""
+    return SQL(db.sql.key_fold).format(expr)
+
+
+def key_is_text(db: Database) -> bool:
+    """Whether ``buyer_number`` holds text (a legacy integer key has no letter case)."""
+    return _is_text(db.columns(TABLE).get(KEY_COLUMN, "text"))
 
 
 def ensure_table(db: Database, columns: Sequence[str]) -> list[str]:
@@ -88,6 +109,80 @@ def ensure_table(db: Database, columns: Sequence[str]) -> list[str]:
                 hint="remove the duplicate buyer numbers from buyers, then run the sync again",
             ) from exc
     return [c for c in columns if c not in existing]
+
+
+def key_collisions(
+    db: Database, *, shown: int = 20, unfolded: int | None = None
+) -> tuple[list[list[str]], int]:
+    """Groups of stored buyer numbers that fold alike (at most ``shown``), and how many
+    groups there are. Empty when the table is missing or its key is not text.
+
+    Two numbers that fold alike differ, so at least one of them is not its own fold
+    (it has a letter a-z): only those are looked at, each joined to the primary key on
+    its fold, and grouped among themselves. No index on the fold is needed.
+    """
+    if not db.table_exists(TABLE) or not key_is_text(db):
+        return [], 0
+    if not (count_unfolded(db) if unfolded is None else unfolded):
+        return [], 0
+    key = Identifier(KEY_COLUMN)
+    slots = {"k": key, "t": Identifier(TABLE), "fo": fold_sql(db, SQL("o.{}").format(key))}
+    rows = db.query(
+        SQL(
+            "SELECT {fo} AS f, o.{k} AS k FROM {t} o WHERE o.{k} <> {fo} AND ("
+            "EXISTS (SELECT 1 FROM {t} b WHERE b.{k} = {fo}) OR {fo} IN ("
+            "SELECT {fi} FROM {t} i WHERE i.{k} <> {fi} GROUP BY {fi} HAVING count(*) > 1))"
+        ).format(fi=fold_sql(db, SQL("i.{}").format(key)), **slots)
+    )
+    groups: dict[str, set[str]] = {}
+    for r in rows:
+        if r["f"] not in groups:
+            groups[r["f"]] = {r["f"]} if buyer_exists(db, r["f"]) else set()
+        groups[r["f"]].add(r["k"])
+    ordered = [sorted(g) for _, g in sorted(groups.items())]
+    return ordered[:shown], len(ordered)
+
+
+def count_unfolded(db: Database) -> int:
+    """How many stored buyer numbers are not their own fold (hold a letter a-z).
+
+    One plain scan (25 ms at 100,000 buyers on PostgreSQL): the usual answer, 0, means
+    no two stored numbers can fold alike and no staged key can take another spelling.
+    """
+    key = SQL("b.{}").format(Identifier(KEY_COLUMN))
+    return int(
+        db.query_value(
+            SQL("SELECT count(*) AS n FROM {t} b WHERE {k} <> {f}").format(
+                t=Identifier(TABLE), k=key, f=fold_sql(db, key)
+            )
+        )
+    )
+
+
+def buyer_exists(db: Database, key: str) -> bool:
+    """Whether ``buyers`` holds exactly this buyer number."""
+    return bool(fetch(db, [key], ()))
+
+
+def count_matching(db: Database, keys: Sequence[str], *, fold_keys: bool) -> int:
+    """How many buyers have one of ``keys`` (compared folded with ``fold_keys``)."""
+    if not keys or not db.table_exists(TABLE):
+        return 0
+    if not fold_keys or not key_is_text(db):
+        return len(fetch(db, keys, ()))
+    from buyersync.rules.keys import fold_key
+
+    folded = sorted({fold_key(k) for k in keys})  # the same fold as the SQL one
+    total = 0
+    for start in range(0, len(folded), 500):
+        chunk = folded[start : start + 500]
+        stmt = SQL("SELECT count(*) AS n FROM {t} WHERE {f} IN ({marks})").format(
+            t=Identifier(TABLE),
+            f=fold_sql(db, Identifier(KEY_COLUMN)),
+            marks=SQL(", ".join(["%s"] * len(chunk))),
+        )
+        total += int(db.query_value(stmt, chunk))
+    return total
 
 
 def add_columns(db: Database, columns: Iterable[str]) -> None:
@@ -151,7 +246,7 @@ class Writer:
     line up with ``columns``. ``None`` stands for an empty cell.
     """
 
-    def __init__(self, db: Database, columns: Sequence[str]) -> None:
+    def __init__(self, db: Database, columns: Sequence[str], *, fold_keys: bool = False) -> None:
         self.db = db
         self.columns = tuple(columns)
         self._stage_cols = ["seq", "row_number", "buyer_number"] + [
@@ -254,6 +349,51 @@ class Writer:
             "SELECT count(*) AS n FROM {stage} s JOIN {table} b "
             "ON b.{key} = {key_expr} WHERE s.seq >= %(lo)s AND s.seq < %(hi)s"
         ).format(**slots)
+        # A dry run counts what the merge would: the old values against the values it
+        # would store, each in the column's type. Where the merge counts in itself
+        # (RETURNING), the value stored is the staged text cast to the column's type.
+        if db.sql.merge_counts_inserts:
+            after = [
+                e
+                if not _is_text(targets.get(c, "text")) or _plain_text(targets.get(c, "text"))
+                else SQL(f"CAST(s.c{i} AS ") + Verbatim(targets[c].lower()) + SQL(")")
+                for i, (c, e) in enumerate(zip(self.columns, exprs, strict=True))
+            ]
+            changed_dry: Composable = SQL("false")
+            if self.columns:
+                changed_dry = SQL(" OR ").join(
+                    differs(SQL("b.{}").format(Identifier(c)), e, c)
+                    for c, e in zip(self.columns, after, strict=True)
+                )
+            # Every staged row's values are cast, as the merge casts them, inserted rows
+            # too: a value the column's type refuses fails here as it would there.
+            self._counts_sql = SQL(
+                "SELECT count(b.{key}) AS n, "
+                "count(*) FILTER (WHERE b.{key} IS NOT NULL AND ({changed})) AS changed, "
+                "count(ROW({casts}, 0)) AS cast_rows "
+                "FROM {stage} s LEFT JOIN {table} b "
+                "ON b.{key} = {key_expr} WHERE s.seq >= %(lo)s AND s.seq < %(hi)s"
+            ).format(changed=changed_dry, casts=[key_expr, *after], **slots)
+        else:
+            self._counts_sql = self._existing_sql
+        # Staged keys take the spelling of the buyer they fold like (see module doc).
+        self.fold_keys = fold_keys and _is_text(key_type)
+        # Two statements, neither needing an index on the fold: (1) a staged key that
+        # is not its own fold takes its fold where buyers holds exactly that (b12 over
+        # B12: the primary key finds it); (2) where buyers holds numbers that are not
+        # their own fold (b12, rare), a staged key that folds alike takes that spelling.
+        staged_fold = fold_sql(db, SQL("s.buyer_number"))
+        stored_fold = fold_sql(db, SQL("b.{}").format(Identifier(KEY_COLUMN)))
+        self._adopt_sql = (
+            SQL(
+                "UPDATE {stage} AS s SET buyer_number = {sf} WHERE s.buyer_number <> {sf} "
+                "AND EXISTS (SELECT 1 FROM {table} b WHERE b.{key} = {sf})"
+            ).format(sf=staged_fold, **slots),
+            SQL(
+                "UPDATE {stage} AS s SET buyer_number = b.{key} FROM {table} AS b "
+                "WHERE b.{key} <> {bf} AND {bf} = {sf} AND b.{key} <> s.buyer_number"
+            ).format(bf=stored_fold, sf=staged_fold, **slots),
+        )
         self._create_stage()
 
     def _create_stage(self) -> None:
@@ -273,6 +413,29 @@ class Writer:
         """Prepare the staging table for slice reads (after the bulk load: faster)."""
         for statement in self.db.sql.finish_staging:
             self.db.execute(statement)
+
+    def adopt_stored_keys(self, unfolded: int | None = None) -> int:
+        """Give each staged key that folds like a stored buyer number that number's
+        spelling (after :meth:`finish_staging`; only with ``fold_keys``). Returns how
+        many staged keys were respelled. Stored numbers must not collide (see
+        :func:`key_collisions`); ``unfolded`` is :func:`count_unfolded`, if known."""
+        if not self.fold_keys:
+            return 0
+        respelled = self.db.execute(self._adopt_sql[0])
+        if count_unfolded(self.db) if unfolded is None else unfolded:
+            respelled += self.db.execute(self._adopt_sql[1])
+        return respelled
+
+    def counts(self, lo: int, hi: int) -> MergeResult:
+        """What merging staged rows ``lo <= seq < hi`` would do, without writing:
+        inserted, updated and changed exactly as :meth:`merge` would count them.
+        Raises :class:`StoreError` when a staged value does not fit its column."""
+        row = self.db.query_one(self._counts_sql, {"lo": lo, "hi": hi})
+        assert row is not None
+        existing = int(row["n"])
+        return MergeResult(
+            inserted=(hi - lo) - existing, updated=existing, changed=int(row["changed"] or 0)
+        )
 
     def merge(self, lo: int, hi: int, ts: datetime) -> MergeResult:
         """Merge staged rows ``lo <= seq < hi`` into ``buyers`` in one transaction.

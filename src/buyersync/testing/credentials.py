@@ -52,3 +52,22 @@ def write_authorized_user(path: str | Path, token_uri: str) -> Path:
     out.write_text(json.dumps(info), encoding="utf-8")
     out.chmod(0o600)
     return out
+
+
+def write_external_account(
+    path: str | Path, token_uri: str, subject_token_file: str | Path
+) -> Path:
+    """Write an ``external_account`` JSON (workload identity federation) whose security
+    token service is ours and whose subject token is read from a local file."""
+    info = {
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/"
+        "stand-in/providers/stand-in",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": token_uri,
+        "credential_source": {"file": str(subject_token_file)},
+    }
+    out = Path(path)
+    out.write_text(json.dumps(info), encoding="utf-8")
+    out.chmod(0o600)
+    return out

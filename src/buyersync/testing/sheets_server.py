@@ -367,7 +367,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, error_body(404, "Not found", "NOT_FOUND"))
             return
         grant = form.get("grant_type", [""])[0]
-        if grant == "refresh_token":
+        if grant == "urn:ietf:params:oauth:grant-type:token-exchange":  # external_account
+            if not form.get("subject_token"):
+                self._send(400, {"error": "invalid_grant", "error_description": "bad request"})
+                return
+        elif grant == "refresh_token":
             # authorized_user credentials (gcloud auth application-default login).
             if not form.get("refresh_token") or not form.get("client_id"):
                 self._send(400, {"error": "invalid_grant", "error_description": "bad request"})

@@ -82,6 +82,9 @@ class Dialect:
     blocking_sessions: str | None = None
     #: The pid of this session (to ask who blocks it), or ``None``.
     backend_pid: str | None = None
+    #: A text expression (``{}``) with the ASCII letters a-z in upper case and nothing
+    #: else changed: :func:`buyersync.rules.keys.fold_key` in SQL, for key_case.
+    key_fold: str = "upper({})"
 
 
 __all__ = [

@@ -178,4 +178,7 @@ POSTGRESQL = Dialect(
     lock_holders=LOCK_HOLDERS,
     blocking_sessions=BLOCKING_SESSIONS,
     backend_pid="SELECT pg_backend_pid() AS pid",
+    # upper() follows the collation's locale beyond ASCII; in the "C" collation it
+    # folds a-z only (and is ten times faster than translate() of a-z).
+    key_fold='upper(({}) COLLATE "C")',
 )

@@ -44,4 +44,6 @@ SQLITE = Dialect(
     ),
     current_user=None,
     lock_holders=None,
+    # SQLite's own upper() folds the ASCII letters only (without the ICU extension).
+    key_fold="upper({})",
 )
