@@ -12,8 +12,8 @@ from pathlib import Path
 import openpyxl
 
 from buyersync.store import open_database
+from tests.helpers import run_cli as run
 from tests.helpers import write_csv
-from tests.test_cli_core import run
 from tests.test_typed_columns import make_table
 
 HEADER = ["buyer_number", "name", "credit_limit", "joined_on", "active", "employees"]

@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 from buyersync.store import open_database
+from tests.helpers import run_cli as run
 from tests.helpers import write_csv
-from tests.test_cli_core import run
 from tests.test_retry_cli import seed_queue
 
 HEADER = ["buyer_number", "name"]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from buyersync.testing import SheetsServer
 from buyersync.testing.credentials import write_external_account
-from tests.sources.test_gsheets_truth import HEADER, common, run, server, stored
+from tests.sources.test_gsheets_truth import HEADER, common, server, stored
+from tests.sources.test_gsheets_truth import run_without_google_credentials as run
 
 __all__ = ["server"]  # the fixture
 
