@@ -18,6 +18,7 @@ from buyersync.cli.common import (
 from buyersync.cli.output import term
 from buyersync.store import migrations
 from buyersync.store import problems as store
+from buyersync.store.cells import Locator
 from buyersync.store.db import utcnow
 
 _ACTIONS = ("list", "ack", "unack")
@@ -62,7 +63,7 @@ def problems(
                     if show_list or ctx.json
                     else []
                 )
-            return _show(ctx, groups, listed)
+            return _show(ctx, groups, listed, Locator(db))
         if not ids:
             raise click.UsageError(f"{action} needs the id of at least one problem")
         migrations.ensure_schema(db)
@@ -86,7 +87,12 @@ def problems(
     return EXIT_OK if not unknown else EXIT_PROBLEMS
 
 
-def _show(ctx: Context, groups: list[store.ProblemGroup], listed: list[store.Problem]) -> int:
+def _show(
+    ctx: Context,
+    groups: list[store.ProblemGroup],
+    listed: list[store.Problem],
+    locate: Locator,
+) -> int:
     open_groups = [g for g in groups if g.open]
     unacked = sum(g.count - g.acknowledged for g in open_groups)
     if ctx.json:
@@ -94,8 +100,8 @@ def _show(ctx: Context, groups: list[store.ProblemGroup], listed: list[store.Pro
             {
                 "open": sum(g.count for g in open_groups),
                 "open_unacknowledged": unacked,
-                "groups": [g.to_json() for g in groups],
-                "problems": [p.to_json() for p in listed],
+                "groups": [locate.group_json(g) for g in groups],
+                "problems": [locate.problem_json(p) for p in listed],
             }
         )
         return EXIT_PROBLEMS if unacked else EXIT_OK
@@ -105,7 +111,7 @@ def _show(ctx: Context, groups: list[store.ProblemGroup], listed: list[store.Pro
     if not open_groups:
         console.print("no open problems: every buyer's latest attempt was written")
     for g in groups:
-        _print_group(console, g)
+        _print_group(console, g, locate.problem_json(g.example).get("link"))
     if listed:
         table = Table(title="problems", title_justify="left")
         for col in ("id", "state", "category", "buyer", "row", "column", "seen", "message"):
@@ -126,7 +132,7 @@ def _show(ctx: Context, groups: list[store.ProblemGroup], listed: list[store.Pro
     return EXIT_PROBLEMS if unacked else EXIT_OK
 
 
-def _print_group(console: Any, g: store.ProblemGroup) -> None:
+def _print_group(console: Any, g: store.ProblemGroup, link: dict[str, Any] | None) -> None:
     what = term(g.category) + (f" in {term(g.column)}" if g.column else "")
     if g.kind == "run":
         who = f"{g.count} run problem(s)"
@@ -143,5 +149,9 @@ def _print_group(console: Any, g: store.ProblemGroup) -> None:
     e = g.example
     who_ex = f"buyer {term(e.buyer_number)}" if e.buyer_number else e.subject
     console.print(f"  e.g. problem {e.id}, {who_ex}: {term(e.example or e.message)}", markup=False)
+    if link:
+        console.print(f"  cell: {term(link['where'])}", markup=False)
+        if link.get("url"):
+            console.print(f"  open: {link['url']}", markup=False, soft_wrap=True)
     if g.open:
         console.print(f"  fix: {g.fix.command}  — {g.fix.text}", markup=False)

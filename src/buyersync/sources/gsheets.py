@@ -409,6 +409,7 @@ class GoogleSheetsSource(Source):
                 f"{where} has {last_row} rows; there is no header row on row {header_row}",
                 hint="check --header-row",
             )
+        self.read_tab = {"gid": _index(props, "sheetId"), "title": title, "first_column": first_col}
         return _Tab(title, header_row, last_row, first_col, last_col, merges)
 
     def _values(
