@@ -142,3 +142,30 @@ def test_links_and_labels_pure() -> None:
     assert pg["label"] == "db.example.com/buyers"
     assert "alice" not in json.dumps(pg) and "s3cret" not in json.dumps(pg)
     assert database_label("sqlite:////var/lib/buyersync/b.db")["label"] == "SQLite b.db"
+
+
+def test_page_alerts_follow_the_state_now_not_the_last_check(db_url: str, tmp_path: Path) -> None:
+    """After sync-missing repairs what the last sync and check saw, the page's alerts,
+    missing count and error rate are those of now; the history keeps the check."""
+    rows = [[f"B{i}", "bad\x00" if i in (3, 7) else f"n{i}"] for i in range(1, 11)]
+    sheet = write_csv(tmp_path / "buyers.csv", ("buyer_number", "name"), rows)
+    common = ["--db", db_url, "--source", str(sheet), "--json"]
+    assert cli("sync", *common).returncode == 1
+    checked = doc_of(cli("health", "--no-alerts", *common))
+    assert {a["condition"] for a in checked["alerts"]} == {"missing_buyers", "error_rate"}
+    client = TestClient(
+        create_app(Settings(database_url=db_url, source=str(sheet))), base_url="http://localhost"
+    )
+    before = client.get("/api/dashboard").json()
+    assert {a["condition"] for a in before["present_alerts"]} == {"missing_buyers", "error_rate"}
+    assert before["now"]["missing_count"] == 2 and before["healthy_now"] is False
+
+    write_csv(sheet, ("buyer_number", "name"), [[k, f"fixed {k}"] for k, _ in rows])
+    assert cli("sync-missing", *common).returncode == 0
+    after = client.get("/api/dashboard").json()
+    assert after["alerts"] == [] and after["present_alerts"] == []
+    assert after["healthy_now"] is True and after["problems"] == []
+    assert after["now"]["missing_count"] == 0 and after["now"]["error_rate"] == 0
+    assert after["resolved_problems"] == 2
+    # The last check's numbers stay in the history.
+    assert after["missing_count"] == 2 and after["error_rate"] == 0.2
