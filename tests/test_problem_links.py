@@ -142,6 +142,8 @@ def test_links_and_labels_pure() -> None:
     assert pg["label"] == "db.example.com/buyers"
     assert "alice" not in json.dumps(pg) and "s3cret" not in json.dumps(pg)
     assert database_label("sqlite:////var/lib/buyersync/b.db")["label"] == "SQLite b.db"
+    kv = database_label("host=db.internal dbname=buyers user=bob password=pw")
+    assert kv["label"] == "db.internal/buyers" and "bob" not in json.dumps(kv)
 
 
 def test_page_alerts_follow_the_state_now_not_the_last_check(db_url: str, tmp_path: Path) -> None:

@@ -159,6 +159,13 @@ def database_label(url: str) -> dict[str, str | None]:
     ``{"kind", "host", "database", "label"}``; a URL that cannot be read is
     ``<unreadable URL>``.
     """
+    if not url.strip():
+        return {"kind": None, "host": None, "database": None, "label": "no database configured"}
+    if "://" not in url and "=" in url:  # a libpq keyword/value string
+        words = dict(w.split("=", 1) for w in url.split() if "=" in w and not w.startswith("="))
+        host, name = words.get("host") or "localhost", words.get("dbname") or None
+        label = f"{host}/{name}" if name else host
+        return {"kind": "postgresql", "host": host, "database": name, "label": label}
     if url_problem(url) is not None:
         return {"kind": None, "host": None, "database": None, "label": "<unreadable URL>"}
     parts = urlsplit(url)

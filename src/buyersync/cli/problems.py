@@ -44,7 +44,8 @@ def problems(
     A failure opens a problem for its buyer (or its sheet row, or the run); a later
     write of that buyer, or a full sync in which it no longer fails, resolves it.
     Each group shows its category and column, how many buyers, when it was first
-    and last seen, an example and the command that fixes it. Exits 1 while any
+    and last seen, an example with its cell (a link that opens it, for a Google
+    Sheet) and the command that fixes it. Exits 1 while any
     problem is open and not acknowledged.
 
     `buyersync problems ack ID…` acknowledges known problems: they stay open but no

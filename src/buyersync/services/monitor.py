@@ -312,7 +312,7 @@ class SyncMonitor:
             "healthy" if healthy else "UNHEALTHY",
             facts.missing_count,
             facts.error_rate * 100,
-            len(plan.send),
+            sum(1 for d in report.outcomes if d.sent),
         )
         return report
 
