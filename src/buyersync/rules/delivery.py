@@ -157,11 +157,14 @@ def settle(plan: Plan, previous: Mapping[str, AlertState], *, delivered: bool) -
     states = []
     for s in plan.states:
         if s.key in unsent:
+            # A reminder keeps the last real send (long enough ago: it was due); news —
+            # a condition that was not active — was never delivered in this episode.
             before = previous.get(s.key)
+            kept = before if before is not None and before.active else None
             s = replace(
                 s,
-                last_sent_at=before.last_sent_at if before else None,
-                last_message=before.last_message if before else None,
+                last_sent_at=kept.last_sent_at if kept else None,
+                last_message=kept.last_message if kept else None,
             )
         states.append(s)
     return replace(plan, states=tuple(states))
