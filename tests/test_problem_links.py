@@ -171,3 +171,34 @@ def test_page_alerts_follow_the_state_now_not_the_last_check(db_url: str, tmp_pa
     assert after["resolved_problems"] == 2
     # The last check's numbers stay in the history.
     assert after["missing_count"] == 2 and after["error_rate"] == 0.2
+
+
+def test_verification_report_names_the_cells(db_url: str) -> None:
+    rows = [["Buyer Number", "name", "city"]] + [[f"K{i:02d}", f"n{i}", "Kyoto"] for i in range(6)]
+    with SheetsServer() as server:
+        server.add_sheet("bookV", "Other", [["a"]])
+        gid = server.add_sheet("bookV", "Buyers", rows, sheet_id=424242)
+        src = ["--source", "gsheets:bookV", "--sheet", "Buyers", "--sheets-api-url", server.url]
+        assert cli("sync", *src, "--db", db_url).returncode == 0
+        with open_database(db_url) as db:
+            db.execute("DELETE FROM buyers WHERE buyer_number = 'K02'")  # sheet row 4
+            db.execute("UPDATE buyers SET name = 'changed' WHERE buyer_number = 'K04'")  # row 6
+        doc = doc_of(cli("verify", "--full", *src, "--db", db_url, "--json"))
+        text = cli("verify", "--full", *src, "--db", db_url).stdout
+    cells = doc["cells"]
+    assert cells["sheet"]["url"] == f"{SHEETS}bookV/edit#gid={gid}"
+    assert cells["missing"] == [
+        {
+            "buyer_number": "K02",
+            "row_number": 4,
+            "link": {
+                "cell": "A4",
+                "where": "Buyers!A4",
+                "url": f"{SHEETS}bookV/edit#gid={gid}&range=A4",
+            },
+        }
+    ]
+    (mismatch,) = cells["mismatches"]
+    assert mismatch["column"] == "name" and mismatch["link"]["cell"] == "B6"
+    assert f"open:     {SHEETS}bookV/edit#gid={gid}&range=B6" in text
+    assert f"row 4: K02  {SHEETS}bookV/edit#gid={gid}&range=A4" in text

@@ -14,7 +14,7 @@ the tab's numeric sheetId (``sheet_tabs``) and the sheet column each header sat 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -162,3 +162,54 @@ def _where(place: SheetPlace, cell: str) -> str:
     if place.kind == "gsheets":
         return f"{place.tab}!{cell}" if place.tab else cell
     return f"{place.name}" + (f" [{place.tab}]" if place.tab else "") + f"!{cell}"
+
+
+@dataclass(frozen=True)
+class SheetCells:
+    """Where a verification's findings are: the sheet it read, the key column, and the
+    sheet column of each compared ``buyers`` column."""
+
+    place: SheetPlace | None
+    key_index: int
+    positions: Mapping[str, int]
+
+    @classmethod
+    def of(
+        cls, source: Any, key_index: int, columns: Sequence[str], indexes: Sequence[int]
+    ) -> SheetCells:
+        """For a source that was read (a Google Sheet knows its tab's sheetId by then)."""
+        tab = getattr(source, "read_tab", None)
+        tab = tab if isinstance(tab, dict) else {}
+        place = place_of(
+            getattr(source, "description", None),
+            gid=tab.get("gid"),
+            first_column=int(tab.get("first_column") or 0),
+        )
+        if place is not None and place.tab is None and tab.get("title"):
+            place = SheetPlace(place.kind, place.name, tab["title"], place.gid, place.first_column)
+        return cls(place, key_index, dict(zip(columns, indexes, strict=True)))
+
+    def key_cell(self, row: int) -> dict[str, Any] | None:
+        return cell_link(self.place, self.key_index, row)
+
+    def cell(self, column: str, row: int) -> dict[str, Any] | None:
+        return cell_link(self.place, self.positions.get(column), row)
+
+    def to_json(self, report: Any) -> dict[str, Any]:
+        """``sheet``, and the cell of each missing buyer (its key cell) and mismatch."""
+        return {
+            "sheet": self.place.to_json() if self.place else None,
+            "missing": [
+                {"buyer_number": k, "row_number": r, "link": self.key_cell(r)}
+                for k, r in report.missing
+            ],
+            "mismatches": [
+                {
+                    "buyer_number": m.buyer_number,
+                    "column": m.column,
+                    "row_number": m.row_number,
+                    "link": self.cell(m.column, m.row_number),
+                }
+                for m in report.mismatches
+            ],
+        }

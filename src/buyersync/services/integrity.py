@@ -51,6 +51,7 @@ from buyersync.rules.compare import (
     text_fingerprint,
 )
 from buyersync.rules.diff import Duplicate, KeyDiff, KeyMatch, KeyScan
+from buyersync.rules.links import SheetCells
 from buyersync.rules.normalize import KEY_COLUMN, ColumnMap
 from buyersync.rules.typed import ParseOptions
 from buyersync.rules.typedcells import canonical_cells
@@ -99,6 +100,9 @@ class VerifyReport:
     extra_is_finding: bool = True  # False: buyers only in the database do not fail `ok`
     #: Missing buyers with an open problem, by its category (the cause decides the fix).
     missing_causes: Mapping[str, int] = field(default_factory=dict)
+    #: Where findings are in the sheet (``buyersync.rules.links``): the sheet read, the
+    #: sheet column of each compared column, and the key column.
+    cells: SheetCells | None = None
 
     @property
     def missing(self) -> tuple[tuple[str, int], ...]:
@@ -145,6 +149,7 @@ class VerifyReport:
             "extra": list(d.extra),
             "mismatches": [m.to_json() for m in self.mismatches],
             "missing_causes": dict(self.missing_causes),
+            "cells": self.cells.to_json(self) if self.cells else None,
             "duplicates": [
                 {
                     "buyer_number": x.buyer_number,
@@ -558,6 +563,7 @@ class IntegrityChecker:
             no_longer_fed=plan.no_longer_fed,
             extra_is_finding=self.extra_is_finding,
             missing_causes=self._missing_causes(diff.missing),
+            cells=SheetCells.of(self.source, plan.colmap.key_index, plan.columns, plan.indexes),
         )
         log.info(
             "verify %s: %d buyers in sheet, %d in database, %d missing, %d extra, "
