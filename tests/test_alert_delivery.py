@@ -188,3 +188,15 @@ def test_api_page_data_and_metrics_show_the_delivery_statuses(db_url: str, tmp_p
     assert 'buyersync_alert_deliveries{status="no_channel"} 1.0' in metrics
     assert 'buyersync_alert_deliveries{status="no_alerts"} 1.0' in metrics
     assert 'buyersync_alert_deliveries{status="sent"} 0.0' in metrics
+    assert "buyersync_refused_runs 0.0" in metrics
+    assert 'buyersync_open_problems{category="validation"} 0.0' in metrics
+
+    # A sheet emptied by mistake: the sync refuses it, and the gauge counts it.
+    sheet = Path(common[common.index("--source") + 1])
+    sheet.write_text("buyer_number,name\n", encoding="utf-8")
+    refused = cli("sync", *common)
+    assert refused.returncode != 0
+    metrics = client.get("/metrics").text
+    assert "buyersync_refused_runs 1.0" in metrics
+    dash = client.get("/api/dashboard").json()
+    assert {d["condition"] for d in dash["delivery_history"]} >= {"sync_refused"}

@@ -161,6 +161,7 @@ def test_page_alerts_follow_the_state_now_not_the_last_check(db_url: str, tmp_pa
     before = client.get("/api/dashboard").json()
     assert {a["condition"] for a in before["present_alerts"]} == {"missing_buyers", "error_rate"}
     assert before["now"]["missing_count"] == 2 and before["healthy_now"] is False
+    assert 'buyersync_open_problems{category="data_format"} 2.0' in client.get("/metrics").text
 
     write_csv(sheet, ("buyer_number", "name"), [[k, f"fixed {k}"] for k, _ in rows])
     assert cli("sync-missing", *common).returncode == 0
