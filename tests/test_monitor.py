@@ -355,7 +355,7 @@ def test_health_command_end_to_end(
 
     again = run_cli("health", *common, env=env)  # the human dashboard
     assert again.returncode == 1
-    assert "UNHEALTHY" in again.stdout and "already reported" in again.stdout
+    assert "UNHEALTHY" in again.stdout and "suppressed: cooldown until" in again.stdout
     assert len(received) == 1, "a second run within the cooldown must not re-send"
 
 

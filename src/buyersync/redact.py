@@ -152,6 +152,34 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
+def database_label(url: str) -> dict[str, str | None]:
+    """The database a URL names, as safe to show anywhere: host and database name
+    only (no user, password, port, query string); for SQLite the file name.
+
+    ``{"kind", "host", "database", "label"}``; a URL that cannot be read is
+    ``<unreadable URL>``.
+    """
+    if not url.strip():
+        return {"kind": None, "host": None, "database": None, "label": "no database configured"}
+    if "://" not in url and "=" in url:  # a libpq keyword/value string
+        words = dict(w.split("=", 1) for w in url.split() if "=" in w and not w.startswith("="))
+        host, name = words.get("host") or "localhost", words.get("dbname") or None
+        label = f"{host}/{name}" if name else host
+        return {"kind": "postgresql", "host": host, "database": name, "label": label}
+    if url_problem(url) is not None:
+        return {"kind": None, "host": None, "database": None, "label": "<unreadable URL>"}
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+", 1)[0].lower()
+    if scheme == "sqlite":
+        name = unquote(parts.path).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        name = name or ":memory:"
+        return {"kind": "sqlite", "host": None, "database": name, "label": f"SQLite {name}"}
+    host = parts.hostname or "localhost"
+    database = unquote(parts.path.lstrip("/")) or None
+    label = f"{host}/{database}" if database else host
+    return {"kind": scheme or None, "host": host, "database": database, "label": label}
+
+
 def url_secrets(url: str) -> list[str]:
     """The secret parts of ``url``: its password and secret query values.
 

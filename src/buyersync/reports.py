@@ -150,7 +150,9 @@ def _text(report: VerifyReport) -> str:
     out = list(summary_lines(report))
     if report.diff.missing:
         out += ["", f"Missing from the database ({report.diff.missing_count}):"]
-        out += [f"  row {r}: {k}" for k, r in report.diff.missing]
+        for k, r in report.diff.missing:
+            link = report.cells.key_cell(r) if report.cells else None
+            out.append(f"  row {r}: {k}" + (f"  {link['url']}" if link and link["url"] else ""))
     if report.diff.extra:
         out += ["", f"In the database but not in the sheet ({report.diff.extra_count}):"]
         out += [f"  {k}" for k in report.diff.extra]
@@ -164,6 +166,9 @@ def _text(report: VerifyReport) -> str:
             )
             out.append(f"    sheet:    {show_value(m.sheet_value)}")
             out.append(f"    database: {show_value(m.db_value)}")
+            link = report.cells.cell(m.column, m.row_number) if report.cells else None
+            if link and link["url"]:
+                out.append(f"    open:     {link['url']}")
     if report.duplicates:
         out += ["", f"Duplicate rows in the sheet ({len(report.duplicates)}):"]
         out += [

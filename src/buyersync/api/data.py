@@ -12,10 +12,11 @@ from typing import Any
 
 from buyersync.api.metrics import MetricsSnapshot
 from buyersync.records import ErrorQuery
-from buyersync.services import monitor
+from buyersync.services import monitor, present
 from buyersync.settings import Settings
-from buyersync.store import buyers, errorlog, health, migrations, retryqueue, runs
+from buyersync.store import buyers, deliveries, errorlog, health, migrations, retryqueue, runs
 from buyersync.store import dashboard as reads
+from buyersync.store.cells import Locator
 from buyersync.store.db import Database
 
 PERMANENT = "permanently_failed"
@@ -52,8 +53,9 @@ def errors(db: Database, query: ErrorQuery) -> dict[str, Any]:
     if not _migrated(db):
         return {"errors": [], "counts_by_type": {}, "total": 0}
     counts = errorlog.counts_by_type(db, query)
+    locate = Locator(db)
     return {
-        "errors": [e.to_json() for e in errorlog.query(db, query)],
+        "errors": [locate.entry_json(e.to_json()) for e in errorlog.query(db, query)],
         "counts_by_type": counts,
         "total": sum(counts.values()),
     }
@@ -73,8 +75,13 @@ def dashboard(db: Database, settings: Settings, *, now: datetime | None = None) 
     The monitor's :func:`~buyersync.services.monitor.get_dashboard_data` document,
     plus flat fields the page reads: ``spreadsheet_count``/``missing_count``/
     ``error_rate`` (latest health check), ``database_count`` (buyers now),
-    ``recent_runs``, ``last_sync``, ``latest_errors``, ``alerts`` (active alert texts)
-    and ``errors.by_type``/``errors.last_24h``.
+    ``recent_runs``, ``last_sync``, ``latest_errors`` (each with its cell ``link``),
+    ``alerts`` (the titles of the alerts that hold *now*) and
+    ``errors.by_type``/``errors.last_24h``; and what is wrong now
+    (:func:`buyersync.services.present.sections`): ``watching`` (the sheet and the
+    database, no secret), ``problems`` (open, by cause, each with its cell ``link``),
+    ``present_alerts`` with their latest delivery, ``now``, ``alert_deliveries``
+    and ``delivery_history``.
     """
     now = now or datetime.now(UTC)
     doc = monitor.get_dashboard_data(db, settings)
@@ -89,7 +96,7 @@ def dashboard(db: Database, settings: Settings, *, now: datetime | None = None) 
         extra_count=counts.get("extra_count"),
         error_rate=current.get("error_rate"),
         last_check_at=current.get("check_time"),
-        alerts=[a.get("last_message") or a.get("condition") for a in doc.get("active_alerts", [])],
+        alerts=[],
         recent_runs=doc.get("runs", []),
         last_sync=None,
         latest_errors=[],
@@ -102,7 +109,14 @@ def dashboard(db: Database, settings: Settings, *, now: datetime | None = None) 
         errors_doc["last_24h"] = sum(day.values())
         last = runs.last_successful(db)
         doc["last_sync"] = last.to_json() if last else None
-        doc["latest_errors"] = [e.to_json() for e in errorlog.query(db, ErrorQuery(limit=20))]
+        locate = Locator(db)
+        doc["latest_errors"] = [
+            locate.entry_json(e.to_json()) for e in errorlog.query(db, ErrorQuery(limit=20))
+        ]
+        doc.update(present.sections(db, settings))
+        doc["alerts"] = [a["title"] for a in doc["present_alerts"]]
+    else:
+        doc["watching"] = present.watching(db, settings)
     return doc
 
 
@@ -132,4 +146,6 @@ def metrics_snapshot(db: Database) -> MetricsSnapshot:
         runs_by_status=totals["runs_by_status"],
         durations=totals["durations"],
         last_success_timestamp=last.timestamp() if last else None,
+        open_problems_by_category=reads.open_problems_by_category(db),
+        alert_deliveries_by_status=deliveries.counts_by_status(db),
     )

@@ -62,6 +62,27 @@ class MetricsSnapshot:
     runs_by_status: Mapping[str, int] = field(default_factory=dict)
     durations: Sequence[float] = ()  # duration_s of every finished run
     last_success_timestamp: float | None = None  # unix time of the last successful sync
+    open_problems_by_category: Mapping[str, int] = field(default_factory=dict)
+    alert_deliveries_by_status: Mapping[str, int] = field(default_factory=dict)
+
+
+#: Every delivery status, so each has a series from the first scrape on
+#: (buyersync.rules.delivery.DeliveryStatus).
+DELIVERY_STATUSES = ("failed", "no_alerts", "no_channel", "sent", "suppressed")
+#: Every error category (buyersync.errors.ErrorCategory), idem.
+CATEGORIES = (
+    "constraint",
+    "data_format",
+    "database_connection",
+    "duplicate_key",
+    "rate_limit",
+    "schema_mismatch",
+    "source_unavailable",
+    "timeout",
+    "unknown",
+    "validation",
+    "value_too_long",
+)
 
 
 class _SnapshotCollector:
@@ -135,6 +156,28 @@ class _SnapshotCollector:
         )
         hist.add_metric([], buckets, total)
         yield hist
+        problems = GaugeMetricFamily(
+            "buyersync_open_problems",
+            "Problems open now (buyersync problems), by category.",
+            labels=["category"],
+        )
+        for category in sorted({*CATEGORIES, *s.open_problems_by_category}):
+            problems.add_metric([category], s.open_problems_by_category.get(category, 0))
+        yield problems
+        yield _gauge(
+            "buyersync_refused_runs",
+            "Stored sync runs a safety rule refused (empty, shrunken or other sheet; "
+            "changed headers).",
+            s.runs_by_status.get("refused", 0),
+        )
+        deliveries = GaugeMetricFamily(
+            "buyersync_alert_deliveries",
+            "Stored alert deliveries by status: sent, failed, no_channel, no_alerts, suppressed.",
+            labels=["status"],
+        )
+        for status in sorted({*DELIVERY_STATUSES, *s.alert_deliveries_by_status}):
+            deliveries.add_metric([status], s.alert_deliveries_by_status.get(status, 0))
+        yield deliveries
         if s.last_success_timestamp is not None:
             yield _gauge(
                 "buyersync_last_success_timestamp_seconds",

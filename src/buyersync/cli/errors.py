@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from buyersync.cli.common import (
@@ -17,6 +19,7 @@ from buyersync.errors import ErrorCategory
 from buyersync.records import ErrorQuery
 from buyersync.rules.timespec import parse_since  # shared with GET /api/errors
 from buyersync.store import errorlog, migrations
+from buyersync.store.cells import Locator
 
 _CATEGORIES = [str(c) for c in ErrorCategory]
 #: Far above any real log, and inside every database's integer range.
@@ -90,6 +93,7 @@ def errors(
         until=parse_since(until),
         limit=limit or None,
     )
+    located: list[dict[str, Any]] = []
     with ctx.database() as db:
         if migrations.current_version(db) == 0:
             entries, counts = [], {}
@@ -98,10 +102,13 @@ def errors(
             migrations.ensure_schema(db)
             entries = errorlog.query(db, query)
             counts = errorlog.counts_by_type(db, query)
+            if ctx.json:  # each entry's cell and link, read while the database is open
+                locate = Locator(db)
+                located = [locate.entry_json(e.to_json()) for e in entries]
     if ctx.json:
         emit_json(
             {
-                "errors": [e.to_json() for e in entries],
+                "errors": located,
                 "counts_by_type": counts,
                 "total": sum(counts.values()),
             }

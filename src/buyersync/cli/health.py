@@ -21,7 +21,8 @@ from buyersync.cli.common import (
 @click.option(
     "--no-alerts",
     is_flag=True,
-    help="Run and store the check but send no alert (alert state is still updated).",
+    help="Run and store the check but send no alert; an unsent alert does not start its "
+    "cooldown, so the next check sends it.",
 )
 @command_settings(DB_SETTINGS, SOURCE_SETTINGS, ALERT_SETTINGS)
 def health(ctx: Context, no_alerts: bool) -> int:
@@ -32,6 +33,9 @@ def health(ctx: Context, no_alerts: bool) -> int:
     permanent failures, and the time since the last successful sync. Alerts go to
     the log, and to e-mail (--smtp-host, --smtp-to) and a webhook (--webhook-url)
     when configured; the same alert is not repeated within --alert-cooldown-seconds.
+    Each alert says what happened to it: "sent to e-mail, webhook", "not sent: no
+    channel configured", "not sent: --no-alerts", "suppressed: cooldown until …", or
+    which channel failed; only an alert a channel accepted starts the cooldown.
     Exits 1 when unhealthy.
 
     Example (cron, every 5 minutes): buyersync health --json
@@ -92,7 +96,7 @@ def _print(doc: dict[str, Any], dash: dict[str, Any]) -> None:
             f"sheet feedback ({fed['mode']}) failed: {fed['error']}", style="yellow", markup=False
         )
     for alert in doc["alerts"]:
-        how = "sent" if alert["sent"] else "already reported, within the cooldown"
+        how = alert.get("delivery_text") or ("sent" if alert["sent"] else "not sent")
         console.print(f"\nALERT [{alert['condition']}] ({how})", style="bold red", markup=False)
         console.print(alert["message"], markup=False)
     for line in doc["recoveries"]:

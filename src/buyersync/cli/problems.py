@@ -20,6 +20,7 @@ from buyersync.cli.output import term
 from buyersync.store import feedback as feedback_store
 from buyersync.store import migrations
 from buyersync.store import problems as store
+from buyersync.store.cells import Locator
 from buyersync.store.db import utcnow
 
 _ACTIONS = ("list", "ack", "unack")
@@ -56,7 +57,8 @@ def problems(
     A failure opens a problem for its buyer (or its sheet row, or the run); a later
     write of that buyer, or a full sync in which it no longer fails, resolves it.
     Each group shows its category and column, how many buyers, when it was first
-    and last seen, an example and the command that fixes it. Exits 1 while any
+    and last seen, an example with its cell (a link that opens it, for a Google
+    Sheet) and the command that fixes it. Exits 1 while any
     problem is open and not acknowledged.
 
     `buyersync problems ack ID…` acknowledges known problems: they stay open but no
@@ -82,7 +84,7 @@ def problems(
                     if show_list or ctx.json
                     else []
                 )
-            return _show(ctx, groups, listed, feedback_store.last(db))
+            return _show(ctx, groups, listed, Locator(db), feedback_store.last(db))
         if not ids:
             raise click.UsageError(f"{action} needs the id of at least one problem")
         migrations.ensure_schema(db)
@@ -142,6 +144,7 @@ def _show(
     ctx: Context,
     groups: list[store.ProblemGroup],
     listed: list[store.Problem],
+    locate: Locator,
     fed: dict[str, Any] | None = None,
 ) -> int:
     open_groups = [g for g in groups if g.open]
@@ -151,8 +154,8 @@ def _show(
             {
                 "open": sum(g.count for g in open_groups),
                 "open_unacknowledged": unacked,
-                "groups": [g.to_json() for g in groups],
-                "problems": [p.to_json() for p in listed],
+                "groups": [locate.group_json(g) for g in groups],
+                "problems": [locate.problem_json(p) for p in listed],
                 "sheet_feedback": fed,
             }
         )
@@ -163,7 +166,7 @@ def _show(
     if not open_groups:
         console.print("no open problems: every buyer's latest attempt was written")
     for g in groups:
-        _print_group(console, g)
+        _print_group(console, g, locate.problem_json(g.example).get("link"))
     if listed:
         table = Table(title="problems", title_justify="left")
         for col in ("id", "state", "category", "buyer", "row", "column", "seen", "message"):
@@ -203,7 +206,7 @@ def _print_feedback(console: Any, fed: dict[str, Any]) -> None:
         )
 
 
-def _print_group(console: Any, g: store.ProblemGroup) -> None:
+def _print_group(console: Any, g: store.ProblemGroup, link: dict[str, Any] | None) -> None:
     what = term(g.category) + (f" in {term(g.column)}" if g.column else "")
     if g.kind == "run":
         who = f"{g.count} run problem(s)"
@@ -220,5 +223,9 @@ def _print_group(console: Any, g: store.ProblemGroup) -> None:
     e = g.example
     who_ex = f"buyer {term(e.buyer_number)}" if e.buyer_number else e.subject
     console.print(f"  e.g. problem {e.id}, {who_ex}: {term(e.example or e.message)}", markup=False)
+    if link:
+        console.print(f"  cell: {term(link['where'])}", markup=False)
+        if link.get("url"):
+            console.print(f"  open: {link['url']}", markup=False, soft_wrap=True)
     if g.open:
         console.print(f"  fix: {g.fix.command}  — {g.fix.text}", markup=False)

@@ -325,11 +325,18 @@ def active_keys(facts: HealthFacts, alerts: Sequence[Alert]) -> frozenset[str]:
 
 
 def known_permanent(states: Mapping[str, AlertState]) -> frozenset[str]:
-    """Buyers whose permanent failure is already alerted (active state rows)."""
+    """Buyers whose permanent failure is already alerted (active state rows of an
+    alert a channel accepted)."""
     found = set()
     for key, state in states.items():
         condition, subject = split_key(key)
-        if condition is Condition.PERMANENT_FAILURE and subject is not None and state.active:
+        # Only a delivered alert is known: one no channel accepted is still news.
+        if (
+            condition is Condition.PERMANENT_FAILURE
+            and subject is not None
+            and state.active
+            and state.last_sent_at is not None
+        ):
             found.add(subject)
     return frozenset(found)
 

@@ -52,6 +52,7 @@ from buyersync.rules.compare import (
 )
 from buyersync.rules.diff import Duplicate, KeyDiff, KeyMatch, KeyScan
 from buyersync.rules.keys import DEFAULT_KEY_CASE, key_fold
+from buyersync.rules.links import SheetCells
 from buyersync.rules.normalize import KEY_COLUMN, ColumnMap
 from buyersync.rules.typed import ParseOptions
 from buyersync.rules.typedcells import canonical_cells
@@ -100,6 +101,9 @@ class VerifyReport:
     extra_is_finding: bool = True  # False: buyers only in the database do not fail `ok`
     #: Missing buyers with an open problem, by its category (the cause decides the fix).
     missing_causes: Mapping[str, int] = field(default_factory=dict)
+    #: Where findings are in the sheet (``buyersync.rules.links``): the sheet read, the
+    #: sheet column of each compared column, and the key column.
+    cells: SheetCells | None = None
 
     @property
     def missing(self) -> tuple[tuple[str, int], ...]:
@@ -146,6 +150,7 @@ class VerifyReport:
             "extra": list(d.extra),
             "mismatches": [m.to_json() for m in self.mismatches],
             "missing_causes": dict(self.missing_causes),
+            "cells": self.cells.to_json(self) if self.cells else None,
             "duplicates": [
                 {
                     "buyer_number": x.buyer_number,
@@ -571,6 +576,7 @@ class IntegrityChecker:
             no_longer_fed=plan.no_longer_fed,
             extra_is_finding=self.extra_is_finding,
             missing_causes=self._missing_causes(diff.missing),
+            cells=SheetCells.of(self.source, plan.colmap.key_index, plan.columns, plan.indexes),
         )
         log.info(
             "verify %s: %d buyers in sheet, %d in database, %d missing, %d extra, "

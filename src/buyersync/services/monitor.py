@@ -23,6 +23,7 @@ from buyersync import wiring
 from buyersync.errors import ConfigError, HeaderError, SourceError
 from buyersync.records import ErrorQuery
 from buyersync.rules import alerts as rules
+from buyersync.rules import delivery as outcome
 from buyersync.rules.alerts import (
     Alert,
     HealthFacts,
@@ -41,7 +42,7 @@ from buyersync.services.notify import (
 )
 from buyersync.settings import Settings
 from buyersync.sources.base import Source
-from buyersync.store import buyers, errorlog, problems, retryqueue, runs
+from buyersync.store import buyers, deliveries, errorlog, problems, retryqueue, runs, sheettabs
 from buyersync.store import health as store
 from buyersync.store.db import Database, utcnow
 from buyersync.store.migrations import ensure_schema
@@ -77,6 +78,11 @@ class HealthReport:
     healthy: bool
     deliveries: list[Delivery] = field(default_factory=list)
     record_id: int | None = None
+    #: What happened to each alert (sent, not sent, suppressed), in the alerts' order.
+    outcomes: list[outcome.AlertDelivery] = field(default_factory=list)
+
+    def outcome_of(self, alert: Alert) -> outcome.AlertDelivery | None:
+        return outcome.by_condition(self.outcomes).get(str(alert.condition))
 
     def to_json(self) -> dict[str, Any]:
         f = self.facts
@@ -100,10 +106,21 @@ class HealthReport:
             "missing": [{"buyer_number": k, "row_number": r} for k, r in f.missing[:100]],
             "extra": list(f.extra[:100]),
             "sheet_problem": f.sheet_problem,
-            "alerts": [{**a.to_json(), "sent": a in self.plan.send} for a in self.alerts],
+            "alerts": [self._alert_json(a) for a in self.alerts],
             "recoveries": [r.text for r in self.plan.recoveries],
             "deliveries": [d.to_json() for d in self.deliveries],
             "health_check_id": self.record_id,
+            "alert_deliveries": [d.to_json() for d in self.outcomes],
+        }
+
+    def _alert_json(self, alert: Alert) -> dict[str, Any]:
+        got = self.outcome_of(alert)
+        return {
+            **alert.to_json(),
+            "sent": bool(got and got.sent),
+            "delivery": got.to_json() if got else None,
+            "delivery_status": str(got.status) if got else None,
+            "delivery_text": got.text if got else None,
         }
 
 
@@ -215,6 +232,7 @@ class SyncMonitor:
         else:
             try:
                 diff = self.compare_counts()
+                sheettabs.remember(self.db, self.source)
             except (SourceError, HeaderError, ConfigError) as exc:
                 problem = str(exc)
         depth = retryqueue.depth(self.db)
@@ -276,16 +294,25 @@ class SyncMonitor:
             report = HealthReport(facts, alerts, plan, healthy)
             if send and plan.anything_to_send:
                 report.deliveries = self.send_alert(plan, healthy=healthy)
+            report.plan = self._settle(report.plan, states, report.deliveries, no_alerts=not send)
+            report.outcomes = self._outcomes(plan, states, report.deliveries, no_alerts=not send)
             report.record_id = store.insert(self.db, self._record(report))
+            deliveries.record(
+                self.db,
+                report.outcomes,
+                at=facts.checked_at,
+                origin="health",
+                health_check_id=report.record_id,
+            )
             # States are saved after sending: a crash in between re-sends rather than loses.
-            store.save_alert_states(self.db, plan.states)
+            store.save_alert_states(self.db, report.plan.states)
         log.info(
             "health check %s: %s, %d missing, error rate %.1f%%, %d alert(s) sent",
             report.record_id,
             "healthy" if healthy else "UNHEALTHY",
             facts.missing_count,
             facts.error_rate * 100,
-            len(plan.send),
+            sum(1 for d in report.outcomes if d.sent),
         )
         return report
 
@@ -302,9 +329,45 @@ class SyncMonitor:
                 now=self.clock(),
                 cooldown_seconds=self.thresholds.cooldown_seconds,
             )
-            deliveries = self.send_alert(plan, healthy=healthy) if plan.anything_to_send else []
-            store.save_alert_states(self.db, plan.states)
-        return plan, deliveries
+            now = self.clock()
+            sent = self.send_alert(plan, healthy=healthy) if plan.anything_to_send else []
+            settled = self._settle(plan, states, sent)
+            deliveries.record(self.db, self._outcomes(plan, states, sent), at=now, origin="sync")
+            store.save_alert_states(self.db, settled.states)
+        return settled, sent
+
+    def _results(self, sent: Sequence[Delivery]) -> list[outcome.ChannelResult]:
+        return [outcome.ChannelResult(d.channel, d.ok, d.error) for d in sent]
+
+    def _settle(
+        self,
+        plan: Plan,
+        states: Mapping[str, rules.AlertState],
+        sent: Sequence[Delivery],
+        *,
+        no_alerts: bool = False,
+    ) -> Plan:
+        """The plan's states as stored: an alert no channel accepted did not start
+        its cooldown (nor, for a permanent failure, count as reported)."""
+        delivered = not no_alerts and outcome.accepted(self._results(sent))
+        return outcome.settle(plan, states, delivered=delivered)
+
+    def _outcomes(
+        self,
+        plan: Plan,
+        states: Mapping[str, rules.AlertState],
+        sent: Sequence[Delivery],
+        *,
+        no_alerts: bool = False,
+    ) -> list[outcome.AlertDelivery]:
+        return outcome.deliveries(
+            plan,
+            self._results(sent),
+            states,
+            now=self.clock(),
+            cooldown_seconds=self.thresholds.cooldown_seconds,
+            no_alerts=no_alerts,
+        )
 
     def send_alert(self, plan: Plan, *, healthy: bool) -> list[Delivery]:
         """Send the plan's alerts and recoveries on every channel; never raises."""
@@ -330,7 +393,8 @@ class SyncMonitor:
                     "condition": str(a.condition),
                     "title": a.title,
                     "command": a.command,
-                    "sent": a in report.plan.send,
+                    "sent": bool((got := report.outcome_of(a)) and got.sent),
+                    "delivery": got.text if got else None,
                 }
                 for a in report.alerts
             ],

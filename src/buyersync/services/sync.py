@@ -63,7 +63,7 @@ from buyersync.rules.rows import Accepted, RowChecker, failure
 from buyersync.rules.typed import ParseOptions
 from buyersync.services.retry import RetryManager
 from buyersync.sources.base import Source
-from buyersync.store import buyers, errorlog, problems, retryqueue, runs
+from buyersync.store import buyers, errorlog, problems, retryqueue, runs, sheettabs
 from buyersync.store import headers as header_store
 from buyersync.store.db import Database, utcnow
 from buyersync.store.migrations import ensure_schema
@@ -449,6 +449,7 @@ class SyncEngine:
         stored = [c for c in colmap.data_columns if c not in missing]
         header_map = header_rules.entries(colmap, stored)
         header_store.record(db, report.run_id, header_map)
+        sheettabs.remember(db, self.source)  # the tab's sheetId, for links to cells
         self._guard_header_contract(report, header_map)
         limits = {} if created else buyers.column_limits(db)
         checker = self._checker(colmap, stored, limits, typed=not created)

@@ -434,6 +434,7 @@ class GoogleSheetsSource(Source):
                 hint="check --header-row",
             )
         sheet_id = props.get("sheetId", 0)
+        self.read_tab = {"gid": _index(props, "sheetId"), "title": title, "first_column": first_col}
         return _Tab(title, header_row, last_row, first_col, last_col, merges, sheet_id)
 
     def _values(

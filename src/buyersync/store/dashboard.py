@@ -10,6 +10,19 @@ from typing import Any
 from buyersync.store.db import Database
 
 
+def open_problems_by_category(db: Database) -> dict[str, int]:
+    """Problems open now, per category (acknowledged ones included)."""
+    if not db.table_exists("problems"):
+        return {}
+    return {
+        r["category"]: int(r["n"])
+        for r in db.query(
+            "SELECT category, count(*) AS n FROM problems WHERE resolved_at IS NULL "
+            "GROUP BY category"
+        )
+    }
+
+
 def run_totals(db: Database) -> dict[str, Any]:
     """Sums over every stored run: rows written, runs per status, durations, last success."""
     written = db.query_value("SELECT coalesce(sum(inserted + updated), 0) AS n FROM sync_runs")

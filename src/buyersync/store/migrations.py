@@ -282,6 +282,50 @@ STEPS: tuple[Step, ...] = (
         ),
     ),
     Step(
+        46,
+        "alert_deliveries",
+        (
+            # What happened to every alert: sent (to which channels), failed, not sent
+            # (no channel, --no-alerts) or suppressed by the cooldown.
+            """
+        CREATE TABLE IF NOT EXISTS alert_deliveries (
+            id {id},
+            created_at {ts} NOT NULL,
+            origin text NOT NULL,               -- health | sync
+            condition text NOT NULL,            -- buyersync.rules.alerts.Condition
+            title text NOT NULL,
+            status text NOT NULL,               -- buyersync.rules.delivery.DeliveryStatus
+            message text NOT NULL,              -- e.g. "sent to e-mail, webhook"
+            channels {json},                    -- the channels that accepted it
+            failures {json},                    -- channel and error of each that did not
+            until_at {ts},                      -- end of the cooldown, when suppressed
+            health_check_id integer             -- sync_health_metrics.id, for a check
+        )
+        """,
+            "CREATE INDEX IF NOT EXISTS alert_deliveries_time_idx ON alert_deliveries (created_at)",
+            "CREATE INDEX IF NOT EXISTS alert_deliveries_condition_idx "
+            "ON alert_deliveries (condition, created_at)",
+        ),
+    ),
+    Step(
+        47,
+        "sheet_tabs",
+        (
+            # Where a source's cells are: for a Google Sheet the numeric sheetId (#gid=)
+            # of the tab read, and the first column of a named range; links to cells
+            # are built from it.
+            """
+        CREATE TABLE IF NOT EXISTS sheet_tabs (
+            source text PRIMARY KEY,            -- sync_runs.source
+            gid integer,
+            title text,
+            first_column integer NOT NULL DEFAULT 0,
+            seen_at {ts} NOT NULL
+        )
+        """,
+        ),
+    ),
+    Step(
         60,
         "sheet_feedback",
         (

@@ -30,6 +30,79 @@
     tr.appendChild(td);
   }
 
+  // A cell that links to the sheet (Google Sheets) or names the file and cell.
+  function linkCell(tr, link) {
+    const td = document.createElement("td");
+    td.className = "cell-link";
+    if (link) {
+      td.dataset.value = link.cell;
+      if (link.url) {
+        const a = document.createElement("a");
+        a.href = link.url; a.target = "_blank"; a.rel = "noopener noreferrer";
+        a.textContent = link.where; a.title = "open the cell in the sheet";
+        td.appendChild(a);
+      } else {
+        td.textContent = link.where;
+      }
+    }
+    tr.appendChild(td);
+  }
+
+  function cause(g) {
+    return g.category + (g.column ? " in " + g.column : "");
+  }
+
+  function problemRows(id, groups, open) {
+    const body = $(id).querySelector("tbody");
+    body.replaceChildren();
+    if (!groups.length) {
+      const tr = document.createElement("tr");
+      const td = document.createElement("td");
+      td.colSpan = open ? 7 : 4; td.className = "muted"; td.textContent = "none";
+      tr.appendChild(td); body.appendChild(tr);
+      return;
+    }
+    for (const g of groups) {
+      const tr = document.createElement("tr");
+      tr.className = "problem";
+      tr.dataset.category = g.category;
+      tr.dataset.column = g.column || "";
+      tr.dataset.kind = g.kind;
+      tr.dataset.count = String(g.count);
+      tr.dataset.buyers = String(g.buyers);
+      cell(tr, cause(g) + (g.acknowledged ? ` (${g.acknowledged} acknowledged)` : ""));
+      cell(tr, g.buyers, "n");
+      cell(tr, g.count, "n");
+      if (open) {
+        const e = g.example || {};
+        cell(tr, (e.buyer_number ? `buyer ${e.buyer_number}: ` : "") + (e.example || e.message || ""));
+        linkCell(tr, g.link);
+        const fix = document.createElement("td");
+        const code = document.createElement("code");
+        code.textContent = g.fix.command;
+        fix.appendChild(code);
+        fix.appendChild(document.createTextNode(" — " + g.fix.text));
+        tr.appendChild(fix);
+        cell(tr, fmtTime(g.first_seen) + " / " + fmtTime(g.last_seen));
+      } else {
+        cell(tr, fmtTime(g.last_seen));
+      }
+      body.appendChild(tr);
+    }
+  }
+
+  function watching(w) {
+    const sheet = $("watch-sheet");
+    const s = (w || {}).sheet;
+    sheet.textContent = s ? s.label : "no sheet configured";
+    sheet.dataset.value = s ? s.name : "";
+    if (s && s.url) { sheet.href = s.url; sheet.target = "_blank"; sheet.rel = "noopener noreferrer"; }
+    else sheet.removeAttribute("href");
+    const db = (w || {}).database || {};
+    $("watch-db").textContent = db.label || "—";
+    $("watch-db").dataset.value = db.label || "";
+  }
+
   function fillTable(id, rows, columns) {
     const body = $(id).querySelector("tbody");
     body.replaceChildren();
@@ -42,7 +115,10 @@
     }
     for (const row of rows) {
       const tr = document.createElement("tr");
-      for (const [get, cls] of columns) cell(tr, get(row), cls);
+      for (const [get, cls] of columns) {
+        if (cls === "link") linkCell(tr, get(row));
+        else cell(tr, get(row), cls);
+      }
       body.appendChild(tr);
     }
   }
@@ -125,15 +201,26 @@
   function render(d) {
     $("generated-at").textContent = fmtTime(d.generated_at);
     const state = $("state");
-    state.dataset.value = d.healthy === null || d.healthy === undefined ? "" : String(d.healthy);
-    state.textContent = d.healthy === true ? "healthy" : d.healthy === false ? "unhealthy" : "no health check yet";
-    state.className = "badge " + (d.healthy === true ? "healthy" : d.healthy === false ? "unhealthy" : "unknown");
+    // The state now: the alerts that hold now, not the last check's history.
+    const healthy = d.healthy_now === undefined ? d.healthy : d.healthy_now;
+    state.dataset.value = healthy === null || healthy === undefined ? "" : String(healthy);
+    state.textContent = healthy === true ? "healthy" : healthy === false ? "unhealthy" : "no health check yet";
+    state.className = "badge " + (healthy === true ? "healthy" : healthy === false ? "unhealthy" : "unknown");
+    watching(d.watching);
+    const now = d.now || {};
+    const pct = (v) => (v === null || v === undefined ? "—" : (v * 100).toFixed(2) + " %");
     setNum("spreadsheet-count", d.spreadsheet_count);
     setNum("database-count", d.database_count);
-    setNum("missing-count", d.missing_count);
-    $("missing-count").classList.toggle("bad", (d.missing_count || 0) > 0);
-    setNum("error-rate", d.error_rate,
-      d.error_rate === null || d.error_rate === undefined ? "—" : (d.error_rate * 100).toFixed(2) + " %");
+    const missing = now.missing_count === undefined ? d.missing_count : now.missing_count;
+    setNum("missing-count", missing);
+    $("missing-count").classList.toggle("bad", (missing || 0) > 0);
+    const rate = now.error_rate === undefined ? d.error_rate : now.error_rate;
+    setNum("error-rate", rate, pct(rate));
+    setNum("last-sync-error-rate", now.last_sync_error_rate, pct(now.last_sync_error_rate));
+    setNum("open-problems", d.open_problems);
+    setNum("resolved-problems", d.resolved_problems || 0);
+    problemRows("problems", d.problems || [], true);
+    problemRows("resolved", d.resolved_problem_groups || [], false);
     setNum("queue-depth", d.retry_queue.depth);
     setNum("permanent-failures", d.retry_queue.permanent_failures);
     $("permanent-failures").classList.toggle("bad", d.retry_queue.permanent_failures > 0);
@@ -143,13 +230,30 @@
     setNum("last-sync", last ? last.run_id : null, last ? fmtTime(last.finished_at) : "never");
     $("last-sync-detail").textContent = last
       ? `${last.rows_read} rows in ${Number(last.duration_s || 0).toFixed(2)} s (${Math.round(last.rows_per_s || 0)} rows/s)` : "";
-    const alerts = d.alerts || [];
-    $("alerts-box").hidden = !alerts.length;
+    const alerts = d.present_alerts || [];
     $("alerts").replaceChildren(...alerts.map((a) => {
       const li = document.createElement("li");
-      li.textContent = typeof a === "string" ? a : (a.message || JSON.stringify(a));
+      li.className = "alert";
+      li.dataset.condition = a.condition;
+      const title = document.createElement("b");
+      title.textContent = a.title;
+      li.appendChild(title);
+      const how = document.createElement("span");
+      how.className = "delivery";
+      how.dataset.value = a.delivery ? a.delivery.status : "";
+      how.textContent = " — " + (a.delivery ? a.delivery.text + " (" + fmtTime(a.delivery.created_at) + ")" : "no delivery recorded yet");
+      li.appendChild(how);
+      const fix = document.createElement("code");
+      fix.textContent = a.command;
+      li.appendChild(document.createTextNode(" — "));
+      li.appendChild(fix);
       return li;
     }));
+    const calm = !(alerts.length || (d.problems || []).length);
+    $("all-well").hidden = !calm;
+    $("now-box").classList.toggle("calm", calm);
+    fillTable("deliveries", d.delivery_history || [], [
+      [(x) => fmtTime(x.created_at)], [(x) => x.title], [(x) => x.text]]);
     const history = (d.health_history || []).slice().reverse();
     lineChart($("health-chart"), [
       { name: "sheet", cls: "sheet", values: history.map((h) => h.spreadsheet_count) },
@@ -159,8 +263,9 @@
     barChart($("duration-chart"), (d.recent_runs || []).slice().reverse());
     fillTable("errors-by-type", Object.entries(d.errors.by_type), [[(e) => e[0]], [(e) => e[1], "n"]]);
     fillTable("latest-errors", d.latest_errors || [], [
-      [(e) => fmtTime(e.created_at)], [(e) => e.row_number, "n"], [(e) => e.buyer_number],
-      [(e) => e.error_type], [(e) => e.error_message]]);
+      [(e) => fmtTime(e.created_at)], [(e) => e.row_number, "n"], [(e) => e.link, "link"],
+      [(e) => e.buyer_number], [(e) => e.error_type],
+      [(e) => (e.resolved_at ? "resolved" : "open")], [(e) => e.error_message]]);
     fillTable("permanent-table", d.permanent_failures || [], [
       [(e) => e.buyer_number], [(e) => e.row_number, "n"],
       [(e) => (e.max_attempts ? `${e.attempt_count} / ${e.max_attempts}` : e.attempt_count), "n"], [(e) => e.error_type], [(e) => e.last_error]]);
