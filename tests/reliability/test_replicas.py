@@ -311,7 +311,13 @@ def test_one_claim_per_turn_between_connections(url: str) -> None:
     assert f"pid {os.getpid()}" in loser["last_skipped"]
     with open_database(url) as db:
         (turn,) = turns.recent(db, "health")
-    assert (turn.start, turn.outcome, turn.pid) == (start, "ran", os.getpid())
+        assert (turn.start, turn.outcome, turn.pid) == (start, "ran", os.getpid())
+        # A turn in progress elsewhere is not finished until its claimant says so.
+        assert turns.claim(db, "sync", start, INTERVAL) is None
+        assert turns.claim(db, "sync", start, INTERVAL) is not None
+        assert not turns.finished(db, "sync", start)
+        turns.finish(db, "sync", start, turns.Outcome.RAN)
+        assert turns.finished(db, "sync", start)
 
 
 def test_a_scheduled_sync_that_finds_the_lock_held_is_recorded_skipped(

@@ -64,6 +64,9 @@ class Turns(Protocol):
     def finish(self, job: str, start: datetime, outcome: turns.Outcome) -> None:
         """Record how this process's turn ended."""
 
+    def finished(self, job: str, start: datetime) -> bool:
+        """Whether the process that claimed the turn has recorded its end."""
+
 
 class DatabaseTurns:
     """Turns claimed in the ``job_turns`` table of ``settings``' database."""
@@ -79,6 +82,10 @@ class DatabaseTurns:
     def finish(self, job: str, start: datetime, outcome: turns.Outcome) -> None:
         with wiring.database(self.settings) as db:
             turns.finish(db, job, start, outcome)
+
+    def finished(self, job: str, start: datetime) -> bool:
+        with wiring.database(self.settings) as db:
+            return turns.finished(db, job, start)
 
 
 @dataclass(frozen=True)
@@ -241,10 +248,26 @@ class Scheduler:
             if wait > 0 and self._stop.wait(wait):
                 break
             self.run_once(job, state, turn=start)
+            if not self._first_done[job.name].is_set() and state.runs == 0:
+                # The first turn was another replica's: the jobs that wait for this
+                # one's first run (a health check after the first sync) wait for it.
+                self._await_turn(job, start)
             self._first_done[job.name].set()
             now = datetime.now(UTC)
             current = turns.turn_start(now, interval)
             start = current if current > start else turns.next_turn_start(start, interval)
+
+    def _await_turn(self, job: Job, start: datetime) -> None:
+        """Wait (at most one interval) until another process's turn has ended."""
+        assert self.turns is not None
+        deadline = time.monotonic() + job.interval_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                if self.turns.finished(job.name, start):
+                    return
+            except Exception:  # the database is away: the next turn will say so
+                return
+            self._stop.wait(0.2)
 
     def run_once(
         self, job: Job, state: JobState | None = None, *, turn: datetime | None = None

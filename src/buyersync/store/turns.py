@@ -100,6 +100,14 @@ def finish(db: Database, job: str, start: datetime, outcome: Outcome) -> None:
     )
 
 
+def finished(db: Database, job: str, start: datetime) -> bool:
+    """Whether the turn's claimant recorded its end (or nobody claimed it)."""
+    row = db.query_one(
+        f"SELECT outcome FROM {TABLE} WHERE job = %s AND turn_start = %s", (job, db.ts(start))
+    )
+    return row is None or row["outcome"] is not None
+
+
 def recent(db: Database, job: str | None = None, limit: int = 100) -> list[Turn]:
     """The latest turns, newest first."""
     where, params = ("WHERE job = %s ", [job]) if job else ("", [])
