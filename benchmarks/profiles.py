@@ -41,7 +41,8 @@ def profile_command(args: list[str], out: Path, *, env: dict[str, str], cwd: Pat
         text = io.StringIO()
         stats = pstats.Stats(str(stats_file), stream=text)
         stats.strip_dirs()
-        shown = " ".join(args[: args.index("--db")] if "--db" in args else args)
+        kept = args[: args.index("--db")] if "--db" in args else args
+        shown = " ".join(Path(a).name if "/" in a else a for a in kept)
         text.write(
             f"buyersync {shown}\n"
             f"exit {proc.returncode}, {seconds:.2f} s wall under cProfile\n\n"
@@ -50,5 +51,7 @@ def profile_command(args: list[str], out: Path, *, env: dict[str, str], cwd: Pat
         stats.sort_stats("tottime").print_stats(TOP)
         text.write(f"\n== top {TOP} by cumulative time\n")
         stats.sort_stats("cumulative").print_stats(TOP)
-    out.write_text(text.getvalue(), encoding="utf-8")
+    # pstats names the temporary stats file on a line of its own: not worth keeping
+    body = "\n".join(ln for ln in text.getvalue().splitlines() if str(stats_file) not in ln)
+    out.write_text(body + "\n", encoding="utf-8")
     return seconds
