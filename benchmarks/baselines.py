@@ -3,12 +3,17 @@
 * ``ceiling``  — Python reads the CSV and COPYs it into a plain TEXT table
   (PostgreSQL) or ``executemany``s it into one transaction (SQLite): the fastest a
   Python loader can be, with no checks, no upsert, no logging.
+* ``resync``   — the re-sync ceiling: COPY the whole sheet into a staging table,
+  then one ``UPDATE … FROM`` rewriting every row of a keyed table (``synced_at``
+  advances on every sync, so a re-sync rewrites every row: this is its floor). On
+  SQLite, ``executemany`` into a temporary table and the same ``UPDATE … FROM``. The
+  keyed table is loaded first by ``resync-setup`` (a separate, untimed process).
 * ``naive``    — what an operator writes by hand: one ``INSERT … ON CONFLICT`` per row,
   each row its own transaction so that one bad row does not stop the rest.
 * ``dlt``      — dlt loading the same CSV with ``write_disposition="merge"`` on
   buyer_number (run with the interpreter of ``benchmarks/.venv-dlt``).
 
-Usage: ``python benchmarks/baselines.py {ceiling,naive,dlt} CSV DATABASE_URL``
+Usage: ``python benchmarks/baselines.py {ceiling,resync-setup,resync,naive,dlt} CSV DATABASE_URL``
 """
 
 from __future__ import annotations
@@ -42,6 +47,72 @@ def ceiling(path: str, url: str) -> None:
             with conn.cursor() as cur, cur.copy(f"COPY ceiling ({cols}) FROM STDIN") as copy:
                 for row in reader:
                     copy.write_row(row)
+
+
+def _keyed_ddl(header: list[str], ts: str) -> str:
+    return (
+        "CREATE TABLE target (buyer_number text PRIMARY KEY, "
+        + ", ".join(f'"{h}" text' for h in header[1:])
+        + f", synced_at {ts})"
+    )
+
+
+def resync_setup(path: str, url: str) -> None:
+    """The keyed table a re-sync rewrites, loaded with the sheet (not timed)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        cols = ", ".join(f'"{h}"' for h in header)
+        if url.startswith("sqlite:"):
+            conn = sqlite3.connect(_sqlite_path(url))
+            conn.execute(_keyed_ddl(header, "text"))
+            marks = ", ".join("?" * len(header))
+            with conn:
+                conn.executemany(f"INSERT INTO target ({cols}) VALUES ({marks})", reader)
+            conn.close()
+            return
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(_keyed_ddl(header, "timestamptz"))
+            with conn.cursor() as cur, cur.copy(f"COPY target ({cols}) FROM STDIN") as copy:
+                for row in reader:
+                    copy.write_row(row)
+            conn.execute("VACUUM ANALYZE target")
+
+
+def resync(path: str, url: str) -> None:
+    """Stage the whole sheet, then rewrite every row of ``target`` in one statement."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        cols = ", ".join(f'"{h}"' for h in header)
+        sets = ", ".join(f'"{h}" = s."{h}"' for h in header[1:])
+        update = (
+            f"UPDATE target AS t SET {sets}, synced_at = %s FROM stage AS s "
+            "WHERE t.buyer_number = s.buyer_number"
+        )
+        stage_ddl = (
+            f"CREATE TEMPORARY TABLE stage ({', '.join(f'{c} text' for c in cols.split(', '))})"
+        )
+        if url.startswith("sqlite:"):
+            conn = sqlite3.connect(_sqlite_path(url))
+            marks = ", ".join("?" * len(header))
+            with conn:
+                conn.execute(stage_ddl)
+                conn.executemany(f"INSERT INTO stage ({cols}) VALUES ({marks})", reader)
+                conn.execute(update.replace("%s", "datetime('now')"))
+            conn.close()
+            return
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            conn.execute(stage_ddl)
+            with conn.cursor() as cur, cur.copy(f"COPY stage ({cols}) FROM STDIN") as copy:
+                for row in reader:
+                    copy.write_row(row)
+            conn.execute(update.replace("%s", "now()"))
+            conn.commit()
 
 
 def naive(path: str, url: str) -> None:
@@ -109,4 +180,10 @@ def _header(path: str) -> list[str]:
 
 if __name__ == "__main__":
     kind, csv_path, db_url = sys.argv[1:4]
-    {"ceiling": ceiling, "naive": naive, "dlt": dlt_load}[kind](csv_path, db_url)
+    {
+        "ceiling": ceiling,
+        "resync-setup": resync_setup,
+        "resync": resync,
+        "naive": naive,
+        "dlt": dlt_load,
+    }[kind](csv_path, db_url)

@@ -7,6 +7,10 @@ UTF-8). Generation is deterministic (seeded), so two runs measure the same data.
 
 ``changed_every=100`` produces the "1% changed" variant: every hundredth buyer has
 an edited note and status, everything else is byte-identical.
+
+``width="narrow"`` gives an ordinary buyer sheet instead: 15 short columns (no
+company, no notes; a last-contact date), about 225 bytes a row — the same buyers,
+so the per-row cost shows apart from the per-byte cost.
 """
 
 from __future__ import annotations
@@ -38,6 +42,30 @@ HEADER = (
     "registered_on",
     "notes",
 )
+#: The narrow profile: name, kana, e-mail, phone, postal code, address, status …
+NARROW_HEADER = (
+    "buyer_number",
+    "name",
+    "name_kana",
+    "email",
+    "phone",
+    "postal_code",
+    "prefecture",
+    "city",
+    "address",
+    "building",
+    "status",
+    "assigned_to",
+    "source_channel",
+    "registered_on",
+    "last_contact_on",
+)
+WIDTHS = ("narrow", "wide")
+
+
+def header(width: str = "wide") -> tuple[str, ...]:
+    return NARROW_HEADER if width == "narrow" else HEADER
+
 
 _FAMILY = [
     "佐藤",
@@ -251,13 +279,26 @@ def rows(n: int, *, seed: int = 10, changed_every: int | None = None) -> Iterato
         yield row
 
 
-def write_csv(path: Path, n: int, *, changed_every: int | None = None) -> Path:
-    """Write ``n`` buyers as a UTF-8 CSV with a header row."""
+def narrow_rows(n: int, *, seed: int = 10, changed_every: int | None = None) -> Iterator[list[str]]:
+    """The same buyers as :func:`rows`, in :data:`NARROW_HEADER` order."""
+    rng = random.Random(seed + 1)
+    for i, row in enumerate(rows(n, seed=seed)):
+        contact = f"20{rng.randrange(23, 26)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}"
+        out = [*row[0:3], *row[4:15], contact]
+        if changed_every and i % changed_every == changed_every // 2:
+            out[10] = "更新済み"
+            out[14] = "2024-06-30"
+        yield out
+
+
+def write_csv(path: Path, n: int, *, changed_every: int | None = None, width: str = "wide") -> Path:
+    """Write ``n`` buyers as a UTF-8 CSV with a header row (``width``: wide or narrow)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    make = narrow_rows if width == "narrow" else rows
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(HEADER)
-        writer.writerows(rows(n, changed_every=changed_every))
+        writer.writerow(header(width))
+        writer.writerows(make(n, changed_every=changed_every))
     return path
 
 

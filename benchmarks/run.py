@@ -40,6 +40,8 @@ from report import Result  # noqa: E402
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 DLT_VENV = HERE / ".venv-dlt"
+#: The syncs that rewrite every row of a synced table (their floor is the re-sync ceiling).
+RESYNCS = ("buyersync sync (unchanged)", "buyersync sync (1% changed)")
 
 
 @dataclass
@@ -152,9 +154,16 @@ class Bench:
 
     # -- scenarios -------------------------------------------------------------
     def record(
-        self, size: int, name: str, target: str, source: str, run: Run | None, note: str = ""
+        self,
+        size: int,
+        name: str,
+        target: str,
+        source: str,
+        run: Run | None,
+        note: str = "",
+        width: str = "wide",
     ) -> Result:
-        result = Result(size, name, target, source, note=note)
+        result = Result(size, name, target, source, note=note, width=width)
         if run is not None:
             result.seconds, result.peak_rss_mb, result.exit_code = (
                 run.seconds,
@@ -170,7 +179,7 @@ class Bench:
                 result.note = f"exit {run.exit_code}: {last[:160]}"
         self.results.append(result)
         print(
-            f"  {size:>9,}  {name:<34} {target:<10} {source:<7} "
+            f"  {size:>9,}  {name:<34} {target:<10} {source:<7} {width:<6} "
             f"{'' if result.seconds is None else f'{result.seconds:8.2f} s'}"
             f"{'' if result.peak_rss_mb is None else f'{result.peak_rss_mb:7.0f} MB'}  "
             f"{result.note}",
@@ -227,35 +236,9 @@ class Bench:
 
     def run_size(self, n: int) -> None:
         a = self.args
-        print(f"\n== {n:,} buyers", flush=True)
+        for width in a.width_list:
+            self.run_width(n, width)
         base = self.data(n, "csv")
-        changed = self.data(n, "csv", changed_every=100)
-
-        url = self.fresh_pg("ceiling")
-        self.record(
-            n,
-            "ceiling: CSV → COPY into TEXT table",
-            "postgresql",
-            "csv",
-            self.baseline("ceiling", base, url),
-        )
-
-        url = self.fresh_pg("buyersync")
-        src = ["--source", str(base), "--db", url]
-        run = self.buyersync("sync", *src)
-        self.record(n, "buyersync sync (empty db)", "postgresql", "csv", run, self.sync_note(run))
-        run = self.buyersync("sync", *src)
-        self.record(n, "buyersync sync (unchanged)", "postgresql", "csv", run, self.sync_note(run))
-        src = ["--source", str(changed), "--db", url]
-        run = self.buyersync("sync", *src)
-        self.record(n, "buyersync sync (1% changed)", "postgresql", "csv", run, self.sync_note(run))
-        for command, extra in (("missing", ()), ("verify", ("--full",)), ("health", ())):
-            name = f"buyersync {command}{' ' + ' '.join(extra) if extra else ''}"
-            if self.available(command):
-                self.record(n, name, "postgresql", "csv", self.buyersync(command, *extra, *src))
-            else:
-                self.record(n, name, "postgresql", "csv", None, "not available yet")
-
         if n <= a.naive_max:
             url = self.fresh_pg("naive")
             self.record(
@@ -287,26 +270,74 @@ class Bench:
         if a.full and not a.quick and n <= a.dlt_max:
             self.dlt(n, base)
 
-        url = self.fresh_sqlite("ceiling")
-        self.record(
-            n,
-            "ceiling: CSV → executemany, one txn",
-            "sqlite",
-            "csv",
-            self.baseline("ceiling", base, url),
-        )
-        url = self.fresh_sqlite("buyersync")
-        for label, path in (("empty db", base), ("unchanged", base), ("1% changed", changed)):
-            run = self.buyersync("sync", "--source", str(path), "--db", url)
-            self.record(n, f"buyersync sync ({label})", "sqlite", "csv", run, self.sync_note(run))
-        if self.available("missing"):
+    def run_width(self, n: int, width: str) -> None:
+        """The ceilings and buyersync's commands on rows of one width, both targets."""
+        print(f"\n== {n:,} buyers, {width} rows", flush=True)
+        base = self.data(n, "csv", width=width)
+        changed = self.data(n, "csv", changed_every=100, width=width)
+        for target, fresh in (("postgresql", self.fresh_pg), ("sqlite", self.fresh_sqlite)):
+            label = "COPY into TEXT table" if target == "postgresql" else "executemany, one txn"
+            url = fresh(f"ceiling_{width}")
             self.record(
                 n,
-                "buyersync missing",
-                "sqlite",
+                f"ceiling: CSV → {label}",
+                target,
                 "csv",
-                self.buyersync("missing", "--source", str(changed), "--db", url),
+                self.baseline("ceiling", base, url),
+                width=width,
             )
+            url = fresh(f"resync_{width}")
+            setup = self.baseline("resync-setup", base, url)
+            if setup.exit_code:
+                self.notes.append(f"re-sync ceiling setup failed ({target}): {setup.stderr[-200:]}")
+            stage = "COPY" if target == "postgresql" else "executemany"
+            self.record(
+                n,
+                f"re-sync ceiling: {stage} stage + UPDATE … FROM",
+                target,
+                "csv",
+                self.baseline("resync", changed, url),
+                width=width,
+            )
+
+            url = fresh(f"buyersync_{width}")
+            for label, path in (("empty db", base), ("unchanged", base), ("1% changed", changed)):
+                run = self.buyersync("sync", "--source", str(path), "--db", url)
+                self.record(
+                    n, f"buyersync sync ({label})", target, "csv", run, self.sync_note(run), width
+                )
+            src = ["--source", str(changed), "--db", url]
+            commands = [("missing", ()), ("verify", ("--full",))]
+            if target == "postgresql":
+                commands.append(("health", ()))
+            for command, extra in commands:
+                name = f"buyersync {command}{' ' + ' '.join(extra) if extra else ''}"
+                if self.available(command):
+                    run = self.buyersync(command, *extra, *src)
+                    self.record(n, name, target, "csv", run, width=width)
+                else:
+                    self.record(n, name, target, "csv", None, "not available yet", width)
+            if self.args.profile and target == "postgresql":
+                self.profile(n, width, base, changed)
+
+    def profile(self, n: int, width: str, base: Path, changed: Path) -> None:
+        """cProfile each timed buyersync command once more (untimed), on a fresh database;
+        the top functions go to ``benchmarks/profiles/<width>-<size>-<scenario>.txt``."""
+        import profiles
+
+        url = self.fresh_pg(f"profile_{width}")
+        steps = [
+            ("sync-empty", ("sync", "--source", str(base))),
+            ("sync-1pct", ("sync", "--source", str(changed))),
+            ("missing", ("missing", "--source", str(changed))),
+            ("verify-full", ("verify", "--full", "--source", str(changed))),
+        ]
+        for label, args in steps:
+            out = self.args.profile_dir / f"{width}-{n}-{label}.txt"
+            seconds = profiles.profile_command(
+                [*args, "--db", url], out, env=self.env, cwd=self.work
+            )
+            print(f"  profiled {label} ({width}) in {seconds:.2f} s under cProfile → {out}")
 
     def gsheets(self, n: int, base: Path) -> None:
         if not has_module("buyersync.testing.sheets_server"):
@@ -367,14 +398,20 @@ class Bench:
             )
 
     # -- data ------------------------------------------------------------------
-    def data(self, n: int, kind: str, changed_every: int | None = None) -> Path:
+    def data(
+        self, n: int, kind: str, changed_every: int | None = None, width: str = "wide"
+    ) -> Path:
         suffix = f"_changed{changed_every}" if changed_every else ""
+        if width != "wide":
+            suffix += f"_{width}"
         path = self.work / f"buyers_{n}{suffix}.{kind}"
         if not path.exists():
             t = time.perf_counter()
             tmp = path.with_suffix(".tmp")
-            writer = datagen.write_csv if kind == "csv" else datagen.write_xlsx
-            writer(tmp, n, changed_every=changed_every)
+            if kind == "csv":
+                datagen.write_csv(tmp, n, changed_every=changed_every, width=width)
+            else:
+                datagen.write_xlsx(tmp, n, changed_every=changed_every)
             tmp.rename(path)
             print(
                 f"  generated {path.name} ({path.stat().st_size / 1e6:.1f} MB) "
@@ -384,28 +421,24 @@ class Bench:
         return path
 
     def finish(self) -> None:
-        ceilings = {
-            r.size: r.seconds
-            for r in self.results
-            if r.name.startswith("ceiling") and r.target == "postgresql" and r.seconds
-        }
-        sqlite_ceilings = {
-            r.size: r.seconds
-            for r in self.results
-            if r.name.startswith("ceiling") and r.target == "sqlite" and r.seconds
-        }
+        """Each result's ratio to the ceiling of its size, width and target, and the
+        re-syncs' ratio to the re-sync ceiling."""
+
+        def ceilings(prefix: str) -> dict[tuple[int, str, str], float]:
+            return {
+                (r.size, r.width, r.target): r.seconds
+                for r in self.results
+                if r.name.startswith(prefix) and r.seconds and r.exit_code == 0
+            }
+
+        copy, rewrite = ceilings("ceiling"), ceilings("re-sync ceiling")
         for r in self.results:
-            if r.seconds and ceilings.get(r.size):
-                r.ratio = r.seconds / ceilings[r.size]
-            if (
-                r.target == "sqlite"
-                and r.seconds
-                and sqlite_ceilings.get(r.size)
-                and not r.name.startswith("ceiling")
-            ):
-                r.note = (
-                    f"{r.note}; " if r.note else ""
-                ) + f"{r.seconds / sqlite_ceilings[r.size]:.2f}× sqlite ceiling"
+            key = (r.size, r.width, r.target)
+            if r.seconds and copy.get(key):
+                r.ratio = r.seconds / copy[key]
+            resync = r.name.startswith("re-sync") or r.name in RESYNCS
+            if resync and r.seconds and rewrite.get(key):
+                r.resync_ratio = r.seconds / rewrite[key]
 
 
 def has_module(name: str) -> bool:
@@ -495,9 +528,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="sizes at which only the CSV and Google Sheets syncs run (peak RSS)",
     )
     p.add_argument("--dlt-max", type=int, default=100_000, help="largest size for dlt")
+    p.add_argument(
+        "--widths",
+        default="narrow,wide",
+        help="row profiles: narrow (15 short columns, ~225 bytes a row) and/or wide "
+        "(16 columns with long notes, ~880 bytes)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run each buyersync command once under cProfile (untimed) and keep "
+        "the top functions in --profile-dir",
+    )
+    p.add_argument(
+        "--profile-dir",
+        default=str(HERE / "profiles"),
+        help="where --profile writes its text profiles (default benchmarks/profiles)",
+    )
     args = p.parse_args(argv)
     args.size_list = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     args.memory_list = [int(s.replace("_", "")) for s in args.memory_sizes.split(",") if s.strip()]
+    args.width_list = [w.strip() for w in args.widths.split(",") if w.strip()]
+    unknown = set(args.width_list) - set(datagen.WIDTHS)
+    if unknown:
+        p.error(f"unknown width(s): {', '.join(sorted(unknown))} (narrow, wide)")
+    args.profile_dir = Path(args.profile_dir)
     if args.results is None and not args.quick:
         args.results = str(HERE / "RESULTS.md")
     return args
@@ -525,6 +580,8 @@ def main(argv: list[str] | None = None) -> int:
         doc += "\n" + analysis.read_text(encoding="utf-8")
     print()
     print(report.table(bench.results))
+    print()
+    print(report.targets_table(report.targets(bench.results)))
     if args.results:
         Path(args.results).write_text(doc, encoding="utf-8")
         print(f"\nwritten to {args.results}")

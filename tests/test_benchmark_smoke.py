@@ -55,6 +55,8 @@ def test_runner_quick_smoke(pg_server: str, tmp_path: Path) -> None:
         ("naive: one INSERT … ON CONFLICT per row", "postgresql", "csv"),
         ("buyersync sync (empty db)", "postgresql", "xlsx"),
         ("buyersync sync (empty db)", "sqlite", "csv"),
+        ("re-sync ceiling: COPY stage + UPDATE … FROM", "postgresql", "csv"),
+        ("re-sync ceiling: executemany stage + UPDATE … FROM", "sqlite", "csv"),
     ]:
         assert key in by_name, f"{key} missing from the report:\n{text}"
     assert (
@@ -69,6 +71,10 @@ def test_runner_quick_smoke(pg_server: str, tmp_path: Path) -> None:
         "inserted 0, updated 500, failed 0"
         in by_name[("buyersync sync (1% changed)", "postgresql", "csv")]
     )
+    # Both row widths, and the targets table of both, from the one run.
+    assert {line.split("|")[5].strip() for line in rows} == {"narrow", "wide"}
+    assert "re-sync ceiling, narrow" not in text  # targets name the scenario, then the width
+    assert "| buyersync sync (1% changed), narrow, postgresql, 500 buyers ≤ 1.3× re-sync" in text
     # The run cleans up after itself: no database with its prefix is left behind.
     import psycopg
 

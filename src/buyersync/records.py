@@ -54,6 +54,7 @@ class RunStatus(enum.StrEnum):
     REFUSED = "refused"  # a safety rule refused the run before writing (empty sheet…)
     INCOMPLETE = "incomplete"  # the process died mid-run; found and marked by a later run
     DRY_RUN = "dry_run"  # --dry-run: nothing was written to buyers
+    SKIPPED = "skipped"  # a scheduled turn found another sync holding the lock: not run
 
 
 @dataclass(frozen=True)

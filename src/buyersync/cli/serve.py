@@ -99,14 +99,16 @@ def serve(ctx: Context, host: str, port: int) -> int:
     not localhost, 127.0.0.1, [::1], the --host address or an --allowed-host get
     400 (DNS rebinding). SIGTERM or Ctrl-C
     stops it cleanly: a running sync stops after its current batch and is recorded
-    as failed. See docs/dashboard.md.
+    as failed. Several serve processes on one PostgreSQL database take turns: each
+    job runs once per interval among them (see docs/deployment.md). See
+    docs/dashboard.md.
     """
     # Imported here: FastAPI and uvicorn take longer to import than the rest of the
     # CLI, and `buyersync --help` loads every command module.
     import uvicorn
 
     from buyersync.api import create_app
-    from buyersync.services.scheduler import Scheduler, default_jobs
+    from buyersync.services.scheduler import DatabaseTurns, Scheduler, default_jobs
 
     s = ctx.settings
     if not s.api_token and not is_loopback(host):
@@ -138,7 +140,8 @@ def serve(ctx: Context, host: str, port: int) -> int:
         s = dataclasses.replace(s, allowed_hosts=names)
     with ctx.database() as db:
         ensure_schema(db)
-    scheduler = Scheduler(default_jobs(s), secrets=s.secrets())
+    # Replicas on one database take turns: each job's turn runs in one of them.
+    scheduler = Scheduler(default_jobs(s), secrets=s.secrets(), turns=DatabaseTurns(s))
     app = create_app(s, scheduler=scheduler)
     sock = _listen(host, port)
     bound = sock.getsockname()[1]

@@ -13,6 +13,13 @@ records the run as ``failed`` with the reason), so no run is left ``running``.
 Jobs are plain callables ``fn(stop_event) -> dict | None``; :func:`default_jobs`
 builds them from :class:`~buyersync.settings.Settings`, opening the database and
 the sheet through :mod:`buyersync.wiring` on every run.
+
+Several replicas (``serve`` processes on one PostgreSQL database): with ``turns``
+(:class:`DatabaseTurns`, what ``serve`` passes), runs start on a fixed grid of each
+job's interval and each turn is claimed in the database first (:mod:`buyersync.store.turns`):
+one process runs it, the others skip it quietly. A sync turn that finds the sync lock
+held (a cron ``buyersync sync``, a person) is recorded in ``sync_runs`` as ``skipped``,
+not failed, and alerts nobody.
 """
 
 from __future__ import annotations
@@ -23,15 +30,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from buyersync import wiring
 from buyersync.errors import BuyersyncError, LockHeld, SyncRefused
 from buyersync.redact import redact
 from buyersync.rules.backoff import BackoffPolicy
 from buyersync.services import feedback, integrity, monitor, retry
-from buyersync.services.sync import SyncEngine
+from buyersync.services.sync import SyncEngine, _new_run_id
 from buyersync.settings import Settings, parse_options
+from buyersync.store import runs, turns
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +49,43 @@ JobFn = Callable[[threading.Event], "dict[str, Any] | None"]
 
 class JobCancelled(Exception):  # control flow, not an operator-facing error
     """Raised inside a job when the scheduler is stopping (after the current batch)."""
+
+
+class TurnSkipped(Exception):  # control flow, not an operator-facing error
+    """Raised inside a job that did not run because another process holds its lock."""
+
+
+class Turns(Protocol):
+    """Where replicas claim the turns of their jobs (see :class:`DatabaseTurns`)."""
+
+    def claim(self, job: str, start: datetime, interval_seconds: float) -> str | None:
+        """None if this process got the turn, else who has it."""
+
+    def finish(self, job: str, start: datetime, outcome: turns.Outcome) -> None:
+        """Record how this process's turn ended."""
+
+    def finished(self, job: str, start: datetime) -> bool:
+        """Whether the process that claimed the turn has recorded its end."""
+
+
+class DatabaseTurns:
+    """Turns claimed in the ``job_turns`` table of ``settings``' database."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def claim(self, job: str, start: datetime, interval_seconds: float) -> str | None:
+        with wiring.database(self.settings) as db:
+            other = turns.claim(db, job, start, interval_seconds)
+        return None if other is None else other.holder
+
+    def finish(self, job: str, start: datetime, outcome: turns.Outcome) -> None:
+        with wiring.database(self.settings) as db:
+            turns.finish(db, job, start, outcome)
+
+    def finished(self, job: str, start: datetime) -> bool:
+        with wiring.database(self.settings) as db:
+            return turns.finished(db, job, start)
 
 
 @dataclass(frozen=True)
@@ -72,6 +117,7 @@ class JobState:
     interval_seconds: float
     runs: int = 0
     failures: int = 0
+    skipped: int = 0  # turns not run here: another replica's, or the lock was held
     running: bool = False
     last_started_at: datetime | None = None
     last_finished_at: datetime | None = None
@@ -79,6 +125,7 @@ class JobState:
     last_ok: bool | None = None
     last_error: str | None = None
     last_result: dict[str, Any] | None = None
+    last_skipped: str | None = None  # why the last skipped turn was skipped
     next_run_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -90,6 +137,7 @@ class JobState:
             "interval_seconds": self.interval_seconds,
             "runs": self.runs,
             "failures": self.failures,
+            "skipped": self.skipped,
             "running": self.running,
             "last_started_at": iso(self.last_started_at),
             "last_finished_at": iso(self.last_finished_at),
@@ -99,6 +147,7 @@ class JobState:
             "last_ok": self.last_ok,
             "last_error": self.last_error,
             "last_result": self.last_result,
+            "last_skipped": self.last_skipped,
             "next_run_at": iso(self.next_run_at),
         }
 
@@ -107,10 +156,15 @@ class Scheduler:
     """Runs each :class:`Job` in its own thread until :meth:`stop`.
 
     ``secrets`` are scrubbed from every error message the scheduler logs or shows.
+    With ``turns``, runs start on the grid of each job's interval and a turn runs only
+    where it was claimed (one process per turn across replicas).
     """
 
-    def __init__(self, jobs: list[Job], *, secrets: list[str] | None = None) -> None:
+    def __init__(
+        self, jobs: list[Job], *, secrets: list[str] | None = None, turns: Turns | None = None
+    ) -> None:
         self.jobs = [j for j in jobs if j.interval_seconds > 0]
+        self.turns = turns
         self._secrets = list(secrets or [])
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -163,6 +217,9 @@ class Scheduler:
             first = self._first_done[job.after]
             while not first.is_set() and not self._stop.is_set():
                 first.wait(0.2)
+        if self.turns is not None:
+            self._turn_loop(job, state)
+            return
         now = datetime.now(UTC)
         state.next_run_at = (
             now if job.run_at_start else now + timedelta(seconds=job.interval_seconds)
@@ -176,9 +233,66 @@ class Scheduler:
             self._first_done[job.name].set()
             state.next_run_at = next_run_at(started, job.interval_seconds, datetime.now(UTC))
 
-    def run_once(self, job: Job, state: JobState | None = None) -> JobState:
-        """Run ``job`` once now, recording the outcome; never raises (except to exit)."""
+    def _turn_loop(self, job: Job, state: JobState) -> None:
+        """Run ``job`` at the start of each turn of the grid (the current one at once
+        when ``run_at_start``); a run that outlasts its turn is followed right away by
+        the turn it ended in — usually already taken by another replica, then skipped."""
+        interval = job.interval_seconds
+        now = datetime.now(UTC)
+        start = turns.turn_start(now, interval)
+        if not job.run_at_start:
+            start = turns.next_turn_start(start, interval)
+        while not self._stop.is_set():
+            state.next_run_at = max(now, start)
+            wait = (state.next_run_at - datetime.now(UTC)).total_seconds()
+            if wait > 0 and self._stop.wait(wait):
+                break
+            self.run_once(job, state, turn=start)
+            if not self._first_done[job.name].is_set() and state.runs == 0:
+                # The first turn was another replica's: the jobs that wait for this
+                # one's first run (a health check after the first sync) wait for it.
+                self._await_turn(job, start)
+            self._first_done[job.name].set()
+            now = datetime.now(UTC)
+            current = turns.turn_start(now, interval)
+            start = current if current > start else turns.next_turn_start(start, interval)
+
+    def _await_turn(self, job: Job, start: datetime) -> None:
+        """Wait (at most one interval) until another process's turn has ended."""
+        assert self.turns is not None
+        deadline = time.monotonic() + job.interval_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                if self.turns.finished(job.name, start):
+                    return
+            except Exception:  # the database is away: the next turn will say so
+                return
+            self._stop.wait(0.2)
+
+    def run_once(
+        self, job: Job, state: JobState | None = None, *, turn: datetime | None = None
+    ) -> JobState:
+        """Run ``job`` once now, recording the outcome; never raises (except to exit).
+
+        With ``turn`` (and ``turns``), the turn starting then is claimed first; a turn
+        another process holds is skipped without running.
+        """
         state = state or self._states.setdefault(job.name, JobState(job.name, job.interval_seconds))
+        claimed = False
+        outcome = turns.Outcome.RAN
+        try:
+            if self.turns is not None and turn is not None:
+                holder = self.turns.claim(job.name, turn, job.interval_seconds)
+                if holder is not None:
+                    state.skipped += 1
+                    state.last_skipped = f"the turn of {turn.isoformat()} is run by {holder}"
+                    log.debug("job %s: %s", job.name, state.last_skipped)
+                    return state
+                claimed = True
+        except Exception as exc:  # the database is unreachable: the job would fail too
+            state.runs += 1
+            self._failed(job, state, exc)
+            return state
         state.running = True
         state.last_started_at = datetime.now(UTC)
         clock = time.perf_counter()
@@ -186,32 +300,49 @@ class Scheduler:
             state.last_result = job.fn(self._stop)
             state.last_ok, state.last_error = True, None
         except JobCancelled:
+            outcome = turns.Outcome.STOPPED
             state.last_ok, state.last_error = False, "stopped: the server is shutting down"
             log.info("job %s stopped at shutdown", job.name)
-        except LockHeld as exc:
+        except (LockHeld, TurnSkipped) as exc:
             # Another sync (cron, a person) holds the lock: not a failure of this job.
-            state.last_ok, state.last_error = True, redact(str(exc), self._secrets)
-            log.info("job %s skipped this tick: %s", job.name, state.last_error)
+            outcome = turns.Outcome.SKIPPED
+            state.skipped += 1
+            state.last_ok, state.last_error = True, None
+            state.last_skipped = redact(str(exc), self._secrets)
+            log.info("job %s skipped this turn: %s", job.name, state.last_skipped)
         except Exception as exc:  # a failing job must never kill the server
-            # A bug's traceback once per streak of failures, not on every tick.
-            trace = not isinstance(exc, BuyersyncError) and state.last_ok is not False
-            state.failures += 1
-            state.last_ok = False
-            kind = "" if isinstance(exc, BuyersyncError) else f"{type(exc).__name__}: "
-            state.last_error = redact(f"{kind}{exc}", self._secrets).splitlines()[0][:500]
-            log.error(
-                "job %s failed (next try in %gs): %s",
-                job.name,
-                job.interval_seconds,
-                state.last_error,
-                exc_info=trace,
-            )
+            outcome = turns.Outcome.FAILED
+            self._failed(job, state, exc)
         finally:
             state.runs += 1
             state.running = False
             state.last_finished_at = datetime.now(UTC)
             state.last_duration_s = time.perf_counter() - clock
+            if claimed and self.turns is not None and turn is not None:
+                try:
+                    self.turns.finish(job.name, turn, outcome)
+                except Exception as exc:  # the outcome is a record, not the work
+                    log.warning(
+                        "could not record the end of job %s's turn: %s",
+                        job.name,
+                        redact(str(exc), self._secrets).splitlines()[0][:200],
+                    )
         return state
+
+    def _failed(self, job: Job, state: JobState, exc: Exception) -> None:
+        # A bug's traceback once per streak of failures, not on every tick.
+        trace = not isinstance(exc, BuyersyncError) and state.last_ok is not False
+        state.failures += 1
+        state.last_ok = False
+        kind = "" if isinstance(exc, BuyersyncError) else f"{type(exc).__name__}: "
+        state.last_error = redact(f"{kind}{exc}", self._secrets).splitlines()[0][:500]
+        log.error(
+            "job %s failed (next try in %gs): %s",
+            job.name,
+            job.interval_seconds,
+            state.last_error,
+            exc_info=trace,
+        )
 
 
 # -- the default jobs ------------------------------------------------------------
@@ -245,6 +376,19 @@ def sync_job(settings: Settings) -> JobFn:
             )
             try:
                 report = engine.run()
+            except LockHeld as held:
+                # A cron sync or a person's: this turn is skipped, and says so.
+                holder = runs.running(db, "sync")
+                by = (
+                    f"; run {holder.run_id} (pid {holder.pid} on {holder.host}) is still running"
+                    if holder
+                    else ""
+                )
+                message = f"scheduled sync skipped: {held.message}{by}"
+                runs.record_skipped(
+                    db, _new_run_id(), "sync", source=source.description, message=message
+                )
+                raise TurnSkipped(message) from None
             except SyncRefused as refused:
                 # A scheduled sync keeps refusing (and alerting) until a person acts.
                 monitor.after_refused(db, s, refused.message, hint=refused.hint)

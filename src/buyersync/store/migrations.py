@@ -282,6 +282,27 @@ STEPS: tuple[Step, ...] = (
         ),
     ),
     Step(
+        44,
+        "job_turns",
+        (
+            # One row per scheduled job and interval: the replica that inserts it runs
+            # that turn, every other replica skips it (buyersync.store.turns).
+            """
+        CREATE TABLE IF NOT EXISTS job_turns (
+            job text NOT NULL,                  -- sync | retry | health | verify
+            turn_start {ts} NOT NULL,           -- the interval's start on the clock grid
+            interval_seconds {float} NOT NULL,
+            claimed_at {ts} NOT NULL,
+            host text,                          -- the replica that claimed it
+            pid integer,
+            outcome text,                       -- buyersync.store.turns.Outcome
+            finished_at {ts},
+            PRIMARY KEY (job, turn_start)
+        )
+        """,
+        ),
+    ),
+    Step(
         46,
         "alert_deliveries",
         (

@@ -92,6 +92,38 @@ def finish(
     )
 
 
+def record_skipped(
+    db: Database, run_id: str, operation: str, *, source: str | None, message: str
+) -> None:
+    """Record a scheduled run that did not run because another process held its lock."""
+    now = utcnow()
+    db.execute(
+        "INSERT INTO sync_runs (run_id, operation, status, started_at, finished_at, source, "
+        "pid, host, message) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            run_id,
+            operation,
+            str(RunStatus.SKIPPED),
+            db.ts(now),
+            db.ts(now),
+            source,
+            os.getpid(),
+            socket.gethostname(),
+            message[:500],
+        ),
+    )
+
+
+def running(db: Database, operation: str) -> RunRecord | None:
+    """The run of ``operation`` recorded as running now (the lock holder's), if any."""
+    row = db.query_one(
+        f"SELECT {', '.join(_FIELDS)} FROM sync_runs WHERE operation = %s AND status = %s "
+        "ORDER BY started_at DESC LIMIT 1",
+        (operation, str(RunStatus.RUNNING)),
+    )
+    return _record(db, row) if row else None
+
+
 def mark_abandoned(db: Database, operation: str) -> int:
     """Mark runs of ``operation`` still 'running' as 'incomplete'.
 
