@@ -386,8 +386,10 @@ def test_known_permanent_is_active_permanent_failure_states_only() -> None:
     states = {
         "error_rate": AlertState("error_rate", active=True),
         "permanent_failure": AlertState("permanent_failure", active=True),
-        "permanent_failure:b1": AlertState("permanent_failure:b1", active=True),
-        "permanent_failure:b2": AlertState("permanent_failure:b2", active=False),
+        "permanent_failure:b1": AlertState("permanent_failure:b1", active=True, last_sent_at=T0),
+        "permanent_failure:b2": AlertState("permanent_failure:b2", active=False, last_sent_at=T0),
+        # active, but no channel accepted its alert: still news
+        "permanent_failure:b3": AlertState("permanent_failure:b3", active=True),
     }
     assert R.known_permanent(states) == frozenset({"b1"})
 

@@ -791,6 +791,18 @@ def test_no_buyer_is_retried_more_than_the_maximum(
 # -- property 15: a buyer that fails for good again after a fix alerts again -----------------
 
 
+class _Inbox:
+    """An alert channel that accepts every alert it is given."""
+
+    name = "webhook"
+
+    def __init__(self) -> None:
+        self.notes: list[object] = []
+
+    def send(self, note: object) -> None:
+        self.notes.append(note)
+
+
 @DB_EXAMPLES
 @given(
     cycles=st.lists(
@@ -808,7 +820,10 @@ def test_every_new_permanent_failure_alerts_also_after_a_fix(
     manager = RetryManager(
         db, CsvSource(path), policy=BackoffPolicy(max_attempts=1, base_seconds=1), clock=clock
     )
-    monitor = SyncMonitor(db, channels=[], thresholds=Thresholds(stale_seconds=0), clock=clock)
+    # A channel that accepts every alert: only an accepted alert counts as told.
+    monitor = SyncMonitor(
+        db, channels=[_Inbox()], thresholds=Thresholds(stale_seconds=0), clock=clock
+    )
     for failing in cycles:
         for k in failing:
             inject(db, k, "unknown")
