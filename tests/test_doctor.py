@@ -268,6 +268,50 @@ def test_google_credentials_missing_off_the_local_api(sqlite_url: str, tmp_path:
     assert "cannot be read as JSON" in found["source: credentials"]["detail"]
 
 
+READ_WRITE = "https://www.googleapis.com/auth/spreadsheets"
+
+
+def test_sheet_feedback_checks_the_read_write_scope(
+    strict_sheets: tuple[SheetsServer, Path], sqlite_url: str
+) -> None:
+    server, key = strict_sheets
+    args = (
+        "--db",
+        sqlite_url,
+        "--source",
+        "gsheets:book",
+        "--sheets-api-url",
+        server.url,
+        "--json",
+    )
+    reading = {"GOOGLE_APPLICATION_CREDENTIALS": str(key)}
+    writing = {**reading, "BUYERSYNC_SHEET_FEEDBACK": "notes"}
+    # Reading only: the read-only scope, and no write check.
+    found = checks(doctor(*args, env=reading))
+    assert "spreadsheets.readonly" in found["source: credentials"]["detail"]
+    assert "source: write scope" not in found
+    # notes: the writer's scope is asked for and granted.
+    out = doctor(*args, env=writing)
+    assert out.returncode == 0, out.stdout + out.stderr
+    found = checks(out)
+    assert found["source: credentials"]["detail"].endswith(f"scope {READ_WRITE}")
+    assert found["source: write scope"]["status"] == "ok"
+    assert READ_WRITE in found["source: write scope"]["detail"]
+    # A token endpoint that does not grant it: reading still works, the write check fails
+    # and says what to grant.
+    server.refused_scopes.add(READ_WRITE)
+    out = doctor(*args, env={**writing, "BUYERSYNC_SHEET_FEEDBACK": "tab"})
+    assert out.returncode == 1, out.stdout + out.stderr
+    found = checks(out)
+    assert found["source: header"]["status"] == "ok"
+    scope = found["source: write scope"]
+    assert scope["status"] == "failed"
+    assert f"needs a token with the read-write scope {READ_WRITE}" in scope["detail"]
+    assert f"grant the scope {READ_WRITE} " in scope["fix"]
+    assert "share the sheet as Editor" in scope["fix"]
+    assert "PRIVATE KEY" not in out.stdout and "private_key" not in out.stdout
+
+
 # -- alert channels ---------------------------------------------------------------------
 
 

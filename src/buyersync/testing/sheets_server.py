@@ -80,6 +80,9 @@ class SheetsServer(WrittenCells):
         self.omit_grid = False
         #: Answer every write 403 PERMISSION_DENIED, as for an account shared as Viewer.
         self.refuse_writes = False
+        #: Scopes the token endpoint will not grant (an organisation policy or domain-wide
+        #: delegation that does not list them; gcloud credentials consented without them).
+        self.refused_scopes: set[str] = set()
         self.spreadsheets: dict[str, Spreadsheet] = {}
         self.requests: list[LoggedRequest] = []
         self.tokens: set[str] = set()
@@ -379,8 +382,14 @@ class _Handler(BaseHTTPRequestHandler):
         elif grant != "urn:ietf:params:oauth:grant-type:jwt-bearer" or not form.get("assertion"):
             self._send(400, {"error": "invalid_grant", "error_description": "bad request"})
             return
-        token = "stand-in-" + secrets.token_hex(16)
         scopes = scopes_of(form, grant)
+        if scopes & self.owner.refused_scopes:
+            # Google's answers: a refresh token not consented for the scope, or a client
+            # whose delegation does not list it.
+            error = "invalid_scope" if grant == "refresh_token" else "unauthorized_client"
+            self._send(400, {"error": error, "error_description": "scope not granted"})
+            return
+        token = "stand-in-" + secrets.token_hex(16)
         with self.owner._lock:
             self.owner.tokens.add(token)
             self.owner.token_scopes[token] = scopes

@@ -82,7 +82,8 @@ def doctor(ctx: Context, send_test: bool) -> int:
 
     Tries the database (connect; the tool's tables can be created or are there;
     buyers can be altered; the sync lock works), the source (file or Google
-    credentials, sharing, header row and key column) and every configured alert
+    credentials, sharing, header row and key column; with sheet_feedback notes or
+    tab, a token with the read-write scope) and every configured alert
     channel (SMTP: connect, TLS and login without sending; webhook: DNS and TCP, or
     a test message with --send-test). Changes nothing. Exits 0 when every check
     that ran passed, 1 when any failed, 2 when the settings cannot be read.

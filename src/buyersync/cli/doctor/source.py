@@ -10,7 +10,11 @@ from buyersync.cli.doctor.report import FAILED, OK, SKIPPED, Report
 from buyersync.errors import BuyersyncError
 from buyersync.rules.normalize import map_headers
 from buyersync.settings import Settings
-from buyersync.sources.gsheets import SCOPES, _is_loopback
+from buyersync.sources.gsheets import SCOPES, SCOPES_READ_WRITE, GoogleSheetsSource, _is_loopback
+from buyersync.sources.gsheets_write import SheetsWriter
+
+#: The values of ``sheet_feedback`` that write to the sheet (docs/sheet-feedback.md).
+WRITING_FEEDBACK = ("notes", "tab")
 
 
 def check_source(report: Report, s: Settings) -> None:
@@ -28,6 +32,7 @@ def check_source(report: Report, s: Settings) -> None:
         if not _google_credentials(report, s):
             report.add("source", "header", SKIPPED, "needs credentials")
             return
+        _write_scope(report, s)
     elif not _file(report, Path(s.source)):
         report.add("source", "header", SKIPPED, "needs a readable file")
         return
@@ -67,7 +72,8 @@ def _file(report: Report, path: Path) -> bool:
 
 def _google_credentials(report: Report, s: Settings) -> bool:
     path = s.google_credentials
-    scope = ", ".join(SCOPES)
+    # The reader asks for the read-only scope; sheet feedback's writer for read-write.
+    scope = ", ".join(SCOPES_READ_WRITE if s.sheet_feedback in WRITING_FEEDBACK else SCOPES)
     if not path:
         if _is_loopback(s.sheets_api_url):
             report.add(
@@ -116,6 +122,67 @@ def _google_credentials(report: Report, s: Settings) -> bool:
         detail = f"credentials of type {kind or 'unknown'} ({path}); scope {scope}"
     report.add("source", "credentials", OK, detail)
     return True
+
+
+def _write_scope(report: Report, s: Settings) -> None:
+    """With sheet_feedback writing, a token with the read-write scope is asked for, as
+    the writer asks for it: refused (a policy or delegation that does not list it, gcloud
+    credentials consented without it) or not granted, the write-back would fail."""
+    if s.sheet_feedback not in WRITING_FEEDBACK:
+        return
+    wanted = SCOPES_READ_WRITE[0]
+    grant = (
+        f"grant the scope {wanted} (domain-wide delegation or an organisation policy "
+        f"that lists scopes: add it; gcloud credentials: gcloud auth application-default "
+        f"login --scopes={wanted},https://www.googleapis.com/auth/cloud-platform), share "
+        'the sheet as Editor, or set sheet_feedback = "off" (docs/sheet-feedback.md)'
+    )
+    try:
+        source = wiring.open_source(s)
+        if not isinstance(source, GoogleSheetsSource):
+            return
+        writer = SheetsWriter.like(source, credentials_file=s.google_credentials)
+        try:
+            if writer._credentials is None:
+                report.add(
+                    "source",
+                    "write scope",
+                    SKIPPED,
+                    f"the Sheets API at {s.sheets_api_url} is local: no token is asked for",
+                )
+                return
+            writer._auth_headers()
+        finally:
+            writer.close()
+            source.close()
+    except BuyersyncError as exc:
+        report.add(
+            "source",
+            "write scope",
+            FAILED,
+            f"sheet_feedback = {s.sheet_feedback!r} needs a token with the read-write "
+            f"scope {wanted}; asking for one failed: {exc.message}",
+            grant,
+        )
+        return
+    granted = getattr(writer._credentials, "granted_scopes", None)
+    if granted is not None and wanted not in granted:
+        report.add(
+            "source",
+            "write scope",
+            FAILED,
+            f"sheet_feedback = {s.sheet_feedback!r} needs the scope {wanted}; the token "
+            f"was granted only {', '.join(sorted(granted)) or 'no scope'}",
+            grant,
+        )
+        return
+    report.add(
+        "source",
+        "write scope",
+        OK,
+        f"sheet_feedback = {s.sheet_feedback!r}: a token with the read-write scope {wanted} "
+        "was granted (the sheet must be shared with the account as Editor)",
+    )
 
 
 def _header(report: Report, s: Settings) -> None:
