@@ -18,7 +18,6 @@ EXEMPT = {
     "settings.py",
     "services/retry.py",
     "rules/alerts.py",
-    "services/monitor.py",
     "services/integrity.py",
 }
 
