@@ -17,7 +17,6 @@ EXEMPT = {
     "sources/gsheets.py",
     "settings.py",
     "services/retry.py",
-    "rules/alerts.py",
     "services/integrity.py",
 }
 
