@@ -17,7 +17,6 @@ EXEMPT = {
     "sources/gsheets.py",
     "settings.py",
     "services/retry.py",
-    "services/integrity.py",
 }
 
 
