@@ -16,7 +16,6 @@ EXEMPT = {
     "services/sync.py",
     "sources/gsheets.py",
     "settings.py",
-    "services/retry.py",
 }
 
 
