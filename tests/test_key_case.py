@@ -1,6 +1,6 @@
 """Buyer numbers that differ only in letter case are one buyer (key_case), everywhere.
 
-The sync, ``missing``, ``sync-missing``, ``verify`` and ``retry`` compare keys the same
+The sync, ``missing``, ``sync-missing``, ``verify``, ``health`` and ``retry`` compare keys the same
 way; an existing buyer keeps its spelling; stored numbers that collide refuse the sync.
 """
 
@@ -126,3 +126,18 @@ def test_sync_missing_and_retry_find_a_buyer_spelled_otherwise(tmp_path: Path, d
     out = run("retry", "--buyer", "b2", "--source", str(src), "--db", db_url, "--json")
     assert out.returncode == 0, out.stderr
     assert [r["buyer_number"] for r in json.loads(out.stdout)["results"]] == ["B2"]
+
+
+def test_health_compares_keys_as_missing_does(tmp_path: Path, db_url: str) -> None:
+    src = write_csv(tmp_path / "b.csv", HEADER, [["B12", "Ann"], ["C7", "Cy"]])
+    assert run("sync", "--source", str(src), "--db", db_url).returncode == 0
+    write_csv(src, HEADER, [["b12", "Ann"], ["C7", "Cy"]])
+    base = ("health", "--source", str(src), "--db", db_url, "--no-alerts", "--json")
+    doc = json.loads(run(*base).stdout)
+    assert (doc["missing_count"], doc["extra_count"]) == (0, 0)
+    assert (doc["spreadsheet_count"], doc["database_count"]) == (2, 2)
+    assert not [a for a in doc["alerts"] if a["condition"] == "missing_buyers"]
+
+    exact = json.loads(run(*base, "--key-case", "sensitive").stdout)
+    assert exact["missing"] == [{"buyer_number": "b12", "row_number": 2}]
+    assert exact["extra"] == ["B12"]

@@ -14,205 +14,38 @@ Two pure steps, no I/O (the monitor does the reading and the sending):
    A permanent failure is keyed per buyer, so every new one is sent whatever the
    cooldown, and a buyer already reported is never reported twice.
 
+The values (facts, alerts, states) are :mod:`buyersync.rules.alert_facts`, the
+messages :mod:`buyersync.rules.alert_texts`; every name of both is importable from here.
 Every alert says what is wrong, with the numbers, the first buyer numbers and sheet
 rows concerned, and the exact command that fixes or investigates it.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
-from buyersync.rules.problems import fix_for
-
-#: How many buyer numbers an alert names before it says "and N more".
-SHOWN = 10
-
-
-class Condition(enum.StrEnum):
-    """A kind of problem the monitor alerts on; the key of ``alert_state`` rows."""
-
-    MISSING_BUYERS = "missing_buyers"  # more sheet buyers missing from the database than allowed
-    ERROR_RATE = "error_rate"  # the last sync's failed / rows read is over the threshold
-    PERMANENT_FAILURE = "permanent_failure"  # a retry entry gave up; keyed per buyer
-    SLOW_SYNC = "slow_sync"  # the last sync took longer than the slow-sync limit
-    STALE_SYNC = "stale_sync"  # no sync has succeeded for longer than the staleness limit
-    SHEET_UNREADABLE = "sheet_unreadable"  # the health check could not read the sheet's keys
-    SYNC_REFUSED = "sync_refused"  # a sync refused an empty or sharply shrunken sheet
-
-
-#: Conditions a health check evaluates (all but what only a sync can see).
-HEALTH_CONDITIONS: frozenset[Condition] = frozenset(Condition) - {Condition.SYNC_REFUSED}
-#: Conditions the end of a sync evaluates (only what the sync itself measured).
-SYNC_CONDITIONS: frozenset[Condition] = frozenset({Condition.SLOW_SYNC, Condition.SYNC_REFUSED})
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The alert limits (settings ``alert_*``); 0 disables the slow and stale rules."""
-
-    missing: int = 0
-    error_rate: float = 0.05
-    slow_sync_seconds: float = 900.0
-    stale_seconds: float = 7200.0
-    cooldown_seconds: float = 3600.0
-
-
-@dataclass(frozen=True)
-class RunFacts:
-    """The last completed sync, as the alert rules need it."""
-
-    run_id: str
-    rows_read: int
-    failed: int
-    duration_s: float | None
-    rows_per_s: float | None = None
-    errors_by_type: Mapping[str, int] = field(default_factory=dict)
-    #: ``(buyer_number, row_number)`` of the first failed rows of that run.
-    first_failures: tuple[tuple[str | None, int | None], ...] = ()
-    #: Rows that failed when it ran (``failed`` is those still failing, when known).
-    failed_then: int | None = None
-
-
-@dataclass(frozen=True)
-class PermanentFailure:
-    """A retry-queue entry that reached its maximum attempts."""
-
-    buyer_number: str
-    row_number: int | None
-    error_type: str
-    last_error: str | None = None
-    attempts: int = 0
-
-
-@dataclass(frozen=True)
-class HealthFacts:
-    """Everything one health check measured. ``spreadsheet_count`` is ``None`` when the
-    sheet could not be read (``sheet_problem`` says why); then nothing is missing."""
-
-    checked_at: datetime
-    spreadsheet_count: int | None
-    database_count: int
-    missing: tuple[tuple[str, int], ...] = ()  # (buyer_number, sheet row), by row
-    extra: tuple[str, ...] = ()  # in the database, not in the sheet
-    last_run: RunFacts | None = None
-    retry_queue_depth: int = 0
-    permanent_failures: tuple[PermanentFailure, ...] = ()
-    last_success_at: datetime | None = None
-    sheet_problem: str | None = None
-    #: failed / rows read of ``last_run``, as measured (``SyncMonitor.calculate_error_rate``)
-    error_rate: float = 0.0
-    #: The failed / rows read of the last full sync when it ran, repairs since ignored.
-    last_sync_error_rate: float = 0.0
-    #: Problems open now (every kind), and how many of them an operator acknowledged.
-    open_problems: int = 0
-    acknowledged_problems: int = 0
-    #: Buyers whose open problem an operator acknowledged: known, so no alert names them.
-    acknowledged: frozenset[str] = frozenset()
-
-    @property
-    def alerting_missing(self) -> tuple[tuple[str, int], ...]:
-        """Missing buyers not acknowledged (those an alert counts and names)."""
-        if not self.acknowledged:
-            return self.missing
-        return tuple(m for m in self.missing if m[0] not in self.acknowledged)
-
-    @property
-    def missing_count(self) -> int:
-        return len(self.missing)
-
-    @property
-    def seconds_since_last_success(self) -> float | None:
-        if self.last_success_at is None:
-            return None
-        return max(0.0, (self.checked_at - self.last_success_at).total_seconds())
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One condition that holds now, with the message that explains it."""
-
-    condition: Condition
-    title: str  # one line: what is wrong, with the main number
-    text: str  # the full message: numbers, first buyers and rows, the command
-    command: str  # the exact command that fixes or investigates it
-    numbers: Mapping[str, Any] = field(default_factory=dict)
-    #: The buyers concerned; for PERMANENT_FAILURE each is its own state key.
-    subjects: tuple[str, ...] = ()
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """The ``alert_state`` keys this alert stands for."""
-        if self.condition is Condition.PERMANENT_FAILURE:
-            return tuple(state_key(self.condition, s) for s in self.subjects)
-        return (str(self.condition),)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "condition": str(self.condition),
-            "title": self.title,
-            "message": self.text,
-            "command": self.command,
-            "numbers": dict(self.numbers),
-            "buyers": list(self.subjects[:100]),
-        }
-
-
-@dataclass(frozen=True)
-class AlertState:
-    """One ``alert_state`` row: whether a condition was active at the last check."""
-
-    key: str  # a Condition value, or "permanent_failure:<buyer_number>"
-    active: bool
-    first_seen_at: datetime | None = None
-    last_sent_at: datetime | None = None
-    last_message: str | None = None
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """A condition that was active and has cleared; announced once."""
-
-    key: str
-    condition: Condition
-    subject: str | None  # the buyer number for a permanent failure
-    since: datetime | None  # when it was first seen
-
-    @property
-    def text(self) -> str:
-        if self.condition is Condition.PERMANENT_FAILURE:
-            return f"recovered: buyer {self.subject} is no longer permanently failed"
-        return f"recovered: {_RECOVERY_TEXT[self.condition]}"
-
-
-_RECOVERY_TEXT = {
-    Condition.MISSING_BUYERS: "missing buyers are back within the threshold",
-    Condition.ERROR_RATE: "the last sync's error rate is back within the threshold",
-    Condition.PERMANENT_FAILURE: "a permanent failure cleared",
-    Condition.SLOW_SYNC: "the last sync finished within the slow-sync limit",
-    Condition.STALE_SYNC: "a sync has succeeded again",
-    Condition.SHEET_UNREADABLE: "the sheet can be read again",
-    Condition.SYNC_REFUSED: "a sync accepted the sheet again",
-}
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What to do after a check: messages to send, and the states to store."""
-
-    send: tuple[Alert, ...]  # new, or repeated after the cooldown
-    suppressed: tuple[Alert, ...]  # still active, already sent within the cooldown
-    recoveries: tuple[Recovery, ...]
-    states: tuple[AlertState, ...]  # every state row that changed (upsert these)
-
-    @property
-    def anything_to_send(self) -> bool:
-        return bool(self.send or self.recoveries)
-
+from buyersync.rules.alert_facts import HEALTH_CONDITIONS as HEALTH_CONDITIONS
+from buyersync.rules.alert_facts import SHOWN as SHOWN
+from buyersync.rules.alert_facts import SYNC_CONDITIONS as SYNC_CONDITIONS
+from buyersync.rules.alert_facts import Alert as Alert
+from buyersync.rules.alert_facts import AlertState as AlertState
+from buyersync.rules.alert_facts import Condition as Condition
+from buyersync.rules.alert_facts import HealthFacts as HealthFacts
+from buyersync.rules.alert_facts import PermanentFailure as PermanentFailure
+from buyersync.rules.alert_facts import Plan as Plan
+from buyersync.rules.alert_facts import Recovery as Recovery
+from buyersync.rules.alert_facts import RunFacts as RunFacts
+from buyersync.rules.alert_facts import Thresholds as Thresholds
+from buyersync.rules.alert_facts import split_key as split_key
+from buyersync.rules.alert_facts import state_key as state_key
+from buyersync.rules.alert_texts import _error_rate_alert as _error_rate_alert
+from buyersync.rules.alert_texts import _missing_alert, _sheet_alert, _stale_alert
+from buyersync.rules.alert_texts import _permanent_alert as _permanent_alert
+from buyersync.rules.alert_texts import refused_alert as refused_alert
+from buyersync.rules.alert_texts import slow_sync_alert as slow_sync_alert
 
 # -- the rules ------------------------------------------------------------------
 
@@ -264,20 +97,6 @@ def new_permanent_failures(
     """Property 15: the permanent failures not alerted before, in the given order."""
     known_set = set(known)
     return tuple(p for p in current if p.buyer_number not in known_set)
-
-
-def state_key(condition: Condition, subject: str | None = None) -> str:
-    return f"{condition}:{subject}" if subject is not None else str(condition)
-
-
-def split_key(key: str) -> tuple[Condition | None, str | None]:
-    """The condition and subject of a state key (``None`` for an unknown condition)."""
-    name, _, subject = key.partition(":")
-    try:
-        condition = Condition(name)
-    except ValueError:
-        return None, None
-    return condition, (subject if _ else None)
 
 
 def evaluate(
@@ -415,184 +234,3 @@ def _cooled(state: AlertState, now: datetime, cooldown_seconds: float) -> bool:
     if state.last_sent_at is None:
         return True
     return (now - state.last_sent_at).total_seconds() >= cooldown_seconds
-
-
-# -- the messages ---------------------------------------------------------------
-
-
-def _first(items: Sequence[str], total: int | None = None) -> str:
-    total = len(items) if total is None else total
-    shown = ", ".join(items[:SHOWN])
-    return shown + (f" and {total - SHOWN} more" if total > SHOWN else "")
-
-
-def _missing_alert(facts: HealthFacts, thresholds: Thresholds) -> Alert:
-    missing = facts.alerting_missing
-    n = len(missing)
-    listed = _first([f"{key} (row {row})" for key, row in missing], n)
-    title = (
-        f"{n} buyer(s) in the sheet are missing from the database (threshold {thresholds.missing})"
-    )
-    command = "buyersync sync-missing"
-    text = (
-        f"{title}.\nSheet {facts.spreadsheet_count} buyers, database {facts.database_count}, "
-        f"missing {n}, extra {len(facts.extra)}.\nMissing: {listed}.\n"
-        f"List them: buyersync missing\nFix: {command}  (then: buyersync errors --since 1h "
-        "for any that fail)"
-    )
-    return Alert(
-        Condition.MISSING_BUYERS,
-        title,
-        text,
-        command,
-        {
-            "missing_count": n,
-            "threshold": thresholds.missing,
-            "spreadsheet_count": facts.spreadsheet_count,
-            "database_count": facts.database_count,
-        },
-        tuple(key for key, _ in missing),
-    )
-
-
-def _error_rate_alert(run: RunFacts, rate: float, thresholds: Thresholds) -> Alert:
-    top = max(run.errors_by_type.items(), key=lambda kv: (kv[1], kv[0]), default=None)
-    by_type = ", ".join(f"{k} {v}" for k, v in sorted(run.errors_by_type.items())) or "unknown"
-    command = (
-        f"buyersync errors --run {run.run_id} --type {top[0]}"
-        if top
-        else f"buyersync errors --run {run.run_id}"
-    )
-    rows = _first(
-        [f"{b or '(no buyer number)'} (row {r})" for b, r in run.first_failures], run.failed
-    )
-    then = run.failed if run.failed_then is None else run.failed_then
-    title = (
-        f"{run.failed} of the {run.rows_read} rows the last sync read still fail "
-        f"({rate:.1%}, threshold {thresholds.error_rate:.1%})"
-    )
-    if then != run.failed:
-        title += f"; {then} failed when it ran"
-    fixes = (
-        "\n".join(
-            f"Fix {cat}: {fix.command}  ({fix.text})"
-            for cat, fix in ((c, fix_for(c)) for c in sorted(run.errors_by_type))
-        )
-        or "Fix: buyersync problems"
-    )
-    text = (
-        f"{title}.\nRun {run.run_id}; still failing by type: {by_type}.\n"
-        f"First failing rows: {rows}.\nInvestigate: {command}\n{fixes}\n"
-        "What is open now, by cause: buyersync problems"
-    )
-    return Alert(
-        Condition.ERROR_RATE,
-        title,
-        text,
-        command,
-        {
-            "error_rate": rate,
-            "threshold": thresholds.error_rate,
-            "failed": run.failed,
-            "failed_when_run": then,
-            "rows_read": run.rows_read,
-            "run_id": run.run_id,
-        },
-        tuple(b for b, _ in run.first_failures if b),
-    )
-
-
-def _permanent_alert(new: Sequence[PermanentFailure], total: int) -> Alert:
-    first = new[0]
-    listed = _first([f"{p.buyer_number} (row {p.row_number}, {p.error_type})" for p in new])
-    command = f"buyersync retry --buyer {first.buyer_number}"
-    title = (
-        f"{len(new)} retry entr{'y' if len(new) == 1 else 'ies'} gave up and became "
-        f"permanently failed ({total} permanently failed in all)"
-    )
-    reason = f"\nLast error of {first.buyer_number}: {first.last_error}" if first.last_error else ""
-    text = (
-        f"{title}.\nNew: {listed}.{reason}\n"
-        f"Investigate: buyersync errors --buyer {first.buyer_number}\n"
-        f"Retry by hand once the cause is fixed: {command}"
-    )
-    return Alert(
-        Condition.PERMANENT_FAILURE,
-        title,
-        text,
-        command,
-        {"new_permanent_failures": len(new), "permanent_failures": total},
-        tuple(p.buyer_number for p in new),
-    )
-
-
-def slow_sync_alert(run: RunFacts, limit_s: float) -> Alert:
-    """The requirement 8.5 alert for a sync that took longer than ``limit_s``."""
-    duration = run.duration_s or 0.0
-    speed = f"{run.rows_per_s:,.0f} rows/s" if run.rows_per_s is not None else "unknown speed"
-    title = f"sync {run.run_id} took {duration / 60:.1f} minutes (limit {limit_s / 60:.1f} minutes)"
-    command = "buyersync sync --dry-run -v"
-    text = (
-        f"{title}.\nRows read {run.rows_read}, {speed}.\n"
-        f"Investigate: {command}  (time spent reading the sheet alone), and compare recent "
-        "runs with: buyersync health\nCheck database load and locks; a larger "
-        "--batch-size reduces round trips."
-    )
-    return Alert(
-        Condition.SLOW_SYNC,
-        title,
-        text,
-        command,
-        {
-            "duration_s": duration,
-            "limit_s": limit_s,
-            "rows_read": run.rows_read,
-            "rows_per_s": run.rows_per_s,
-            "run_id": run.run_id,
-        },
-    )
-
-
-def _stale_alert(since: float | None, limit_s: float) -> Alert:
-    if since is None:
-        title = "no sync has ever succeeded on this database"
-    else:
-        title = (
-            f"no sync has succeeded for {since / 60:.0f} minutes (limit {limit_s / 60:.0f} minutes)"
-        )
-    command = "buyersync sync"
-    text = (
-        f"{title}.\nThe scheduled sync (cron or buyersync serve) may have stopped, or every "
-        f"run fails.\nRun it now: {command}\nThen check the schedule, and earlier failures "
-        "with: buyersync errors --since 24h"
-    )
-    return Alert(
-        Condition.STALE_SYNC,
-        title,
-        text,
-        command,
-        {"seconds_since_last_success": since, "limit_s": limit_s},
-    )
-
-
-def refused_alert(reason: str, *, hint: str | None = None) -> Alert:
-    """The alert a refused sync raises; ``hint`` is the refusal's own way forward
-    (without one: the shrink guard's)."""
-    title = "a sync refused the sheet"
-    command = "buyersync sync --dry-run -v"
-    forward = (
-        hint or "if the sheet really shrank, sync once with: buyersync sync --max-shrink-ratio 0"
-    )
-    text = (
-        f"{title}: {reason}\nNothing was written and no buyer was deleted. Check the sheet "
-        f"(was it emptied, filtered, replaced, or were its headers changed?) and investigate "
-        f"with: {command}\nThen: {forward}"
-    )
-    return Alert(Condition.SYNC_REFUSED, title, text, command, {"reason": reason})
-
-
-def _sheet_alert(problem: str) -> Alert:
-    title = "the health check could not read the sheet"
-    command = "buyersync sync --dry-run -v"
-    text = f"{title}: {problem}\nInvestigate: {command}"
-    return Alert(Condition.SHEET_UNREADABLE, title, text, command, {})

@@ -14,7 +14,7 @@ case because most buyer numbers are written in it: they fold to themselves, so t
 comparisons need no second copy of them, and the database finds a stored ``B12`` for
 a sheet's ``b12`` through its primary key (no index on the fold is needed).
 
-The sync, ``missing``, ``sync-missing``, ``verify`` and ``retry`` all compare keys
+The sync, ``missing``, ``sync-missing``, ``verify``, ``health`` and ``retry`` all compare keys
 with :func:`key_fold` of the ``key_case`` setting and :class:`FirstSeen`.
 """
 

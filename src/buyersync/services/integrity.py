@@ -30,11 +30,10 @@ their values go stale (a renamed or deleted sheet column, see docs/sources.md).
 
 from __future__ import annotations
 
-import enum
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from operator import itemgetter
@@ -42,21 +41,24 @@ from typing import Any
 
 from buyersync.rules.coltypes import ColumnType
 from buyersync.rules.compare import (
-    NO_FINGERPRINT,
     SEPARATOR,
     Mismatch,
     Reservoir,
     compare_row,
-    split_joined,
     text_fingerprint,
 )
-from buyersync.rules.diff import Duplicate, KeyDiff, KeyMatch, KeyScan
+from buyersync.rules.diff import KeyDiff, KeyMatch, KeyScan
 from buyersync.rules.keys import DEFAULT_KEY_CASE, key_fold
 from buyersync.rules.links import SheetCells
 from buyersync.rules.normalize import KEY_COLUMN, ColumnMap
 from buyersync.rules.typed import ParseOptions
 from buyersync.rules.typedcells import canonical_cells
 from buyersync.services.missing import AHEAD_ROWS, Prefetch, read_sheet
+from buyersync.services.verifyprints import Fingerprints as _Fingerprints
+from buyersync.services.verifyprints import Waiting as _Waiting
+from buyersync.services.verifyprints import settle_waiting as _settle
+from buyersync.services.verifyreport import VerifyMode as VerifyMode
+from buyersync.services.verifyreport import VerifyReport as VerifyReport
 from buyersync.sources.base import Source
 from buyersync.store import fingerprints, problems
 from buyersync.store.db import Database, utcnow
@@ -69,98 +71,6 @@ FETCH_CHUNK = 2000
 #: (32-64 MB); then the sheet read waits for the database instead. At 100,000 buyers
 #: the database answers after about a third of the sheet.
 WAITING_CHARS = 16_000_000
-
-
-class VerifyMode(enum.StrEnum):
-    """How deep a verification goes."""
-
-    COMPLETENESS = "completeness"  # keys only: missing and extra buyers
-    SAMPLE = "sample"  # keys, plus N random buyers field by field
-    FULL = "full"  # keys, plus every buyer field by field
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """The findings of one verification; ``to_json`` is the contract's ``verify --json``."""
-
-    mode: VerifyMode
-    source: str
-    started_at: datetime
-    duration_s: float
-    diff: KeyDiff
-    duplicates: tuple[Duplicate, ...]
-    blank_key_rows: tuple[int, ...]
-    mismatches: tuple[Mismatch, ...]
-    checked: int  # buyers compared field by field
-    columns: tuple[str, ...]  # columns compared
-    unverified_columns: tuple[str, ...] = ()  # sheet columns buyers lacks (not compared)
-    unfed_columns: tuple[str, ...] = ()  # buyers columns no sheet column feeds
-    no_longer_fed: tuple[str, ...] = ()  # of those, the ones the last sync fed
-    sample_size: int | None = None
-    seed: int | None = None
-    extra_is_finding: bool = True  # False: buyers only in the database do not fail `ok`
-    #: Missing buyers with an open problem, by its category (the cause decides the fix).
-    missing_causes: Mapping[str, int] = field(default_factory=dict)
-    #: Where findings are in the sheet (``buyersync.rules.links``): the sheet read, the
-    #: sheet column of each compared column, and the key column.
-    cells: SheetCells | None = None
-
-    @property
-    def missing(self) -> tuple[tuple[str, int], ...]:
-        return self.diff.missing
-
-    @property
-    def extra(self) -> tuple[str, ...]:
-        return self.diff.extra
-
-    @property
-    def mismatched_buyers(self) -> int:
-        return len({m.buyer_number for m in self.mismatches})
-
-    @property
-    def ok(self) -> bool:
-        """No missing buyer, no mismatch, and (unless allowed) no extra buyer."""
-        extra = bool(self.diff.extra) and self.extra_is_finding
-        return (
-            not self.diff.missing and not self.mismatches and not extra and not self.no_longer_fed
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        d = self.diff
-        return {
-            "ok": self.ok,
-            "mode": str(self.mode),
-            "source": self.source,
-            "started_at": self.started_at.isoformat(),
-            "duration_s": round(self.duration_s, 3),
-            "spreadsheet_count": d.sheet_count,
-            "database_count": d.database_count,
-            "missing_count": d.missing_count,
-            "extra_count": d.extra_count,
-            "mismatch_count": len(self.mismatches),
-            "mismatched_buyers": self.mismatched_buyers,
-            "checked": self.checked,
-            "sample_size": self.sample_size,
-            "seed": self.seed,
-            "columns": list(self.columns),
-            "unverified_columns": list(self.unverified_columns),
-            "unfed_columns": list(self.unfed_columns),
-            "no_longer_fed": list(self.no_longer_fed),
-            "missing": [{"buyer_number": k, "row_number": r} for k, r in d.missing],
-            "extra": list(d.extra),
-            "mismatches": [m.to_json() for m in self.mismatches],
-            "missing_causes": dict(self.missing_causes),
-            "cells": self.cells.to_json(self) if self.cells else None,
-            "duplicates": [
-                {
-                    "buyer_number": x.buyer_number,
-                    "row_number": x.row_number,
-                    "first_row": x.first_row,
-                }
-                for x in self.duplicates
-            ],
-            "blank_key_rows": list(self.blank_key_rows),
-        }
 
 
 @dataclass
@@ -196,79 +106,6 @@ def _picker(indexes: tuple[int, ...]) -> Callable[[Sequence[str]], tuple[str, ..
         only = indexes[0]
         return lambda values: (values[only],)
     return lambda values: ()
-
-
-#: A sheet row waiting for the database: key, row number, fingerprint (None: compare
-#: it whatever the database holds), joined text (or the cells, when fingerprint is None).
-_Waiting = tuple[str, int, "bytes | None", Any]
-
-
-class _Fingerprints:
-    """The database's fingerprints, held compactly: key → index into one 16-byte-a-buyer blob.
-
-    A dict of key → ``bytes`` costs 64 bytes an entry for the ``bytes`` object alone; here
-    a fingerprint is 16 bytes of :attr:`blob` and an ``int`` index (32 bytes, the size
-    class of the sheet's row numbers, which reuse the memory as buyers are matched).
-    Fill it with :meth:`update` (what :class:`Prefetch` calls); an index of -1 stands
-    for :data:`NO_FINGERPRINT`.
-    """
-
-    WIDTH = 16
-
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-        self.blob = bytearray()
-
-    def update(self, pairs: Iterable[tuple[str, bytes]], /) -> None:
-        """Add ``(buyer_number, fingerprint)`` pairs (a later pair for a key wins)."""
-        chunk = pairs if isinstance(pairs, list) else list(pairs)
-        if not chunk:
-            return
-        keys, prints = zip(*chunk, strict=True)
-        joined = b"".join(prints)
-        start = len(self.blob) // self.WIDTH
-        if len(joined) == self.WIDTH * len(prints):  # the usual case: no loop in Python
-            self.index.update(zip(keys, range(start, start + len(keys)), strict=True))
-            self.blob += joined
-            return
-        for key, fingerprint in chunk:
-            if len(fingerprint) == self.WIDTH:
-                self.index[key] = len(self.blob) // self.WIDTH
-                self.blob += fingerprint
-            else:
-                self.index[key] = -1
-
-    def fingerprint(self, index: int) -> bytes:
-        """The fingerprint at ``index`` (as :class:`KeyMatch` hands it back)."""
-        if index < 0:
-            return NO_FINGERPRINT
-        return bytes(self.blob[index * self.WIDTH : (index + 1) * self.WIDTH])
-
-
-def _settle(
-    waiting: list[_Waiting],
-    match: KeyMatch,
-    stored: _Fingerprints,
-    width: int,
-    suspects: dict[str, tuple[int, tuple[str, ...]]],
-) -> int:
-    """Match waiting rows with the database's fingerprints; return how many were checked.
-
-    Rows whose fingerprints differ go to ``suspects`` with their cells.
-    """
-    checked = 0
-    take, stored_at = match.take, stored.fingerprint
-    for key, row_number, fingerprint, payload in waiting:
-        index = take(key, row_number)
-        if index is None:
-            continue  # missing: the key diff reports it
-        checked += 1
-        if fingerprint is None or isinstance(payload, tuple):
-            if fingerprint is None or fingerprint != stored_at(index):
-                suspects[key] = (row_number, payload)
-        elif fingerprint != stored_at(index):
-            suspects[key] = (row_number, split_joined(payload, width))
-    return checked
 
 
 #: Declared types that certainly hold text (others are looked up in the catalog).

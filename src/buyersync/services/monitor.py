@@ -15,37 +15,38 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from buyersync import wiring
 from buyersync.errors import ConfigError, HeaderError, SourceError
-from buyersync.records import ErrorQuery
 from buyersync.rules import alerts as rules
 from buyersync.rules import delivery as outcome
-from buyersync.rules.alerts import (
-    Alert,
-    HealthFacts,
-    Plan,
-    RunFacts,
-    Thresholds,
-)
-from buyersync.rules.diff import KeyDiff, diff_keys
+from buyersync.rules.alerts import Alert, HealthFacts, Plan, RunFacts, Thresholds
+from buyersync.rules.diff import KeyDiff, KeyMatch
+from buyersync.rules.keys import DEFAULT_KEY_CASE, FirstSeen, key_fold
 from buyersync.rules.normalize import map_headers, normalize_key
-from buyersync.services.notify import (
-    Channel,
-    ConsoleChannel,
-    Delivery,
-    Notification,
-    deliver,
-)
+from buyersync.services.dashboard import get_dashboard_data
+from buyersync.services.healthreport import HealthReport, compose, thresholds_from
+from buyersync.services.notify import Channel, ConsoleChannel, Delivery, deliver
 from buyersync.settings import Settings
 from buyersync.sources.base import Source
-from buyersync.store import buyers, deliveries, errorlog, problems, retryqueue, runs, sheettabs
+from buyersync.store import buyers, deliveries, problems, retryqueue, runs, sheettabs
 from buyersync.store import health as store
 from buyersync.store.db import Database, utcnow
 from buyersync.store.migrations import ensure_schema
+
+__all__ = [
+    "ALERT_LOCK",
+    "HealthReport",
+    "SyncMonitor",
+    "after_refused",
+    "after_sync",
+    "compose",
+    "get_dashboard_data",
+    "thresholds_from",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,77 +58,12 @@ ALERT_LOCK_WAIT = 60.0
 KEPT_IN_DETAILS = 1000
 
 
-def thresholds_from(settings: Settings) -> Thresholds:
-    """The alert limits of ``settings``."""
-    return Thresholds(
-        missing=settings.alert_missing_threshold,
-        error_rate=settings.alert_error_rate_threshold,
-        slow_sync_seconds=settings.alert_slow_sync_seconds,
-        stale_seconds=settings.alert_stale_seconds,
-        cooldown_seconds=settings.alert_cooldown_seconds,
-    )
-
-
-@dataclass
-class HealthReport:
-    """The outcome of one health check. ``to_json`` is the contract's ``health --json``."""
-
-    facts: HealthFacts
-    alerts: tuple[Alert, ...]
-    plan: Plan
-    healthy: bool
-    deliveries: list[Delivery] = field(default_factory=list)
-    record_id: int | None = None
-    #: What happened to each alert (sent, not sent, suppressed), in the alerts' order.
-    outcomes: list[outcome.AlertDelivery] = field(default_factory=list)
-
-    def outcome_of(self, alert: Alert) -> outcome.AlertDelivery | None:
-        return outcome.by_condition(self.outcomes).get(str(alert.condition))
-
-    def to_json(self) -> dict[str, Any]:
-        f = self.facts
-        since = f.seconds_since_last_success
-        return {
-            "healthy": self.healthy,
-            "check_time": f.checked_at.isoformat(),
-            "spreadsheet_count": f.spreadsheet_count,
-            "database_count": f.database_count,
-            "missing_count": f.missing_count,
-            "extra_count": len(f.extra),
-            "error_rate": round(f.error_rate, 6),
-            "last_sync_error_rate": round(f.last_sync_error_rate, 6),
-            "open_problems": f.open_problems,
-            "acknowledged_problems": f.acknowledged_problems,
-            "still_failing_of_last_sync": f.last_run.failed if f.last_run else 0,
-            "retry_queue_depth": f.retry_queue_depth,
-            "permanent_failures": len(f.permanent_failures),
-            "minutes_since_last_success": None if since is None else round(since / 60, 2),
-            "last_run_id": f.last_run.run_id if f.last_run else None,
-            "missing": [{"buyer_number": k, "row_number": r} for k, r in f.missing[:100]],
-            "extra": list(f.extra[:100]),
-            "sheet_problem": f.sheet_problem,
-            "alerts": [self._alert_json(a) for a in self.alerts],
-            "recoveries": [r.text for r in self.plan.recoveries],
-            "deliveries": [d.to_json() for d in self.deliveries],
-            "health_check_id": self.record_id,
-            "alert_deliveries": [d.to_json() for d in self.outcomes],
-        }
-
-    def _alert_json(self, alert: Alert) -> dict[str, Any]:
-        got = self.outcome_of(alert)
-        return {
-            **alert.to_json(),
-            "sent": bool(got and got.sent),
-            "delivery": got.to_json() if got else None,
-            "delivery_status": str(got.status) if got else None,
-            "delivery_text": got.text if got else None,
-        }
-
-
 class SyncMonitor:
     """Health checks and alerts for one database (and, for counts, one sheet).
 
     ``source`` may be ``None``: the check then skips the sheet comparison and says so.
+    ``key_case`` is the comparison of buyer numbers (:mod:`buyersync.rules.keys`), the
+    same one ``missing``, ``verify``, the sync and ``retry`` make.
     ``channels`` default to the console only; ``secrets`` are scrubbed from channel
     errors. ``clock`` returns the current UTC time (tests move it).
     """
@@ -138,6 +74,7 @@ class SyncMonitor:
         *,
         source: Source | None = None,
         key_column: str = "buyer_number",
+        key_case: str = DEFAULT_KEY_CASE,
         mapping: Mapping[str, str] | None = None,
         thresholds: Thresholds | None = None,
         channels: Sequence[Channel] | None = None,
@@ -148,6 +85,7 @@ class SyncMonitor:
         self.db = db
         self.source = source
         self.key_column = key_column
+        self.fold = key_fold(key_case)
         self.mapping = dict(mapping or {})
         self.thresholds = thresholds or Thresholds()
         self.channels = list(channels) if channels is not None else [ConsoleChannel()]
@@ -163,6 +101,7 @@ class SyncMonitor:
             db,
             source=source,
             key_column=settings.key_column,
+            key_case=settings.key_case,
             mapping=settings.mapping,
             thresholds=thresholds_from(settings),
             channels=wiring.alert_channels(settings),
@@ -173,24 +112,29 @@ class SyncMonitor:
     # -- facts ------------------------------------------------------------------
     def sheet_keys(self) -> dict[str, int]:
         """Normalized buyer number → first sheet row, reading only the key column
-        where the source can. Blank keys are skipped. Raises :class:`SourceError`
-        or :class:`HeaderError`."""
+        where the source can. Blank keys are skipped; a key that is one buyer with an
+        earlier one under ``key_case`` keeps the earlier spelling. Raises
+        :class:`SourceError` or :class:`HeaderError`."""
         if self.source is None:
             return {}
-        keys: dict[str, int] = {}
+        seen = FirstSeen(self.fold)
         for row_number, value in _key_column(self.source, self.key_column, self.mapping):
             key = normalize_key(value)
-            if key:
-                keys.setdefault(key, row_number)
-        return keys
+            if key and seen.earlier(key) is None:
+                seen.add(key, row_number)
+        return seen.first_row
 
     def compare_counts(self) -> KeyDiff:
-        """The exact key difference between the sheet and ``buyers`` (requirement 2.1–2.2).
+        """The key difference between the sheet and ``buyers`` (requirement 2.1–2.2),
+        under ``key_case`` as ``missing`` compares them.
 
         What the health check reports (missing and extra buyers, both counts). Raises
         :class:`SourceError` or :class:`HeaderError` when the sheet cannot be read.
         """
-        return diff_keys(self.sheet_keys(), buyers.iter_keys(self.db))
+        sheet = self.sheet_keys()
+        match = KeyMatch(set(buyers.iter_keys(self.db)), self.fold)
+        match.take_all(sheet.items())
+        return match.finish(len(sheet))
 
     def calculate_error_rate(self, run: RunFacts | None = None) -> float:
         """The error rate of the present (property 14): the rows of the last completed
@@ -415,35 +359,6 @@ class SyncMonitor:
         return get_dashboard_data(self.db, **kw)
 
 
-def compose(plan: Plan, *, healthy: bool, database: str = "") -> Notification:
-    """Word one notification for a plan: the alerts sent, recoveries, what stays active."""
-    parts: list[str] = []
-    if plan.send:
-        first = plan.send[0].title
-        more = f" (+{len(plan.send) - 1} more)" if len(plan.send) > 1 else ""
-        subject = f"buyersync: UNHEALTHY — {first}{more}"
-    else:
-        subject = f"buyersync: recovered — {plan.recoveries[0].text.removeprefix('recovered: ')}"
-    if database:
-        parts.append(f"Database: {database}")
-    for alert in plan.send:
-        parts.append(f"ALERT [{alert.condition}] {alert.text}")
-    if plan.recoveries:
-        parts.append("\n".join(r.text for r in plan.recoveries))
-    if plan.suppressed:
-        parts.append(
-            "Still active (already reported): " + "; ".join(a.title for a in plan.suppressed)
-        )
-    return Notification(
-        subject=subject,
-        text="\n\n".join(parts),
-        healthy=healthy,
-        alerts=tuple(a.to_json() for a in plan.send),
-        recoveries=tuple(r.text for r in plan.recoveries),
-        database=database,
-    )
-
-
 def _key_column(
     source: Source, key_column: str, mapping: Mapping[str, str]
 ) -> Iterator[tuple[int, str]]:
@@ -512,93 +427,3 @@ def after_refused(
         )
     except Exception:  # alerting must never hide the refusal itself
         log.exception("could not send the sync-refused alert")
-
-
-# -- dashboard (requirement 5.5) -----------------------------------------------------
-
-
-def get_dashboard_data(
-    db: Database,
-    settings: Settings | None = None,
-    *,
-    history_limit: int = 50,
-    runs_limit: int = 20,
-    permanent_limit: int = 200,
-) -> dict[str, Any]:
-    """Everything the dashboard and ``/api/dashboard`` show, read from the store.
-
-    Every number equals the stored data (property 16): counts come from the latest
-    health check, error counts from ``sync_error_log``, queue depth from
-    ``retry_queue``, runs from ``sync_runs``. Read-only; on a database without
-    buyersync's tables the sections are empty.
-    """
-    doc: dict[str, Any] = {
-        "generated_at": utcnow().isoformat(),
-        "healthy": None,
-        "current": None,
-        "counts": {
-            "spreadsheet_count": None,
-            "database_count": None,
-            "missing_count": None,
-            "extra_count": None,
-            "buyers_now": buyers.count(db),
-        },
-        "missing": [],
-        "extra": [],
-        "errors": {"counts_by_type": {}, "total": 0},
-        "retry_queue": {"by_status": {}, "depth": 0, "permanent_failures": 0},
-        "runs": [],
-        "health_history": [],
-        "permanent_failures": [],
-        "active_alerts": [],
-        "problems": [],
-        "open_problems": 0,
-    }
-    if settings is not None:
-        doc["thresholds"] = asdict(thresholds_from(settings))
-    if not db.table_exists("sync_health_metrics"):
-        return doc
-    latest = store.latest(db)
-    if latest is not None:
-        doc["healthy"] = latest.healthy
-        doc["current"] = latest.to_json()
-        doc["counts"].update(
-            spreadsheet_count=latest.spreadsheet_count,
-            database_count=latest.database_count,
-            missing_count=latest.missing_count,
-            extra_count=latest.extra_count,
-        )
-        doc["missing"] = latest.details.get("missing", [])
-        doc["extra"] = latest.details.get("extra", [])
-    counts = errorlog.counts_by_type(db, ErrorQuery(limit=None))
-    doc["errors"] = {"counts_by_type": counts, "total": sum(counts.values())}
-    if db.table_exists(problems.TABLE):
-        # What is wrong now, by cause, with an example and the fix (the error counts
-        # above are the whole history).
-        doc["problems"] = [g.to_json() for g in problems.groups(db)]
-        doc["open_problems"] = problems.open_count(db)
-    depth = retryqueue.depth(db)
-    doc["retry_queue"] = {
-        "by_status": depth,
-        "depth": depth.get("pending", 0) + depth.get("processing", 0),
-        "permanent_failures": depth.get(store.PERMANENTLY_FAILED, 0),
-    }
-    doc["runs"] = [r.to_json() for r in runs.recent(db, runs_limit)]
-    doc["health_history"] = [h.to_json() for h in store.history(db, limit=history_limit)]
-    doc["permanent_failures"] = [
-        asdict(p) for p in store.permanent_failures(db, limit=permanent_limit)
-    ]
-    doc["active_alerts"] = [
-        {
-            "condition": s.key,
-            "first_seen_at": _iso(s.first_seen_at),
-            "last_sent_at": _iso(s.last_sent_at),
-            "last_message": s.last_message,
-        }
-        for s in store.active_alerts(db)
-    ]
-    return doc
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
