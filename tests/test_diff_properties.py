@@ -65,6 +65,8 @@ def test_blank_keys_are_not_buyers() -> None:
     diff = diff_keys({"": 2, "A1": 3}, ["", "A1"])
     assert diff.missing == () and diff.extra == ()
     assert diff.sheet_count == 1 and diff.database_count == 1
+    assert diff_keys({"": 2, "A1": 3}, {"", "A1"}) == diff  # a set is used as it is, but not ""
+    assert diff_keys({"A1": 3}, frozenset({"A1", "Z9"})).extra == ("Z9",)
 
 
 def test_example() -> None:

@@ -18,7 +18,13 @@ from buyersync.rules.categories import (
     error_class_for_sqlstate,
     is_retryable,
 )
-from buyersync.rules.normalize import column_letter, map_headers, normalize_header, normalize_key
+from buyersync.rules.normalize import (
+    column_letter,
+    letter_key,
+    map_headers,
+    normalize_header,
+    normalize_key,
+)
 from buyersync.rules.rows import Accepted, RowChecker
 
 # -- normalization (requirement 6.1) -------------------------------------------
@@ -83,6 +89,7 @@ def test_column_letters() -> None:
         "ZZ",
         "AAA",
     ]
+    assert [letter_key(k) for k in (" #c ", "#AA", "#ZZ", "C", "#")] == [2, 26, 701, None, None]
 
 
 # -- categories (property 7) -----------------------------------------------------
