@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -48,6 +50,12 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def doc_of(out: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The JSON document a ``--json`` command printed (its stderr when it printed none)."""
+    assert out.stdout, out.stderr
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

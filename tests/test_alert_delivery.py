@@ -9,10 +9,7 @@ alert is sent at the next check.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +20,7 @@ import pytest
 from buyersync.api import create_app
 from buyersync.settings import Settings
 from buyersync.store import open_database
-from tests.helpers import write_csv
+from tests.helpers import doc_of, run_cli, write_csv
 from tests.test_notify import Inbox, _http_server, _smtp_server
 
 with warnings.catch_warnings():
@@ -47,19 +44,7 @@ def broken_webhook() -> Iterator[tuple[str, list[Any]]]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
-    return subprocess.run(
-        [sys.executable, "-m", "buyersync", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def doc_of(out: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert out.stdout, out.stderr
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+    return run_cli(*args, timeout=120)
 
 
 def _missing_three(db_url: str, tmp_path: Path) -> list[str]:

@@ -8,9 +8,7 @@ sheetId and the A1 range; a file gives its name and the A1 cell. Both databases.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from buyersync.rules.links import cell_link, column_index, place_of, place_of_so
 from buyersync.settings import Settings
 from buyersync.store import open_database
 from buyersync.testing import SheetsServer
-from tests.helpers import write_csv
+from tests.helpers import doc_of, run_cli, write_csv
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -32,19 +30,7 @@ SHEETS = "https://docs.google.com/spreadsheets/d/"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
-    return subprocess.run(
-        [sys.executable, "-m", "buyersync", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def doc_of(out: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert out.stdout, out.stderr
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+    return run_cli(*args, timeout=120)
 
 
 def _group(doc: dict[str, Any], category: str) -> dict[str, Any]:

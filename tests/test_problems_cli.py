@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,12 +16,7 @@ from buyersync.demo import (
     write_sheet,
 )
 from buyersync.store import open_database
-from tests.helpers import run_cli, write_csv
-
-
-def doc_of(out: subprocess.CompletedProcess[str]) -> dict:
-    assert out.stdout, out.stderr
-    return json.loads(out.stdout)
+from tests.helpers import doc_of, run_cli, write_csv
 
 
 def test_incident_runbook_ends_healthy_without_another_full_sync(

@@ -9,10 +9,7 @@ the same problems and empties when they resolve.
 from __future__ import annotations
 
 import copy
-import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,26 +19,14 @@ from buyersync.demo import HEADER, LONG_BUYERS, create_legacy_table, generate_bu
 from buyersync.rules.feedback_text import PREFIX, TAB_COLUMNS
 from buyersync.store import open_database
 from buyersync.testing import SheetsServer
+from tests.helpers import doc_of, run_cli
 
 BOOK = "1incidentBook"
 TAB = "Buyers"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUYERSYNC_")}
-    env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "buyersync", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def doc_of(out: subprocess.CompletedProcess[str]) -> dict:
-    assert out.stdout, out.stderr
-    return json.loads(out.stdout)
+    return run_cli(*args, unset=("GOOGLE_APPLICATION_CREDENTIALS",))
 
 
 @pytest.fixture
